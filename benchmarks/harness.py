@@ -1,0 +1,84 @@
+"""Side-by-side timing: each case runs ours and the reference alternately in one
+process, after warm-up, and reports medians and the ratio ref/ours (>1 means
+twincore is faster). Never a pass/fail test."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass
+class Case:
+    op: str             # e.g. "matmul fwd"
+    shape: str          # e.g. "1024x1024x1024 f32"
+    ours: Callable[[], object]
+    ref: Callable[[], object]
+    ref_name: str       # e.g. "numpy (OpenBLAS)"
+    target: float | None = None  # the issue's speed target as a ratio, shown beside the result
+
+
+def median_time(fn: Callable[[], object], min_time: float = 0.3, warmup: int = 3, max_reps: int = 200) -> float:
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < 5 or (time.perf_counter() - start < min_time and len(times) < max_reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def measure(case: Case, rounds: int = 3) -> tuple[float, float]:
+    """Interleave ours/ref for `rounds` rounds so both see the same machine state."""
+    ours, ref = [], []
+    for _ in range(rounds):
+        ours.append(median_time(case.ours))
+        ref.append(median_time(case.ref))
+    return statistics.median(ours), statistics.median(ref)
+
+
+def machine() -> str:
+    model = platform.processor()
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and not model:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    simd = " ".join(f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl") if f in flags)
+    from twincore import _core
+
+    return (f"{model}, {os.cpu_count()} cores, flags: {simd or 'none'}; twincore path: {_core.cpu_isa()}, "
+            f"{_core.num_threads()} threads")
+
+
+def run(cases: list[Case], title: str, results_md: str | None = None) -> str:
+    head = f"## {title} — {datetime.date.today()}\n\n{machine()}\n\n"
+    rows = ["| op | shape | ours (ms) | reference | ref (ms) | ratio ref/ours | target |",
+            "|---|---|---:|---|---:|---:|---:|"]
+    print(head, flush=True)
+    print(rows[0] + "\n" + rows[1], flush=True)
+    for c in cases:
+        o, r = measure(c)
+        tgt = f">= {c.target:.2f}" if c.target else ""
+        row = f"| {c.op} | {c.shape} | {o * 1e3:.3f} | {c.ref_name} | {r * 1e3:.3f} | {r / o:.2f}x | {tgt} |"
+        rows.append(row)
+        print(row, flush=True)
+    text = head + "\n".join(rows) + "\n\n"
+    if results_md:
+        with open(results_md, "a") as f:
+            f.write(text)
+    return text

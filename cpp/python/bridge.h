@@ -1,0 +1,46 @@
+// The Python side of the core: turning DLPack-capable objects into tc::Tensor
+// views, allocating outputs through a caller-given allocator, and registering
+// each op file's bindings. Only files under cpp/python and the TC_BIND blocks of
+// op files include pybind11; kernels themselves never do.
+#pragma once
+#include <pybind11/pybind11.h>
+
+#include <optional>
+
+#include "core/tensor.h"
+
+namespace tc::py {
+
+namespace pyb = pybind11;
+
+// An input read from `obj`: an object with __dlpack__ (numpy, torch, cupy, our
+// Buffer) or a bare "dltensor" capsule (TensorFlow's to_dlpack). `keep` holds the
+// capsule so the memory stays valid while the kernel runs.
+struct Arg {
+  pyb::object keep;
+  Tensor t;
+};
+Arg arg(pyb::handle obj, const char* op, const char* name);
+std::optional<Arg> optional_arg(pyb::handle obj, const char* op, const char* name);  // None -> nullopt
+
+// An output made by calling alloc(shape_tuple, dtype_name) in Python; alloc
+// returns an array of the caller's kind (np.empty, torch.empty, Buffer, ...).
+struct Out {
+  pyb::object obj;
+  Tensor t;
+};
+Out alloc(pyb::handle allocator, const Shape& shape, DType dtype, const char* op);
+
+Shape shape_from(pyb::handle seq, const char* op, const char* name);
+
+using BindFn = void (*)(pyb::module_&);
+int register_binding(BindFn fn);
+
+}  // namespace tc::py
+
+// Each op file ends with one TC_BIND(name) { m.def(...); } block; the module
+// runs every block at import, so adding an op touches no central list.
+#define TC_BIND(name)                                                              \
+  static void tc_bind_##name(pybind11::module_& m);                                \
+  [[maybe_unused]] static int tc_bind_reg_##name = tc::py::register_binding(&tc_bind_##name); \
+  static void tc_bind_##name(pybind11::module_& m)

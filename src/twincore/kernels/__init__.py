@@ -1,0 +1,9 @@
+"""twincore.kernels: the op API over the C++/CUDA core.
+
+Each function takes arrays of any DLPack-capable kind (NumPy, torch, TensorFlow,
+CuPy) and returns arrays of the same kind. float32 and float64 everywhere.
+Bad input raises ValueError/TypeError naming the op and the argument.
+"""
+
+from twincore._core import cpu_isa, cpu_best_isa, set_cpu_isa, num_threads, set_num_threads  # noqa: F401
+from twincore.kernels.activations import relu, relu_backward, tanh, tanh_backward  # noqa: F401

@@ -1,0 +1,124 @@
+"""How arrays of each framework enter and leave the core.
+
+Every op in twincore.kernels does the same three things:
+
+    x, kind = prepare(x)                    # once per call, from the first array argument
+    out = _core.op(x, ..., kind.alloc)     # C++ validates, allocates through kind.alloc, runs
+    return kind.wrap(out)                   # hands back arrays of the caller's kind
+
+`alloc(shape, dtype_name)` is called by the C++ side once the output shapes are
+known, so shape rules live in one place (C++), and outputs are allocated by the
+caller's framework: np.empty for NumPy, torch.empty for torch (its caching
+allocator), cupy.empty for CuPy, and the core's 64-byte aligned Buffer for
+TensorFlow (TF aborts on unaligned DLPack buffers).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import numpy as np
+
+from twincore import _core
+
+_NP = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64,
+       "float16": np.float16, "uint8": np.uint8, "int8": np.int8, "bool": np.bool_}
+
+
+class Kind:
+    """One framework's way to allocate outputs and to hand results back."""
+
+    __slots__ = ("name", "alloc", "wrap_one")
+
+    def __init__(self, name: str, alloc: Callable, wrap_one: Callable | None = None):
+        self.name, self.alloc, self.wrap_one = name, alloc, wrap_one
+
+    def wrap(self, out: Any) -> Any:
+        if self.wrap_one is None:
+            return out
+        if isinstance(out, tuple):
+            return tuple(None if o is None else self.wrap_one(o) for o in out)
+        return self.wrap_one(out)
+
+
+def _np_alloc(shape, dtype):
+    return np.empty(shape, _NP[dtype])
+
+
+NUMPY = Kind("numpy", _np_alloc)
+_TORCH_KINDS: dict = {}
+
+
+def _torch_kind(x) -> Kind:
+    dev = x.device
+    kind = _TORCH_KINDS.get(dev)
+    if kind is None:
+        import torch
+
+        tdt = {"float32": torch.float32, "float64": torch.float64, "int32": torch.int32,
+               "int64": torch.int64, "float16": torch.float16, "bfloat16": torch.bfloat16,
+               "uint8": torch.uint8, "int8": torch.int8, "bool": torch.bool}
+        kind = Kind("torch", lambda shape, dtype: torch.empty(shape, dtype=tdt[dtype], device=dev))
+        _TORCH_KINDS[dev] = kind
+    return kind
+
+
+def _tf_kind() -> Kind:
+    import tensorflow as tf
+
+    return Kind("tf", _core.empty, lambda buf: tf.experimental.dlpack.from_dlpack(buf.__dlpack__()))
+
+
+def _cupy_kind() -> Kind:
+    import cupy
+
+    return Kind("cupy", lambda shape, dtype: cupy.empty(shape, dtype=dtype))
+
+
+def prepare(x: Any) -> tuple[Any, Kind]:
+    """Return (x in a form the core reads, the Kind that outputs should have).
+
+    Non-contiguous NumPy/torch/CuPy arrays are copied once to contiguous memory
+    (the C++ kernels read row-major buffers); contiguous ones cross without a copy.
+    """
+    if isinstance(x, np.ndarray):
+        return (x if x.flags.c_contiguous else np.ascontiguousarray(x)), NUMPY
+    mod = type(x).__module__
+    if mod.startswith("torch"):
+        x = x.detach()
+        return (x if x.is_contiguous() else x.contiguous()), _torch_kind(x)
+    if mod.startswith("tensorflow") or mod.startswith("tf"):
+        return to_core(x), _tf_kind()
+    if mod.startswith("cupy"):
+        import cupy
+
+        return cupy.ascontiguousarray(x), _cupy_kind()
+    if isinstance(x, (float, int, list, tuple)) or np.isscalar(x):
+        return np.ascontiguousarray(x, dtype=np.float32 if isinstance(x, (float, int)) else None), NUMPY
+    return x, NUMPY
+
+
+def to_core(x: Any, kind: Kind | None = None) -> Any:
+    """Bring a further argument (labels, weights, ...) into a form the core reads."""
+    if x is None:
+        return None
+    if isinstance(x, np.ndarray):
+        return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    mod = type(x).__module__
+    if mod.startswith("torch"):
+        x = x.detach()
+        return x if x.is_contiguous() else x.contiguous()
+    if mod.startswith("tensorflow") or mod.startswith("tf"):
+        import tensorflow as tf
+
+        return tf.experimental.dlpack.to_dlpack(x)
+    if mod.startswith("cupy"):
+        import cupy
+
+        return cupy.ascontiguousarray(x)
+    return x
+
+
+def tf_loaded() -> bool:
+    return "tensorflow" in sys.modules

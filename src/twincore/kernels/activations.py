@@ -1,0 +1,35 @@
+"""Elementwise activations: relu, tanh (forward and backward).
+
+Shapes: any; the output has the input's shape, dtype and kind (numpy in, numpy out;
+torch in, torch out; ...). Backward takes the forward's *output* y, which is all
+these gradients need.
+"""
+
+from __future__ import annotations
+
+from twincore import _core
+from twincore.kernels._array import prepare, to_core
+
+
+def relu(x):
+    """y = max(x, 0) elementwise; NaN stays NaN (as in torch and TF)."""
+    x, kind = prepare(x)
+    return kind.wrap(_core.relu(x, kind.alloc))
+
+
+def relu_backward(grad, y):
+    """dx = grad * (y > 0), with y = relu(x)."""
+    grad, kind = prepare(grad)
+    return kind.wrap(_core.relu_backward(grad, to_core(y), kind.alloc))
+
+
+def tanh(x):
+    """y = tanh(x) elementwise."""
+    x, kind = prepare(x)
+    return kind.wrap(_core.tanh(x, kind.alloc))
+
+
+def tanh_backward(grad, y):
+    """dx = grad * (1 - y**2), with y = tanh(x)."""
+    grad, kind = prepare(grad)
+    return kind.wrap(_core.tanh_backward(grad, to_core(y), kind.alloc))

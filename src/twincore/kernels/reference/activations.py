@@ -1,0 +1,19 @@
+import numpy as np
+
+
+def relu(x):
+    x = np.asarray(x, np.float64)
+    return np.where(x < 0, 0.0, x)
+
+
+def relu_backward(grad, y):
+    return np.where(np.asarray(y) > 0, np.asarray(grad, np.float64), 0.0)
+
+
+def tanh(x):
+    return np.tanh(np.asarray(x, np.float64))
+
+
+def tanh_backward(grad, y):
+    y = np.asarray(y, np.float64)
+    return np.asarray(grad, np.float64) * (1.0 - y * y)
