@@ -23,7 +23,7 @@ install: venv
 
 # Developer build: compiles _core into src/twincore for PYTHONPATH=src runs.
 BUILD ?= build/dev
-dev: venv
+dev:
 	cmake -S . -B $(BUILD) -G Ninja -DPython_EXECUTABLE=$(abspath $(PY)) \
 	    -Dpybind11_DIR=$$($(PY) -m pybind11 --cmakedir) -DTWINCORE_INPLACE_DIR=$(abspath src/twincore) >/dev/null
 	cmake --build $(BUILD)
