@@ -1,5 +1,6 @@
 #include "python/bridge.h"
 
+#include <cctype>
 #include <vector>
 
 #include "core/dlpack.h"
@@ -105,6 +106,39 @@ Shape shape_from(pyb::handle seq, const char* op, const char* name) {
     s[s.ndim++] = v.cast<int64_t>();
   }
   return s;
+}
+
+std::pair<int64_t, int64_t> pair_from(pyb::handle v, const char* op, const char* name) {
+  try {
+    if (PyLong_Check(v.ptr())) {
+      int64_t x = v.cast<int64_t>();
+      return {x, x};
+    }
+    if (PySequence_Check(v.ptr()) && !PyUnicode_Check(v.ptr()) && pyb::len(v) == 2) {
+      auto seq = pyb::reinterpret_borrow<pyb::sequence>(v);
+      return {seq[0].cast<int64_t>(), seq[1].cast<int64_t>()};
+    }
+  } catch (pyb::cast_error&) {
+  }
+  type_error(op, name, "expected an int or a pair of ints, got ", std::string(pyb::repr(v)));
+}
+
+PadSpec padding_from(pyb::handle v, const char* op, const char* name) {
+  PadSpec p;
+  if (PyUnicode_Check(v.ptr())) {
+    std::string s = v.cast<std::string>();
+    for (auto& c : s) c = char(std::tolower(c));
+    p.mode = choose(op, name, s, {"same", "valid"}) == 0 ? PadMode::same : PadMode::valid;
+    return p;
+  }
+  auto hw = pair_from(v, op, name);
+  p.h = hw.first;
+  p.w = hw.second;
+  return p;
+}
+
+bool nhwc_from(const std::string& layout, const char* op) {
+  return choose(op, "layout", layout, {"NCHW", "NHWC"}) == 1;
 }
 
 }  // namespace tc::py

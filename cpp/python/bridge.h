@@ -7,6 +7,7 @@
 
 #include <optional>
 
+#include "core/geometry.h"
 #include "core/tensor.h"
 
 namespace tc::py {
@@ -32,6 +33,13 @@ struct Out {
 Out alloc(pyb::handle allocator, const Shape& shape, DType dtype, const char* op);
 
 Shape shape_from(pyb::handle seq, const char* op, const char* name);
+
+// An int or a pair of ints (stride, dilation, kernel_size): (h, w).
+std::pair<int64_t, int64_t> pair_from(pyb::handle v, const char* op, const char* name);
+// Padding: an int, a pair, "same" or "valid" (ValueError otherwise).
+PadSpec padding_from(pyb::handle v, const char* op, const char* name);
+// A layout string: "NCHW" -> false, "NHWC" -> true (ValueError otherwise).
+bool nhwc_from(const std::string& layout, const char* op);
 
 using BindFn = void (*)(pyb::module_&);
 int register_binding(BindFn fn);
