@@ -1,0 +1,39 @@
+// The ops the tape knows. Each computes its output with the CPU kernels
+// (cpp/cpu/<op>.h), and when an active tape tracks an input, records a node
+// whose backward closure holds what the backward kernel needs (the output for
+// relu/tanh/softmax, the inputs for matmul, the fused dlogits for softmax
+// cross-entropy, ...). Errors name the op and the argument, as the kernels do.
+#pragma once
+#include <string>
+
+#include "core/geometry.h"
+#include "tape/tape.h"
+
+namespace tc::tape {
+
+// c = op(a) . op(b) (+ bias). a: [..., K] (or [K, M] with trans_a), b: [K, N]
+// (or [N, K] with trans_b), bias: [N] or null. c: [..., N].
+VarPtr matmul(const VarPtr& a, const VarPtr& b, const VarPtr& bias, bool trans_a, bool trans_b);
+
+VarPtr relu(const VarPtr& x);
+VarPtr tanh(const VarPtr& x);
+VarPtr softmax(const VarPtr& x);  // over the last axis
+
+// Elementwise with NumPy broadcasting; the backward sums over broadcast axes.
+VarPtr add(const VarPtr& a, const VarPtr& b);
+VarPtr sub(const VarPtr& a, const VarPtr& b);
+VarPtr mul(const VarPtr& a, const VarPtr& b);
+
+VarPtr reshape(const VarPtr& x, const Shape& shape);  // one dim may be -1
+VarPtr sum(const VarPtr& x);                          // all elements -> 0-d
+VarPtr mean(const VarPtr& x);                         // all elements -> 0-d
+
+// Losses. reduction: "mean" | "sum" | "none". labels/target are constants.
+VarPtr mse(const VarPtr& pred, const Tensor& target, const std::string& reduction);
+VarPtr softmax_cross_entropy(const VarPtr& logits, const Tensor& labels, double label_smoothing,
+                             const std::string& reduction);
+
+// Shapes, for the checks shared by the ops.
+Shape broadcast_shape(const char* op, const Shape& a, const Shape& b);
+
+}  // namespace tc::tape
