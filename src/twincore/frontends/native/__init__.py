@@ -1,0 +1,22 @@
+"""twincore.frontends.native: train models on the C++ core alone, no framework.
+
+    import twincore.frontends.native as tn
+
+    model = tn.Sequential([tn.Dense(512, "relu"), tn.Dense(10)])
+    opt = tn.Adam(1e-3)
+    with tn.GradientTape() as tape:
+        loss = tn.softmax_cross_entropy(model(x), labels)
+    opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+
+Tensors are owned by the core (64-byte aligned) and export by DLPack without copies;
+the tape records core ops and runs the backward pass in C++ (cpp/tape). Images are NHWC.
+"""
+
+from twincore.frontends.native.tensor import Tensor, Variable, as_tensor, constant, zeros  # noqa: F401
+from twincore.frontends.native.tape import GradientTape  # noqa: F401
+from twincore.frontends.native.ops import (  # noqa: F401
+    activate, add, dense, flatten, matmul, mse, mul, reduce_mean, reduce_sum, relu, reshape, softmax,
+    softmax_cross_entropy, sub, tanh,
+)
+from twincore.frontends.native.layers import Activation, Dense, Flatten, Layer, Sequential  # noqa: F401
+from twincore.frontends.native.optimizers import SGD, Adam, Optimizer  # noqa: F401

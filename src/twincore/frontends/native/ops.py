@@ -1,0 +1,137 @@
+"""Functional ops of the native frontend. Each calls one C++ tape op (`_core.tape_<op>`):
+the op runs the core kernel and, when an active GradientTape tracks an input, records a
+node whose backward runs in C++ too. No math here.
+
+Layouts: matmul is row-major [..., K] x [K, N]; images are NHWC (see layers.py for why).
+Python numbers mixed into arithmetic take the other operand's dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from twincore import _core
+from twincore.frontends.native.tensor import Tensor, as_tensor
+
+
+def _wrap(v) -> Tensor:
+    t = Tensor.__new__(Tensor)
+    t._v = v
+    return t
+
+
+def _var(x: Any, like: Tensor | None = None):
+    return as_tensor(x, like)._v
+
+
+def _pair(a, b) -> tuple:
+    if isinstance(a, Tensor):
+        return a._v, _var(b, a)
+    b = as_tensor(b)
+    return _var(a, b), b._v
+
+
+def _const(x: Any, like: Tensor) -> Any:
+    """A constant operand (labels, targets) in a form the core reads without a copy when it can."""
+    if isinstance(x, Tensor):
+        return x._v
+    if hasattr(x, "__dlpack__") and not isinstance(x, np.ndarray):
+        return x
+    x = np.asarray(x)
+    if x.dtype.kind == "f" and x.dtype != like.dtype:
+        x = x.astype(like.dtype)
+    return np.ascontiguousarray(x)
+
+
+# ---- dense algebra ----
+def matmul(a: Tensor, b: Tensor, bias: Tensor | None = None, trans_a: bool = False,
+           trans_b: bool = False) -> Tensor:
+    """c = op(a) @ op(b) (+ bias). a [..., K] ([K, M] with trans_a), b [K, N] ([N, K] with trans_b),
+    bias [N]; c [..., N]."""
+    a = as_tensor(a)
+    return _wrap(_core.tape_matmul(a._v, _var(b, a), None if bias is None else _var(bias, a),
+                                   trans_a, trans_b))
+
+
+def dense(x: Tensor, kernel: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
+    """Keras's Dense: activation(x @ kernel + bias); x [..., in], kernel [in, out], bias [out]."""
+    return activate(matmul(x, kernel, bias), activation)
+
+
+def add(a: Any, b: Any) -> Tensor:
+    """a + b with NumPy broadcasting (residual connections, biases)."""
+    return _wrap(_core.tape_add(*_pair(a, b)))
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    return _wrap(_core.tape_sub(*_pair(a, b)))
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    return _wrap(_core.tape_mul(*_pair(a, b)))
+
+
+def reshape(x: Tensor, shape: Sequence[int]) -> Tensor:
+    """A view with a new shape (one dim may be -1); no copy."""
+    return _wrap(_core.tape_reshape(as_tensor(x)._v, tuple(shape)))
+
+
+def flatten(x: Tensor) -> Tensor:
+    """[N, ...] -> [N, prod(...)], keeping the batch axis (Keras's Flatten)."""
+    x = as_tensor(x)
+    return reshape(x, (x.shape[0], -1) if x.ndim > 0 else (1, 1))
+
+
+def reduce_sum(x: Tensor) -> Tensor:
+    """Sum of all elements, a 0-d tensor."""
+    return _wrap(_core.tape_sum(as_tensor(x)._v))
+
+
+def reduce_mean(x: Tensor) -> Tensor:
+    """Mean of all elements, a 0-d tensor."""
+    return _wrap(_core.tape_mean(as_tensor(x)._v))
+
+
+# ---- activations ----
+def relu(x: Tensor) -> Tensor:
+    return _wrap(_core.tape_relu(as_tensor(x)._v))
+
+
+def tanh(x: Tensor) -> Tensor:
+    return _wrap(_core.tape_tanh(as_tensor(x)._v))
+
+
+def softmax(x: Tensor) -> Tensor:
+    """Softmax over the last axis."""
+    return _wrap(_core.tape_softmax(as_tensor(x)._v))
+
+
+_ACTIVATIONS = {None: None, "linear": None, "relu": relu, "tanh": tanh, "softmax": softmax}
+
+
+def activate(x: Tensor, activation: str | None) -> Tensor:
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"twincore.dense: argument 'activation': expected one of "
+                         f"{[k for k in _ACTIVATIONS if k]} or None, got {activation!r}")
+    fn = _ACTIVATIONS[activation]
+    return x if fn is None else fn(x)
+
+
+# ---- losses ----
+def mse(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean squared error; target has pred's shape. reduction "mean" | "sum" | "none"."""
+    pred = as_tensor(pred)
+    return _wrap(_core.tape_mse(pred._v, _const(target, pred), reduction))
+
+
+def softmax_cross_entropy(logits: Tensor, labels: Any, label_smoothing: float = 0.0,
+                          reduction: str = "mean") -> Tensor:
+    """Cross-entropy of softmax(logits) and labels, fused (the gradient is made in the same pass).
+
+    logits [N, C]; labels [N] int class ids or [N, C] probabilities / one-hot.
+    """
+    logits = as_tensor(logits)
+    return _wrap(_core.tape_softmax_cross_entropy(logits._v, _const(labels, logits),
+                                                  float(label_smoothing), reduction))
