@@ -107,7 +107,8 @@ std::vector<std::optional<OwnedTensor>> Tape::gradient(const VarPtr& target,
   // Which vars lie on a path from a source: one forward sweep over the nodes.
   // Only their gradients are computed (not, say, the gradient of the input data).
   std::unordered_set<const Var*> on_path;
-  for (auto& s : sources) on_path.insert(s.get());
+  for (auto& s : sources)
+    if (tracks(s.get())) on_path.insert(s.get());  // unwatched constants get no gradient
   for (auto& n : nodes_)
     for (auto& in : n.inputs)
       if (in && on_path.count(in.get())) {

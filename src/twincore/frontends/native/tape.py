@@ -68,7 +68,7 @@ class GradientTape:
 
     def watch(self, x: Any) -> None:
         """Track non-trainable tensors (one, a list, or a dict) so gradients flow to them."""
-        for t in _flatten(x)[0]:
+        for t in (x if isinstance(x, (list, tuple)) else list(x.values()) if isinstance(x, dict) else [x]):
             if not isinstance(t, Tensor):
                 raise TypeError(f"twincore.watch: argument 'x': expected a Tensor, got {type(t).__name__}")
             self._tape.watch(t._v)
