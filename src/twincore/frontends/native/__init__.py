@@ -20,3 +20,10 @@ from twincore.frontends.native.ops import (  # noqa: F401
 )
 from twincore.frontends.native.layers import Activation, Dense, Flatten, Layer, Sequential  # noqa: F401
 from twincore.frontends.native.optimizers import SGD, Adam, Optimizer  # noqa: F401
+
+__all__ = [
+    "Tensor", "Variable", "as_tensor", "constant", "zeros", "GradientTape",
+    "activate", "add", "dense", "flatten", "matmul", "mse", "mul", "reduce_mean", "reduce_sum", "relu",
+    "reshape", "softmax", "softmax_cross_entropy", "sub", "tanh",
+    "Activation", "Dense", "Flatten", "Layer", "Sequential", "SGD", "Adam", "Optimizer",
+]
