@@ -54,6 +54,13 @@ TC_ISA_FN(sgd_f64, (double* p, const double* g, double* b, const SgdK<double>& k
           { sgd_any(p, g, b, k, n); })
 
 // ---- Adam ------------------------------------------------------------------
+// d rounded to float32. Through a volatile because GCC 12 -O3 was seen folding
+// double(float(x)) back to x here (a float64 Keras run then drifted by 1e-10).
+inline float round_to_float(double d) {
+  volatile float f = static_cast<float>(d);
+  return f;
+}
+
 enum WdMode { kNoWd = 0, kL2 = 1, kDecoupled = 2 };
 
 template <typename T>
@@ -155,12 +162,15 @@ void adam_run(const Tensor& param, const Tensor& grad, const Tensor& m, const Te
     k.bc2_sqrt = T(std::sqrt(1.0 - std::pow(o.beta2, t)));
     k.neg_step = T(-(o.lr / (1.0 - std::pow(o.beta1, t))));
   } else {
-    // Keras computes its step size in the variable's dtype.
-    const T lr = T(o.lr), b1p = std::pow(T(o.beta1), T(t)), b2p = std::pow(T(o.beta2), T(t));
+    // Keras computes its step size in the variable's dtype, from a float32
+    // learning-rate variable and from betas and weight decay that ops.cast turns
+    // into float32 tensors first: round them the same way (exact for float32).
+    auto f32 = [](double d) { return T(round_to_float(d)); };
+    const T lr = f32(o.lr), b1p = std::pow(f32(o.beta1), T(t)), b2p = std::pow(f32(o.beta2), T(t));
     k.alpha = lr * std::sqrt(T(1) - b2p) / (T(1) - b1p);
-    k.one_minus_b1 = T(1.0 - o.beta1);
+    k.one_minus_b1 = T(1.0 - o.beta1);  // Python floats, exact in the variable's dtype
     k.one_minus_b2 = T(1.0 - o.beta2);
-    k.k_wd = T(o.weight_decay);
+    k.k_wd = f32(o.weight_decay);
     k.k_lr = lr;
   }
   T* pp = param.ptr<T>();

@@ -56,7 +56,9 @@ def sgd_step(param, grad, momentum_buf=None, lr: float = 0.01, momentum: float =
         when dampening = 0; with dampening != 0 pass dampening=0 on the first step.
       * keras.optimizers.SGD(learning_rate, momentum, nesterov): lr=learning_rate,
         same momentum/nesterov (Keras keeps velocity = -lr * our buffer; for a
-        constant lr the parameters are the same).
+        constant lr the parameters are the same). Keras holds learning_rate and
+        momentum as float32 even for float64 variables: to match a float64 Keras run
+        pass lr=float(np.float32(lr)), momentum=float(np.float32(momentum)).
     """
     op = "sgd_step"
     _core.sgd_step(_inplace(param, op, "param"), _readable(grad), _inplace(momentum_buf, op, "momentum_buf"),
@@ -87,8 +89,10 @@ def adam_step(param, grad, m, v, step: int, lr: float = 1e-3, beta1: float = 0.9
       * keras.optimizers.Adam(learning_rate, beta_1, beta_2, epsilon, weight_decay):
         flavor="keras", eps=epsilon (Keras's default is 1e-7, not 1e-8),
         decoupled_weight_decay=True (Keras's weight decay is always decoupled),
-        step = optimizer.iterations + 1. Keras stores learning_rate as float32: for
-        float64 parameters pass lr=float(np.float32(lr)).
+        step = optimizer.iterations + 1. Like Keras, this flavor rounds lr, beta1,
+        beta2 and weight_decay to float32 where Keras does (its learning-rate
+        variable is float32 and it casts the betas through float32 tensors), so
+        float64 parameters match Keras's float64 run too.
     """
     op = "adam_step"
     _core.adam_step(_inplace(param, op, "param"), _readable(grad), _inplace(m, op, "m"), _inplace(v, op, "v"),
