@@ -60,7 +60,7 @@ def _param(v, images):
             return torch.tensor(v, dtype=images.dtype if images.is_floating_point() else torch.float32,
                                 device=images.device)
         dt = np.float64 if "float64" in str(getattr(images, "dtype", "")) else np.float32
-        return np.ascontiguousarray(v, dtype=dt)
+        return np.array(v, dtype=dt)  # keeps 0-d (ascontiguousarray would make it 1-d)
     return to_core(v)
 
 
