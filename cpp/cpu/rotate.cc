@@ -92,72 +92,69 @@ struct Entry {
   T bias;
 };
 
+// Table of output pixels [p0, p1) of one sample (pixels are processed in blocks so the
+// table stays small, in cache, whatever the image size).
 template <typename T, int K>
-void build_table(const Pose& ps, int64_t H, int64_t W, int fill, double fill_value,
-                 std::vector<Entry<T, K>>& tab) {
+void build_table(const Pose& ps, int64_t H, int64_t W, int64_t p0, int64_t p1, int fill,
+                 double fill_value, std::vector<Entry<T, K>>& tab) {
   tab.clear();
   const double cx = 0.5 * double(W - 1), cy = 0.5 * double(H - 1);
-  for (int64_t y = 0; y < H; ++y) {
-    for (int64_t x = 0; x < W; ++x) {
-      Src s = source(ps, cx, cy, y, x);
-      Entry<T, K> e;
-      e.p = int32_t(y * W + x);
-      if constexpr (K == 1) {
-        int64_t xi = map_index(int64_t(std::floor(s.sx + 0.5)), W, fill);
-        int64_t yi = map_index(int64_t(std::floor(s.sy + 0.5)), H, fill);
-        if (xi < 0 || yi < 0) continue;
-        e.off[0] = int32_t(yi * W + xi);
-        e.w[0] = T(1);
-        e.bias = T(0);
-      } else {
-        double fx0 = std::floor(s.sx), fy0 = std::floor(s.sy);
-        double fx = s.sx - fx0, fy = s.sy - fy0;
-        int64_t x0 = int64_t(fx0), y0 = int64_t(fy0);
-        int64_t xs[2] = {map_index(x0, W, fill), map_index(x0 + 1, W, fill)};
-        int64_t ys[2] = {map_index(y0, H, fill), map_index(y0 + 1, H, fill)};
-        double wx[2] = {1.0 - fx, fx}, wy[2] = {1.0 - fy, fy};
-        double outside_w = 0;
-        int32_t inside = -1;
-        for (int a = 0; a < 2; ++a)
-          for (int b = 0; b < 2; ++b) {
-            int k = 2 * a + b;
-            if (ys[a] < 0 || xs[b] < 0) {
-              e.off[k] = -1;
-              e.w[k] = T(0);
-              outside_w += wy[a] * wx[b];
-            } else {
-              e.off[k] = int32_t(ys[a] * W + xs[b]);
-              e.w[k] = T(wy[a] * wx[b]);
-              inside = e.off[k];
-            }
+  for (int64_t p = p0; p < p1; ++p) {
+    Src s = source(ps, cx, cy, p / W, p % W);
+    Entry<T, K> e;
+    e.p = int32_t(p);
+    if constexpr (K == 1) {
+      int64_t xi = map_index(int64_t(std::floor(s.sx + 0.5)), W, fill);
+      int64_t yi = map_index(int64_t(std::floor(s.sy + 0.5)), H, fill);
+      if (xi < 0 || yi < 0) continue;
+      e.off[0] = int32_t(yi * W + xi);
+      e.w[0] = T(1);
+      e.bias = T(0);
+    } else {
+      double fx0 = std::floor(s.sx), fy0 = std::floor(s.sy);
+      double fx = s.sx - fx0, fy = s.sy - fy0;
+      int64_t x0 = int64_t(fx0), y0 = int64_t(fy0);
+      int64_t xs[2] = {map_index(x0, W, fill), map_index(x0 + 1, W, fill)};
+      int64_t ys[2] = {map_index(y0, H, fill), map_index(y0 + 1, H, fill)};
+      double wx[2] = {1.0 - fx, fx}, wy[2] = {1.0 - fy, fy};
+      double outside_w = 0;
+      int32_t inside = -1;
+      for (int a = 0; a < 2; ++a)
+        for (int b = 0; b < 2; ++b) {
+          int k = 2 * a + b;
+          if (ys[a] < 0 || xs[b] < 0) {
+            e.off[k] = -1;
+            e.w[k] = T(0);
+            outside_w += wy[a] * wx[b];
+          } else {
+            e.off[k] = int32_t(ys[a] * W + xs[b]);
+            e.w[k] = T(wy[a] * wx[b]);
+            inside = e.off[k];
           }
-        if (inside < 0) continue;
-        for (int k = 0; k < 4; ++k)
-          if (e.off[k] < 0) e.off[k] = inside;
-        e.bias = T(fill == kConstant && outside_w != 0 ? fill_value * outside_w : 0.0);
-      }
-      tab.push_back(e);
+        }
+      if (inside < 0) continue;
+      for (int k = 0; k < 4; ++k)
+        if (e.off[k] < 0) e.off[k] = inside;
+      e.bias = T(fill == kConstant && outside_w != 0 ? fill_value * outside_w : 0.0);
     }
+    tab.push_back(e);
   }
 }
 
-// ---- forward ----
-
+// A block of output pixels [p0, p1) of one plane (NCHW, C = 1) or one image (NHWC: the
+// channel loop is innermost, contiguous, and vectorizes).
 template <typename T, int K>
-void forward_plane(const std::vector<Entry<T, K>>& tab, const T* in, T* out, int64_t hw, T fillv) {
-  if (int64_t(tab.size()) < hw) std::fill(out, out + hw, fillv);
-  for (const auto& e : tab) {
-    T acc = e.bias;
-    for (int k = 0; k < K; ++k) acc += e.w[k] * in[e.off[k]];
-    out[e.p] = acc;
+void forward_block(const std::vector<Entry<T, K>>& tab, const T* in, T* out, int64_t p0,
+                   int64_t p1, int64_t C, T fillv) {
+  if (int64_t(tab.size()) < p1 - p0) std::fill(out + p0 * C, out + p1 * C, fillv);
+  if (C == 1) {
+    for (const auto& e : tab) {
+      T acc = e.bias;
+      for (int k = 0; k < K; ++k) acc += e.w[k] * in[e.off[k]];
+      out[e.p] = acc;
+    }
+    return;
   }
-}
-
-// NHWC: one whole image; the channel loop is innermost (contiguous, vectorizes).
-template <typename T, int K>
-void forward_image_nhwc(const std::vector<Entry<T, K>>& tab, const T* in, T* out, int64_t hw,
-                        int64_t C, T fillv) {
-  if (int64_t(tab.size()) < hw) std::fill(out, out + hw * C, fillv);
   for (const auto& e : tab) {
     T* o = out + int64_t(e.p) * C;
     const T* src[K];
@@ -170,21 +167,17 @@ void forward_image_nhwc(const std::vector<Entry<T, K>>& tab, const T* in, T* out
   }
 }
 
-// ---- backward, d images: the transpose of the gather (scatter-add into the taps) ----
-
+// Backward, d images: the transpose of the gather (scatter-add into the taps). The
+// caller zeroes d before the first block of a plane.
 template <typename T, int K>
-void backward_plane(const std::vector<Entry<T, K>>& tab, const T* g, T* d, int64_t hw) {
-  std::fill(d, d + hw, T(0));
-  for (const auto& e : tab) {
-    T gv = g[e.p];
-    for (int k = 0; k < K; ++k) d[e.off[k]] += e.w[k] * gv;
+void backward_block(const std::vector<Entry<T, K>>& tab, const T* g, T* d, int64_t C) {
+  if (C == 1) {
+    for (const auto& e : tab) {
+      T gv = g[e.p];
+      for (int k = 0; k < K; ++k) d[e.off[k]] += e.w[k] * gv;
+    }
+    return;
   }
-}
-
-template <typename T, int K>
-void backward_image_nhwc(const std::vector<Entry<T, K>>& tab, const T* g, T* d, int64_t hw,
-                         int64_t C) {
-  std::fill(d, d + hw * C, T(0));
   for (const auto& e : tab) {
     const T* gp = g + int64_t(e.p) * C;
     for (int k = 0; k < K; ++k) {
@@ -195,27 +188,31 @@ void backward_image_nhwc(const std::vector<Entry<T, K>>& tab, const T* g, T* d, 
   }
 }
 
-// Runs per_plane(table, n, c) over every (n, c) plane (NCHW) in parallel; a chunk of
-// planes rebuilds the sample's table only when n changes. Each plane belongs to one
-// thread, so writes to per-plane outputs never race.
+constexpr int64_t kBlock = 4096;  // output pixels per table
+
+// Runs per_block(table, n, unit, p0, p1) over every unit in parallel: a unit is an (n, c)
+// plane (NCHW) or a whole image (NHWC). Each unit belongs to one thread, so the
+// scatter of the backward never races. A thread's run of units of the same sample
+// shares each table block (built once per block, used for all its channels).
 template <typename T, int K, typename F>
-void for_each_plane(const Tensor& images, const Tensor& angle, const Tensor& translate, int fill,
-                    double fill_value, bool nhwc, F per_plane) {
+void for_each_unit(const Tensor& images, const Tensor& angle, const Tensor& translate, int fill,
+                   double fill_value, bool nhwc, F per_block) {
   Dims d = dims_of(images, nhwc);
-  const int64_t planes = nhwc ? d.n : d.n * d.c;  // NHWC: a whole image is one unit
+  const int64_t hw = d.h * d.w;
   const int64_t per_n = nhwc ? 1 : d.c;
-  const int64_t grain = std::max<int64_t>(1, (1 << 15) / (d.h * d.w * (nhwc ? d.c : 1)));
-  parallel_for(planes, grain, [&](int64_t b, int64_t e) {
+  const int64_t grain = std::max<int64_t>(1, (1 << 15) / (hw * (nhwc ? d.c : 1)));
+  parallel_for(d.n * per_n, grain, [&](int64_t b, int64_t e) {
     std::vector<Entry<T, K>> tab;
-    tab.reserve(size_t(d.h * d.w));
-    int64_t cur = -1;
-    for (int64_t i = b; i < e; ++i) {
-      int64_t n = i / per_n;
-      if (n != cur) {
-        build_table<T, K>(pose_of<T>(angle, translate, n), d.h, d.w, fill, fill_value, tab);
-        cur = n;
+    tab.reserve(size_t(std::min(hw, kBlock)));
+    for (int64_t i = b; i < e;) {
+      const int64_t n = i / per_n, end = std::min(e, (n + 1) * per_n);  // units [i, end) of n
+      const Pose ps = pose_of<T>(angle, translate, n);
+      for (int64_t p0 = 0; p0 < hw; p0 += kBlock) {
+        const int64_t p1 = std::min(hw, p0 + kBlock);
+        build_table<T, K>(ps, d.h, d.w, p0, p1, fill, fill_value, tab);
+        for (int64_t u = i; u < end; ++u) per_block(tab, n, u % per_n, p0, p1);
       }
-      per_plane(tab, n, i % per_n);
+      i = end;
     }
   });
 }
@@ -224,17 +221,15 @@ template <typename T, int K>
 void forward_impl(const Tensor& images, const Tensor& angle, const Tensor& translate, int fill,
                   double fill_value, bool nhwc, const Tensor& out) {
   Dims d = dims_of(images, nhwc);
-  const int64_t hw = d.h * d.w;
+  const int64_t hw = d.h * d.w, C = nhwc ? d.c : 1;
   const T fillv = T(fill == kConstant ? fill_value : 0.0);
   const T* in = images.ptr<T>();
   T* o = out.ptr<T>();
-  for_each_plane<T, K>(images, angle, translate, fill, fill_value, nhwc,
-                       [&](const std::vector<Entry<T, K>>& tab, int64_t n, int64_t c) {
-                         if (nhwc)
-                           forward_image_nhwc<T, K>(tab, in + n * hw * d.c, o + n * hw * d.c, hw, d.c, fillv);
-                         else
-                           forward_plane<T, K>(tab, in + (n * d.c + c) * hw, o + (n * d.c + c) * hw, hw, fillv);
-                       });
+  for_each_unit<T, K>(images, angle, translate, fill, fill_value, nhwc,
+                      [&](const std::vector<Entry<T, K>>& tab, int64_t n, int64_t c, int64_t p0, int64_t p1) {
+                        const int64_t base = (n * d.c + (nhwc ? 0 : c)) * hw;
+                        forward_block<T, K>(tab, in + base, o + base, p0, p1, C, fillv);
+                      });
 }
 
 template <typename T, int K>
@@ -242,16 +237,15 @@ void backward_images_impl(const Tensor& grad, const Tensor& images, const Tensor
                           const Tensor& translate, int fill, double fill_value, bool nhwc,
                           const Tensor& dimages) {
   Dims d = dims_of(images, nhwc);
-  const int64_t hw = d.h * d.w;
+  const int64_t hw = d.h * d.w, C = nhwc ? d.c : 1;
   const T* g = grad.ptr<T>();
   T* di = dimages.ptr<T>();
-  for_each_plane<T, K>(images, angle, translate, fill, fill_value, nhwc,
-                       [&](const std::vector<Entry<T, K>>& tab, int64_t n, int64_t c) {
-                         if (nhwc)
-                           backward_image_nhwc<T, K>(tab, g + n * hw * d.c, di + n * hw * d.c, hw, d.c);
-                         else
-                           backward_plane<T, K>(tab, g + (n * d.c + c) * hw, di + (n * d.c + c) * hw, hw);
-                       });
+  for_each_unit<T, K>(images, angle, translate, fill, fill_value, nhwc,
+                      [&](const std::vector<Entry<T, K>>& tab, int64_t n, int64_t c, int64_t p0, int64_t) {
+                        const int64_t base = (n * d.c + (nhwc ? 0 : c)) * hw;
+                        if (p0 == 0) std::fill(di + base, di + base + hw * C, T(0));
+                        backward_block<T, K>(tab, g + base, di + base, C);
+                      });
 }
 
 // ---- backward, d angle and d translate (bilinear) ----
@@ -350,13 +344,14 @@ void backward_coords_impl(const Tensor& grad, const Tensor& images, const Tensor
 }
 
 void check_all(const char* op, const Tensor& images, const Tensor& angle, const Tensor& translate,
-               int interpolation, int fill) {
+               int interpolation, int fill, bool nhwc) {
   check_input(op, "images", images);
   check_rank(op, "images", images, 4, 4);
   if (images.device != Device::cpu) value_error(op, "images", "CUDA tensors need a CUDA build of twincore");
   const int64_t N = images.size(0);
-  if (images.size(1) * images.size(2) * images.size(3) > std::numeric_limits<int32_t>::max())
-    value_error(op, "images", "an image of ", images.shape.str(), " has more than 2^31 elements");
+  if (images.size(nhwc ? 1 : 2) * images.size(nhwc ? 2 : 3) > std::numeric_limits<int32_t>::max())
+    value_error(op, "images", "images of more than 2^31 pixels (H*W) are not supported, got shape ",
+                images.shape.str());
   check_input_like(op, "angle", angle, images);
   if (!(angle.ndim() == 0 || (angle.ndim() == 1 && angle.size(0) == N)))
     value_error(op, "angle", "expected a scalar (0-d) or shape (", N, ",) (one per image), got shape ",
@@ -384,8 +379,7 @@ void check_all(const char* op, const Tensor& images, const Tensor& angle, const 
 
 void rotate_check(const Tensor& images, const Tensor& angle, const Tensor& translate,
                   int interpolation, int fill, bool nhwc) {
-  (void)nhwc;  // both layouts accept any rank-4 shape
-  check_all("rotate", images, angle, translate, interpolation, fill);
+  check_all("rotate", images, angle, translate, interpolation, fill, nhwc);
 }
 
 void rotate(const Tensor& images, const Tensor& angle, const Tensor& translate, int interpolation,
@@ -458,7 +452,7 @@ pyb::object rotate_py(pyb::handle images_obj, pyb::handle angle_obj, pyb::handle
   auto angle = py::arg(angle_obj, op, "angle");
   auto translate = py::arg(translate_obj, op, "translate");
   Options o = options_from(op, interp, fill, fill_value, layout);
-  cpu::check_all(op, images.t, angle.t, translate.t, o.interpolation, o.fill);
+  cpu::check_all(op, images.t, angle.t, translate.t, o.interpolation, o.fill, o.nhwc);
   auto out = py::alloc(allocator, images.t.shape, images.t.dtype, op);
   {
     pyb::gil_scoped_release nogil;
@@ -477,7 +471,7 @@ pyb::tuple rotate_backward_py(pyb::handle grad_obj, pyb::handle images_obj, pyb:
   auto angle = py::arg(angle_obj, op, "angle");
   auto translate = py::arg(translate_obj, op, "translate");
   Options o = options_from(op, interp, fill, fill_value, layout);
-  cpu::check_all(op, images.t, angle.t, translate.t, o.interpolation, o.fill);
+  cpu::check_all(op, images.t, angle.t, translate.t, o.interpolation, o.fill, o.nhwc);
   check_input_like(op, "grad", grad.t, images.t);
   check_shape(op, "grad", grad.t, images.t.shape);
   std::optional<py::Out> di, da, dt;
