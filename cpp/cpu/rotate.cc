@@ -141,76 +141,90 @@ void build_table(const Pose& ps, int64_t H, int64_t W, int64_t p0, int64_t p1, i
   }
 }
 
-// A block of output pixels [p0, p1) of one plane (NCHW, C = 1) or one image (NHWC: the
-// channel loop is innermost, contiguous, and vectorizes).
+// A block of output pixels [p0, p1) of one image, for channels [c0, c1).
+// NCHW (nhwc=false): planes hw apart; the channel loop sits inside the table loop so
+// each entry is read once for all channels. NHWC: channels contiguous (C apart pixels),
+// the innermost loop vectorizes.
 template <typename T, int K>
 void forward_block(const std::vector<Entry<T, K>>& tab, const T* in, T* out, int64_t p0,
-                   int64_t p1, int64_t C, T fillv) {
-  if (int64_t(tab.size()) < p1 - p0) std::fill(out + p0 * C, out + p1 * C, fillv);
-  if (C == 1) {
+                   int64_t p1, int64_t c0, int64_t c1, int64_t hw, int64_t C, bool nhwc, T fillv) {
+  if (nhwc) {
+    if (int64_t(tab.size()) < p1 - p0) std::fill(out + p0 * C, out + p1 * C, fillv);
     for (const auto& e : tab) {
-      T acc = e.bias;
-      for (int k = 0; k < K; ++k) acc += e.w[k] * in[e.off[k]];
-      out[e.p] = acc;
+      T* o = out + int64_t(e.p) * C;
+      const T* src[K];
+      for (int k = 0; k < K; ++k) src[k] = in + int64_t(e.off[k]) * C;
+      for (int64_t c = 0; c < C; ++c) {
+        T acc = e.bias;
+        for (int k = 0; k < K; ++k) acc += e.w[k] * src[k][c];
+        o[c] = acc;
+      }
     }
     return;
   }
+  if (int64_t(tab.size()) < p1 - p0)
+    for (int64_t c = c0; c < c1; ++c) std::fill(out + c * hw + p0, out + c * hw + p1, fillv);
   for (const auto& e : tab) {
-    T* o = out + int64_t(e.p) * C;
-    const T* src[K];
-    for (int k = 0; k < K; ++k) src[k] = in + int64_t(e.off[k]) * C;
-    for (int64_t c = 0; c < C; ++c) {
+    const T* src = in + c0 * hw;
+    T* o = out + c0 * hw + e.p;
+    for (int64_t c = c0; c < c1; ++c, src += hw, o += hw) {
       T acc = e.bias;
-      for (int k = 0; k < K; ++k) acc += e.w[k] * src[k][c];
-      o[c] = acc;
+      for (int k = 0; k < K; ++k) acc += e.w[k] * src[e.off[k]];
+      *o = acc;
     }
   }
 }
 
 // Backward, d images: the transpose of the gather (scatter-add into the taps). The
-// caller zeroes d before the first block of a plane.
+// caller zeroes d before the first block.
 template <typename T, int K>
-void backward_block(const std::vector<Entry<T, K>>& tab, const T* g, T* d, int64_t C) {
-  if (C == 1) {
+void backward_block(const std::vector<Entry<T, K>>& tab, const T* g, T* d, int64_t c0, int64_t c1,
+                    int64_t hw, int64_t C, bool nhwc) {
+  if (nhwc) {
     for (const auto& e : tab) {
-      T gv = g[e.p];
-      for (int k = 0; k < K; ++k) d[e.off[k]] += e.w[k] * gv;
+      const T* gp = g + int64_t(e.p) * C;
+      for (int k = 0; k < K; ++k) {
+        T* dp = d + int64_t(e.off[k]) * C;
+        const T w = e.w[k];
+        for (int64_t c = 0; c < C; ++c) dp[c] += w * gp[c];
+      }
     }
     return;
   }
   for (const auto& e : tab) {
-    const T* gp = g + int64_t(e.p) * C;
-    for (int k = 0; k < K; ++k) {
-      T* dp = d + int64_t(e.off[k]) * C;
-      const T w = e.w[k];
-      for (int64_t c = 0; c < C; ++c) dp[c] += w * gp[c];
+    const T* gp = g + c0 * hw + e.p;
+    T* dp = d + c0 * hw;
+    for (int64_t c = c0; c < c1; ++c, gp += hw, dp += hw) {
+      const T gv = *gp;
+      for (int k = 0; k < K; ++k) dp[e.off[k]] += e.w[k] * gv;
     }
   }
 }
 
 constexpr int64_t kBlock = 4096;  // output pixels per table
 
-// Runs per_block(table, n, unit, p0, p1) over every unit in parallel: a unit is an (n, c)
-// plane (NCHW) or a whole image (NHWC). Each unit belongs to one thread, so the
-// scatter of the backward never races. A thread's run of units of the same sample
-// shares each table block (built once per block, used for all its channels).
+// Runs per_block(table, n, c0, c1, p0, p1) over every image n and channel range
+// [c0, c1) in parallel. A thread owns whole (n, c) planes (NCHW) or whole images
+// (NHWC), so the scatter of the backward never races. Each table block is built once
+// per (thread, sample) and used for all of that thread's channels of the sample.
 template <typename T, int K, typename F>
 void for_each_unit(const Tensor& images, const Tensor& angle, const Tensor& translate, int fill,
                    double fill_value, bool nhwc, F per_block) {
   Dims d = dims_of(images, nhwc);
   const int64_t hw = d.h * d.w;
-  const int64_t per_n = nhwc ? 1 : d.c;
+  const int64_t per_n = nhwc ? 1 : d.c;  // parallel units per sample
   const int64_t grain = std::max<int64_t>(1, (1 << 15) / (hw * (nhwc ? d.c : 1)));
   parallel_for(d.n * per_n, grain, [&](int64_t b, int64_t e) {
     std::vector<Entry<T, K>> tab;
     tab.reserve(size_t(std::min(hw, kBlock)));
     for (int64_t i = b; i < e;) {
       const int64_t n = i / per_n, end = std::min(e, (n + 1) * per_n);  // units [i, end) of n
+      const int64_t c0 = nhwc ? 0 : i - n * per_n, c1 = nhwc ? d.c : end - n * per_n;
       const Pose ps = pose_of<T>(angle, translate, n);
       for (int64_t p0 = 0; p0 < hw; p0 += kBlock) {
         const int64_t p1 = std::min(hw, p0 + kBlock);
         build_table<T, K>(ps, d.h, d.w, p0, p1, fill, fill_value, tab);
-        for (int64_t u = i; u < end; ++u) per_block(tab, n, u % per_n, p0, p1);
+        per_block(tab, n, c0, c1, p0, p1);
       }
       i = end;
     }
@@ -221,14 +235,15 @@ template <typename T, int K>
 void forward_impl(const Tensor& images, const Tensor& angle, const Tensor& translate, int fill,
                   double fill_value, bool nhwc, const Tensor& out) {
   Dims d = dims_of(images, nhwc);
-  const int64_t hw = d.h * d.w, C = nhwc ? d.c : 1;
+  const int64_t hw = d.h * d.w;
   const T fillv = T(fill == kConstant ? fill_value : 0.0);
   const T* in = images.ptr<T>();
   T* o = out.ptr<T>();
   for_each_unit<T, K>(images, angle, translate, fill, fill_value, nhwc,
-                      [&](const std::vector<Entry<T, K>>& tab, int64_t n, int64_t c, int64_t p0, int64_t p1) {
-                        const int64_t base = (n * d.c + (nhwc ? 0 : c)) * hw;
-                        forward_block<T, K>(tab, in + base, o + base, p0, p1, C, fillv);
+                      [&](const std::vector<Entry<T, K>>& tab, int64_t n, int64_t c0, int64_t c1,
+                          int64_t p0, int64_t p1) {
+                        const int64_t base = n * d.c * hw;
+                        forward_block<T, K>(tab, in + base, o + base, p0, p1, c0, c1, hw, d.c, nhwc, fillv);
                       });
 }
 
@@ -237,14 +252,15 @@ void backward_images_impl(const Tensor& grad, const Tensor& images, const Tensor
                           const Tensor& translate, int fill, double fill_value, bool nhwc,
                           const Tensor& dimages) {
   Dims d = dims_of(images, nhwc);
-  const int64_t hw = d.h * d.w, C = nhwc ? d.c : 1;
+  const int64_t hw = d.h * d.w;
   const T* g = grad.ptr<T>();
   T* di = dimages.ptr<T>();
   for_each_unit<T, K>(images, angle, translate, fill, fill_value, nhwc,
-                      [&](const std::vector<Entry<T, K>>& tab, int64_t n, int64_t c, int64_t p0, int64_t) {
-                        const int64_t base = (n * d.c + (nhwc ? 0 : c)) * hw;
-                        if (p0 == 0) std::fill(di + base, di + base + hw * C, T(0));
-                        backward_block<T, K>(tab, g + base, di + base, C);
+                      [&](const std::vector<Entry<T, K>>& tab, int64_t n, int64_t c0, int64_t c1,
+                          int64_t p0, int64_t) {
+                        const int64_t base = n * d.c * hw;
+                        if (p0 == 0) std::fill(di + base + c0 * hw, di + base + c1 * hw, T(0));
+                        backward_block<T, K>(tab, g + base, di + base, c0, c1, hw, d.c, nhwc);
                       });
 }
 
