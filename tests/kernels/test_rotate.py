@@ -166,6 +166,18 @@ def test_nan_propagates_and_non_contiguous():
     assert_close(K.rotate(v, 12.0, (0.5, 0.25)), ref.rotate(v, 12.0, (0.5, 0.25)), **tol(np.float64))
 
 
+@pytest.mark.parametrize("fill", FILLS)
+def test_far_translations_stay_in_bounds(fill):
+    x = randn((2, 2, 5, 7), np.float64, seed=12)
+    t = np.array([[1e30, -3e20], [-7.5e15, 2.5e9]])
+    y = K.rotate(x, np.array([10.0, -100.0]), t, fill=fill, fill_value=2.0)
+    assert np.isfinite(y).all()
+    if fill in ("zeros", "constant"):  # every sample lands outside: all fill
+        assert np.array_equal(y, np.full_like(x, 2.0 if fill == "constant" else 0.0))
+    di, da, dt = K.rotate_backward(x, x, 10.0, t, fill=fill, need_angle=True, need_translate=True)
+    assert np.isfinite(di).all() and np.isfinite(da).all() and np.isfinite(dt).all()
+
+
 # ---- finite-difference gradients (float64, bilinear; generic angles and shifts avoid kinks) ----
 
 @pytest.mark.parametrize("fill", FILLS)
