@@ -271,6 +271,13 @@ void backward_images_impl(const Tensor& grad, const Tensor& images, const Tensor
 // Chain rule: d sx/d a = -s u - c v, d sy/d a = c u - s v (a in radians, times pi/180 per
 // degree); d(sx, sy)/d dx = (-c, -s); d(sx, sy)/d dy = (s, -c).
 // Writes [d angle (per degree), d dx, d dy] of sample n, summed over channels and pixels.
+// Per output pixel with a tap inside: its taps (-1 = reads the fill constant) and the
+// fractional position, gathered once per sample and used for every channel.
+struct CoordTap {
+  int64_t p, off[4];
+  double fx, fy;
+};
+
 template <typename T>
 void coord_grads(const Tensor& grad, const Tensor& images, const Pose& ps, int64_t n, int fill,
                  double fill_value, bool nhwc, double* res) {
@@ -282,33 +289,51 @@ void coord_grads(const Tensor& grad, const Tensor& images, const Pose& ps, int64
   const double cx = 0.5 * double(d.w - 1), cy = 0.5 * double(d.h - 1);
   const double fillc = fill == kConstant ? fill_value : 0.0;
   double sum_a = 0, sum_x = 0, sum_y = 0;
-  for (int64_t y = 0; y < d.h; ++y) {
-    for (int64_t x = 0; x < d.w; ++x) {
-      Src s = source(ps, cx, cy, y, x);
+  std::vector<CoordTap> taps;
+  std::vector<double> gxs, gys;  // d out / d (sx, sy) times grad, summed over channels
+  for (int64_t p0 = 0; p0 < hw; p0 += kBlock) {
+    const int64_t p1 = std::min(hw, p0 + kBlock);
+    taps.clear();
+    for (int64_t p = p0; p < p1; ++p) {
+      Src s = source(ps, cx, cy, p / d.w, p % d.w);
+      CoordTap t;
       double fx0 = std::floor(s.sx), fy0 = std::floor(s.sy);
-      double fx = s.sx - fx0, fy = s.sy - fy0;
+      t.p = p;
+      t.fx = s.sx - fx0;
+      t.fy = s.sy - fy0;
       int64_t x0 = int64_t(fx0), y0 = int64_t(fy0);
       int64_t xs[2] = {map_index(x0, d.w, fill), map_index(x0 + 1, d.w, fill)};
       int64_t ys[2] = {map_index(y0, d.h, fill), map_index(y0 + 1, d.h, fill)};
       if ((xs[0] < 0 && xs[1] < 0) || (ys[0] < 0 && ys[1] < 0)) continue;  // all fill: flat
-      int64_t off[4];
       for (int k = 0; k < 4; ++k) {
         int64_t yy = ys[k >> 1], xx = xs[k & 1];
-        off[k] = (yy < 0 || xx < 0) ? -1 : (yy * d.w + xx) * pstride;
+        t.off[k] = (yy < 0 || xx < 0) ? -1 : (yy * d.w + xx) * pstride;
       }
-      const int64_t po = (y * d.w + x) * pstride;
-      double gx = 0, gy = 0;
-      for (int64_t c = 0; c < d.c; ++c) {
-        const T* ic = img + c * cstride;
-        double v[4];
-        for (int k = 0; k < 4; ++k) v[k] = off[k] < 0 ? fillc : double(ic[off[k]]);
-        double go = double(g[po + c * cstride]);
-        gx += go * ((1 - fy) * (v[1] - v[0]) + fy * (v[3] - v[2]));
-        gy += go * ((1 - fx) * (v[2] - v[0]) + fx * (v[3] - v[1]));
-      }
-      sum_a += gx * (-ps.s * s.u - ps.c * s.v) + gy * (ps.c * s.u - ps.s * s.v);
-      sum_x += gx;
-      sum_y += gy;
+      taps.push_back(t);
+    }
+    gxs.assign(taps.size(), 0.0);
+    gys.assign(taps.size(), 0.0);
+    auto accumulate = [&](size_t i, int64_t c) {
+      const CoordTap& t = taps[i];
+      const T* ic = img + c * cstride;
+      double v[4];
+      for (int k = 0; k < 4; ++k) v[k] = t.off[k] < 0 ? fillc : double(ic[t.off[k]]);
+      double go = double(g[t.p * pstride + c * cstride]);
+      gxs[i] += go * ((1 - t.fy) * (v[1] - v[0]) + t.fy * (v[3] - v[2]));
+      gys[i] += go * ((1 - t.fx) * (v[2] - v[0]) + t.fx * (v[3] - v[1]));
+    };
+    if (nhwc) {  // channels contiguous: channel loop inside
+      for (size_t i = 0; i < taps.size(); ++i)
+        for (int64_t c = 0; c < d.c; ++c) accumulate(i, c);
+    } else {  // planes: one plane at a time stays in cache
+      for (int64_t c = 0; c < d.c; ++c)
+        for (size_t i = 0; i < taps.size(); ++i) accumulate(i, c);
+    }
+    for (size_t i = 0; i < taps.size(); ++i) {
+      Src s = source(ps, cx, cy, taps[i].p / d.w, taps[i].p % d.w);
+      sum_a += gxs[i] * (-ps.s * s.u - ps.c * s.v) + gys[i] * (ps.c * s.u - ps.s * s.v);
+      sum_x += gxs[i];
+      sum_y += gys[i];
     }
   }
   res[0] = sum_a * kPi / 180.0;
