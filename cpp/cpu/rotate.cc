@@ -270,14 +270,15 @@ void backward_images_impl(const Tensor& grad, const Tensor& images, const Tensor
 // clamped/reflected taps make the derivative 0 or mirrored, as the mapped samples say).
 // Chain rule: d sx/d a = -s u - c v, d sy/d a = c u - s v (a in radians, times pi/180 per
 // degree); d(sx, sy)/d dx = (-c, -s); d(sx, sy)/d dy = (s, -c).
-// Writes [d angle (per degree), d dx, d dy] of sample n, summed over channels and pixels.
+
 // Per output pixel with a tap inside: its taps (-1 = reads the fill constant) and the
-// fractional position, gathered once per sample and used for every channel.
+// fractional position, gathered once per block and used for every channel.
 struct CoordTap {
   int64_t p, off[4];
   double fx, fy;
 };
 
+// Writes [d angle (per degree), d dx, d dy] of sample n, summed over channels and pixels.
 template <typename T>
 void coord_grads(const Tensor& grad, const Tensor& images, const Pose& ps, int64_t n, int fill,
                  double fill_value, bool nhwc, double* res) {
