@@ -1,42 +1,286 @@
-// Placeholder-grade GEMM: correct, parallel over rows, vectorizable inner loop.
-// The matmul issue replaces the inside with packed AVX2/AVX-512 micro-kernels.
+// Packed GEMM in the GotoBLAS/BLIS style.
+//
+//   for pc in K by KC:                 (one K slice; beta applies on the first only)
+//     for jc in N by NC:
+//       pack B[pc:pc+kc, jc:jc+nc] into KxNR micro-panels      (shared, parallel)
+//       parallel over tasks = (MC block of rows) x (chunk of NR panels):
+//         pack the A block into MRxK micro-panels              (per thread)
+//         for each MR panel of A:   (stays in L1)
+//           for each NR panel of B: (streams from L2)
+//             micro-kernel: MR x NR tile in registers, K-loop of broadcast-FMA
+//
+// Transposes are absorbed by the packing routines; edge tiles are zero-padded in
+// the packed panels, computed in full into a scratch tile and copied back.
+// Micro-kernels: AVX-512 (f32 8x32, f64 8x16), AVX2+FMA (f32 6x16, f64 6x8) and a
+// portable C++ one, chosen at run time from tc::cpu_isa().
 #include "cpu/gemm.h"
 
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/cpu_features.h"
 #include "core/parallel.h"
 
 namespace tc::cpu {
 namespace {
 
-template <typename T>
-void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-            const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  parallel_for(M, 16, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      T* c = C + i * ldc;
-      for (int64_t j = 0; j < N; ++j) c[j] = beta == T(0) ? T(0) : beta * c[j];
-      for (int64_t k = 0; k < K; ++k) {
-        T a = alpha * (ta ? A[k * lda + i] : A[i * lda + k]);
-        if (!tb) {
-          const T* b = B + k * ldb;
-          for (int64_t j = 0; j < N; ++j) c[j] += a * b[j];
-        } else {
-          for (int64_t j = 0; j < N; ++j) c[j] += a * B[j * ldb + k];
-        }
-      }
+constexpr size_t kAlign = 64;
+
+// A growable 64-byte aligned scratch buffer (packed panels).
+struct Scratch {
+  void* p = nullptr;
+  size_t cap = 0;
+  ~Scratch() { std::free(p); }
+  template <typename T>
+  T* get(size_t n) {
+    size_t bytes = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
+    if (bytes > cap) {
+      std::free(p);
+      p = std::aligned_alloc(kAlign, bytes);
+      if (!p) throw std::bad_alloc();
+      cap = bytes;
     }
-  });
+    return static_cast<T*>(p);
+  }
+};
+
+// One per thread: A panels are packed by whichever thread runs the task; B panels by the caller.
+thread_local Scratch tls_a, tls_b;
+
+template <typename T>
+using Ukr = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta);
+
+// A micro-kernel and the cache blocking that suits it.
+template <typename T>
+struct Config {
+  int mr, nr;
+  int64_t kc, mc, nc;
+  Ukr<T> ukr;
+};
+
+// ---------------------------------------------------------------------------
+// Micro-kernels: c[0:MR, 0:NR] = alpha * sum_k a[k*MR+i] * b[k*NR+j] + beta * c
+// (beta == 0: c is written without being read). a and b are packed panels; b is
+// 64-byte aligned.
+
+// Portable: a small accumulator array the compiler keeps in (SSE) registers.
+template <typename T, int MR, int NR>
+void ukr_generic(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta) {
+  T acc[MR][NR] = {};
+  for (int64_t k = 0; k < kc; ++k, a += MR, b += NR)
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j)
+      c[i * ldc + j] = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j];
+}
+
+// SIMD kernels share one body; TARGET/V/W/... name the ISA's vector type and
+// intrinsics. NV vectors of W lanes per row: NR = NV * W.
+#define TC_DEFINE_UKR(NAME, TARGET, T, V, W, ZERO, LOAD, LOADU, STOREU, SET1, FMA, MUL)      \
+  template <int MR, int NV>                                                                 \
+  TARGET void NAME(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta) { \
+    V acc[MR][NV];                                                                          \
+    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)                                   \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = ZERO();            \
+    for (int64_t k = 0; k < kc; ++k, a += MR, b += NV * W) {                                \
+      V bv[NV];                                                                             \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) bv[v] = LOAD(b + v * W);         \
+      _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {                               \
+        V ai = SET1(a[i]);                                                                  \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = FMA(ai, bv[v], acc[i][v]); \
+      }                                                                                     \
+    }                                                                                       \
+    V va = SET1(alpha), vb = SET1(beta);                                                    \
+    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {                                 \
+      T* ci = c + i * ldc;                                                                  \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) {                                \
+        V r = MUL(va, acc[i][v]);                                                           \
+        if (beta != T(0)) r = FMA(vb, LOADU(ci + v * W), r);                                \
+        STOREU(ci + v * W, r);                                                              \
+      }                                                                                     \
+    }                                                                                       \
+  }
+
+TC_DEFINE_UKR(ukr_avx512_f32, TC_TARGET_AVX512, float, __m512, 16, _mm512_setzero_ps, _mm512_load_ps,
+              _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_mul_ps)
+TC_DEFINE_UKR(ukr_avx512_f64, TC_TARGET_AVX512, double, __m512d, 8, _mm512_setzero_pd, _mm512_load_pd,
+              _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_mul_pd)
+TC_DEFINE_UKR(ukr_avx2_f32, TC_TARGET_AVX2, float, __m256, 8, _mm256_setzero_ps, _mm256_load_ps,
+              _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_mul_ps)
+TC_DEFINE_UKR(ukr_avx2_f64, TC_TARGET_AVX2, double, __m256d, 4, _mm256_setzero_pd, _mm256_load_pd,
+              _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_mul_pd)
+#undef TC_DEFINE_UKR
+
+// KC: one A micro-panel (MR x KC) fits L1 with room for the streamed B panel;
+// NC: the packed B block (KC x NC) fits a core's L2; MC bounds the A block.
+const Config<float>& config_f32() {
+  static const Config<float> avx512{8, 32, 384, 128, 512, &ukr_avx512_f32<8, 2>};
+  static const Config<float> avx2{6, 16, 256, 96, 512, &ukr_avx2_f32<6, 2>};
+  static const Config<float> generic{4, 8, 256, 64, 512, &ukr_generic<float, 4, 8>};
+  switch (cpu_isa()) {
+    case Isa::avx512: return avx512;
+    case Isa::avx2: return avx2;
+    default: return generic;
+  }
+}
+
+const Config<double>& config_f64() {
+  static const Config<double> avx512{8, 16, 256, 96, 512, &ukr_avx512_f64<8, 2>};
+  static const Config<double> avx2{6, 8, 256, 96, 512, &ukr_avx2_f64<6, 2>};
+  static const Config<double> generic{4, 4, 256, 64, 512, &ukr_generic<double, 4, 4>};
+  switch (cpu_isa()) {
+    case Isa::avx512: return avx512;
+    case Isa::avx2: return avx2;
+    default: return generic;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Packing. op(A)(i, k) = ta ? A[k*lda + i] : A[i*lda + k]; rows past m are zeros.
+
+template <typename T>
+void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t m, int64_t p0, int64_t kc, int mr,
+            T* dst) {
+  for (int64_t ip = 0; ip < m; ip += mr, dst += kc * mr) {
+    int64_t rows = std::min<int64_t>(mr, m - ip);
+    if (ta) {  // rows of op(A) are contiguous columns of A: copy runs of `rows`
+      for (int64_t k = 0; k < kc; ++k) {
+        const T* s = A + (p0 + k) * lda + i0 + ip;
+        T* d = dst + k * mr;
+        for (int64_t i = 0; i < rows; ++i) d[i] = s[i];
+        for (int64_t i = rows; i < mr; ++i) d[i] = T(0);
+      }
+    } else {
+      for (int64_t i = 0; i < rows; ++i) {
+        const T* s = A + (i0 + ip + i) * lda + p0;
+        for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = s[k];
+      }
+      for (int64_t i = rows; i < mr; ++i)
+        for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = T(0);
+    }
+  }
+}
+
+// op(B)(k, j) = tb ? B[j*ldb + k] : B[k*ldb + j]; packs NR panels [q0, q1) of the
+// block starting at column j0; columns past n are zeros.
+template <typename T>
+void pack_b(bool tb, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t n, int nr,
+            int64_t q0, int64_t q1, T* dst) {
+  for (int64_t q = q0; q < q1; ++q) {
+    T* d0 = dst + q * kc * nr;
+    int64_t jp = q * nr, cols = std::min<int64_t>(nr, n - jp);
+    if (!tb) {
+      for (int64_t k = 0; k < kc; ++k) {
+        const T* s = B + (p0 + k) * ldb + j0 + jp;
+        T* d = d0 + k * nr;
+        for (int64_t j = 0; j < cols; ++j) d[j] = s[j];
+        for (int64_t j = cols; j < nr; ++j) d[j] = T(0);
+      }
+    } else {
+      for (int64_t j = 0; j < cols; ++j) {
+        const T* s = B + (j0 + jp + j) * ldb + p0;
+        for (int64_t k = 0; k < kc; ++k) d0[k * nr + j] = s[k];
+      }
+      for (int64_t j = cols; j < nr; ++j)
+        for (int64_t k = 0; k < kc; ++k) d0[k * nr + j] = T(0);
+    }
+  }
+}
+
+// Runs fn over [0, n) on the pool when there is enough work to pay for waking it.
+template <typename F>
+void maybe_parallel(bool par, int64_t n, F&& fn) {
+  if (par)
+    parallel_for(n, 1, fn);
+  else
+    fn(0, n);
+}
+
+template <typename T>
+void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+}
+
+template <typename T>
+void gemm_t(const Config<T>& cf, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha,
+            const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return scale_c(M, N, beta, C, ldc);
+  const int mr = cf.mr, nr = cf.nr;
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  const int threads = flops < 2e5 ? 1 : num_threads();
+  const bool par = threads > 1;
+
+  // Row blocks: a multiple of the thread count, of equal size (in MR units), at most MC.
+  const int64_t m_panels = (M + mr - 1) / mr;
+  int64_t mblocks = std::max<int64_t>(1, (M + cf.mc - 1) / cf.mc);
+  mblocks = std::min(m_panels, (mblocks + threads - 1) / threads * threads);
+  const int64_t mc = (m_panels + mblocks - 1) / mblocks * mr;
+  mblocks = (M + mc - 1) / mc;
+
+  const int64_t kc_max = std::min<int64_t>(cf.kc, K), nc_max = std::min<int64_t>(cf.nc, N);
+  T* bp = tls_b.get<T>(size_t((nc_max + nr - 1) / nr * nr) * kc_max);
+
+  for (int64_t pc = 0; pc < K; pc += cf.kc) {
+    const int64_t kc = std::min<int64_t>(cf.kc, K - pc);
+    const T beta_k = pc == 0 ? beta : T(1);
+    for (int64_t jc = 0; jc < N; jc += cf.nc) {
+      const int64_t nc = std::min<int64_t>(cf.nc, N - jc);
+      const int64_t n_panels = (nc + nr - 1) / nr;
+      maybe_parallel(par, n_panels, [&](int64_t q0, int64_t q1) {
+        pack_b(tb, B, ldb, pc, kc, jc, nc, nr, q0, q1, bp);
+      });
+      // Few row blocks (small M): also split the columns so every thread has work.
+      const int64_t nchunks = std::min<int64_t>(n_panels, std::max<int64_t>(1, threads / mblocks));
+      const int64_t chunk = (n_panels + nchunks - 1) / nchunks;
+      maybe_parallel(par, mblocks * nchunks, [&](int64_t t0, int64_t t1) {
+        alignas(kAlign) T tile[16 * 32];
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t ic = (t / nchunks) * mc, m = std::min(mc, M - ic);
+          const int64_t qa = (t % nchunks) * chunk, qb = std::min(n_panels, qa + chunk);
+          if (qa >= qb) continue;
+          T* ap = tls_a.get<T>(size_t((m + mr - 1) / mr * mr) * kc);
+          pack_a(ta, A, lda, ic, m, pc, kc, mr, ap);
+          for (int64_t ip = 0; ip < m; ip += mr) {
+            const int64_t rows = std::min<int64_t>(mr, m - ip);
+            const T* a = ap + ip * kc;
+            for (int64_t q = qa; q < qb; ++q) {
+              const int64_t jp = q * nr, cols = std::min<int64_t>(nr, nc - jp);
+              T* c = C + (ic + ip) * ldc + jc + jp;
+              const T* b = bp + q * kc * nr;
+              if (rows == mr && cols == nr) {
+                cf.ukr(kc, a, b, c, ldc, alpha, beta_k);
+              } else {  // edge tile: compute in full, copy back the valid part
+                cf.ukr(kc, a, b, tile, nr, T(1), T(0));
+                for (int64_t i = 0; i < rows; ++i)
+                  for (int64_t j = 0; j < cols; ++j) {
+                    T v = alpha * tile[i * nr + j];
+                    c[i * ldc + j] = beta_k == T(0) ? v : v + beta_k * c[i * ldc + j];
+                  }
+              }
+            }
+          }
+        }
+      });
+    }
+  }
 }
 
 }  // namespace
 
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  gemm_t(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_t(config_f32(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
           int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  gemm_t(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_t(config_f64(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace tc::cpu
