@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "core/cpu_features.h"
 #include "core/parallel.h"
@@ -141,6 +142,55 @@ const Config<double>& config_f64() {
 
 // ---------------------------------------------------------------------------
 // Packing. op(A)(i, k) = ta ? A[k*lda + i] : A[i*lda + k]; rows past m are zeros.
+// When the source runs along k (A not transposed, B transposed) packing is a
+// transpose; float32 does it in 8x8 AVX2 blocks (the F.linear layout depends on it).
+
+// dst[k*ds + r] = src[r*ld + k] for r < 8, k < 8: one 8x8 block.
+TC_TARGET_AVX2 inline void transpose8x8(const float* src, int64_t ld, float* dst, int64_t ds) {
+  __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld), r2 = _mm256_loadu_ps(src + 2 * ld),
+         r3 = _mm256_loadu_ps(src + 3 * ld), r4 = _mm256_loadu_ps(src + 4 * ld),
+         r5 = _mm256_loadu_ps(src + 5 * ld), r6 = _mm256_loadu_ps(src + 6 * ld),
+         r7 = _mm256_loadu_ps(src + 7 * ld);
+  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + ds, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 2 * ds, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 3 * ds, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 4 * ds, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 5 * ds, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 6 * ds, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst + 7 * ds, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+TC_TARGET_AVX2 void transpose_pack_avx2(const float* src, int64_t ld, int64_t rows, int64_t kc, float* dst,
+                                        int64_t ds) {
+  int64_t k = 0;
+  for (; k + 8 <= kc; k += 8)
+    for (int64_t r = 0; r < rows; r += 8) transpose8x8(src + r * ld + k, ld, dst + k * ds + r, ds);
+  for (; k < kc; ++k)
+    for (int64_t r = 0; r < rows; ++r) dst[k * ds + r] = src[r * ld + k];
+}
+
+// dst[k*ds + r] = src[r*ld + k] for r < rows, k < kc.
+template <typename T>
+void transpose_pack(const T* src, int64_t ld, int64_t rows, int64_t kc, T* dst, int64_t ds) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (rows % 8 == 0 && cpu_isa() != Isa::generic) return transpose_pack_avx2(src, ld, rows, kc, dst, ds);
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < kc; ++k) dst[k * ds + r] = src[r * ld + k];
+}
 
 template <typename T>
 void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t m, int64_t p0, int64_t kc, int mr,
@@ -155,10 +205,7 @@ void pack_a(bool ta, const T* A, int64_t lda, int64_t i0, int64_t m, int64_t p0,
         for (int64_t i = rows; i < mr; ++i) d[i] = T(0);
       }
     } else {
-      for (int64_t i = 0; i < rows; ++i) {
-        const T* s = A + (i0 + ip + i) * lda + p0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = s[k];
-      }
+      transpose_pack(A + (i0 + ip) * lda + p0, lda, rows, kc, dst, mr);
       for (int64_t i = rows; i < mr; ++i)
         for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = T(0);
     }
@@ -181,10 +228,7 @@ void pack_b(bool tb, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0
         for (int64_t j = cols; j < nr; ++j) d[j] = T(0);
       }
     } else {
-      for (int64_t j = 0; j < cols; ++j) {
-        const T* s = B + (j0 + jp + j) * ldb + p0;
-        for (int64_t k = 0; k < kc; ++k) d0[k * nr + j] = s[k];
-      }
+      transpose_pack(B + (j0 + jp) * ldb + p0, ldb, cols, kc, d0, nr);
       for (int64_t j = cols; j < nr; ++j)
         for (int64_t k = 0; k < kc; ++k) d0[k * nr + j] = T(0);
     }
@@ -213,7 +257,7 @@ void gemm_t(const Config<T>& cf, bool ta, bool tb, int64_t M, int64_t N, int64_t
   if (K <= 0) return scale_c(M, N, beta, C, ldc);
   const int mr = cf.mr, nr = cf.nr;
   const double flops = 2.0 * double(M) * double(N) * double(K);
-  const int threads = flops < 2e5 ? 1 : num_threads();
+  const int threads = flops < 1e6 ? 1 : num_threads();
   const bool par = threads > 1;
 
   // Row blocks: a multiple of the thread count, of equal size (in MR units), at most MC.
