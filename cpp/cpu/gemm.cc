@@ -118,24 +118,30 @@ TC_DEFINE_UKR(ukr_avx2_f64, TC_TARGET_AVX2, double, __m256d, 4, _mm256_setzero_p
 
 // KC: one A micro-panel (MR x KC) fits L1 with room for the streamed B panel;
 // NC: the packed B block (KC x NC) fits a core's L2; MC bounds the A block.
-const Config<float>& config_f32() {
+// Narrow products (N at most one vector, e.g. a 10-class output layer) use a
+// taller, one-vector-wide tile instead of padding N up to the wide tile.
+const Config<float>& config_f32(int64_t N) {
   static const Config<float> avx512{8, 32, 384, 128, 512, &ukr_avx512_f32<8, 2>};
+  static const Config<float> avx512_narrow{16, 16, 384, 128, 512, &ukr_avx512_f32<16, 1>};
   static const Config<float> avx2{6, 16, 256, 96, 512, &ukr_avx2_f32<6, 2>};
+  static const Config<float> avx2_narrow{12, 8, 256, 96, 512, &ukr_avx2_f32<12, 1>};
   static const Config<float> generic{4, 8, 256, 64, 512, &ukr_generic<float, 4, 8>};
   switch (cpu_isa()) {
-    case Isa::avx512: return avx512;
-    case Isa::avx2: return avx2;
+    case Isa::avx512: return N <= 16 ? avx512_narrow : avx512;
+    case Isa::avx2: return N <= 8 ? avx2_narrow : avx2;
     default: return generic;
   }
 }
 
-const Config<double>& config_f64() {
+const Config<double>& config_f64(int64_t N) {
   static const Config<double> avx512{8, 16, 256, 96, 512, &ukr_avx512_f64<8, 2>};
+  static const Config<double> avx512_narrow{16, 8, 256, 96, 512, &ukr_avx512_f64<16, 1>};
   static const Config<double> avx2{6, 8, 256, 96, 512, &ukr_avx2_f64<6, 2>};
+  static const Config<double> avx2_narrow{12, 4, 256, 96, 512, &ukr_avx2_f64<12, 1>};
   static const Config<double> generic{4, 4, 256, 64, 512, &ukr_generic<double, 4, 4>};
   switch (cpu_isa()) {
-    case Isa::avx512: return avx512;
-    case Isa::avx2: return avx2;
+    case Isa::avx512: return N <= 8 ? avx512_narrow : avx512;
+    case Isa::avx2: return N <= 4 ? avx2_narrow : avx2;
     default: return generic;
   }
 }
@@ -319,12 +325,12 @@ void gemm_t(const Config<T>& cf, bool ta, bool tb, int64_t M, int64_t N, int64_t
 
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  gemm_t(config_f32(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_t(config_f32(N), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
           int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  gemm_t(config_f64(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_t(config_f64(N), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace tc::cpu
