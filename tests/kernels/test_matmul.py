@@ -79,7 +79,7 @@ def test_backward_2d_awkward(ta, tb, dtype, isa):
 def test_gemm_alpha_beta_and_blocking(ta, tb, dtype, isa):
     # K and N above the cache blocks (KC <= 384, NC = 512), so several K slices
     # (beta applies on the first only) and several column blocks run.
-    M, N, Kd = 70, 1100, 900
+    M, N, Kd = 19, 1100, 900
     a, b, _ = operands(M, N, Kd, ta, tb, dtype, seed=21)
     c0 = randn((M, N), dtype, seed=22)
     want = -1.5 * ref.matmul(a, b, None, ta, tb) + 0.25 * c0
@@ -104,6 +104,18 @@ def test_threads_give_same_result():
         _core.set_num_threads(n)
     assert_close(one, three, rtol=1e-13, atol=1e-13)
     assert_close(one, ref.matmul(a, b, bias), rtol=1e-10, atol=1e-11)
+
+
+def test_many_batches_nest_parallel_gemms():
+    # Batches run in parallel and each GEMM is big enough to want threads of its own:
+    # the nested parallel_for must run serially instead of waiting on the busy pool.
+    a, b, bias = operands(100, 90, 110, False, False, np.float32, batch=8, seed=41)
+    assert_close(K.matmul(a, b, bias), ref.matmul(a, b, bias), **mm_tol(np.float32, 110))
+    g = randn((8, 100, 90), np.float32, seed=42)
+    da, db, _ = K.matmul_backward(g, a, b)
+    rda, rdb, _ = ref.matmul_backward(g, a, b)
+    assert_close(da, rda, **mm_tol(np.float32, 90))
+    assert_close(db, rdb, **mm_tol(np.float32, 100))
 
 
 def test_non_contiguous_inputs():
