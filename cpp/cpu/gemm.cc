@@ -256,6 +256,39 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
     for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
 }
 
+// Splits n into the fewest blocks of at most `block`, of equal size rounded up to `unit`.
+inline int64_t even_block(int64_t n, int64_t block, int64_t unit) {
+  int64_t blocks = (n + block - 1) / block;
+  return ((n + blocks - 1) / blocks + unit - 1) / unit * unit;
+}
+
+// One MC x (panels [qa, qb)) piece of C: A block packed in ap, B panels in bp.
+template <typename T>
+void macro_kernel(const Config<T>& cf, int64_t m, int64_t nc, int64_t kc, int64_t qa, int64_t qb, const T* ap,
+                  const T* bp, T alpha, T beta, T* C, int64_t ldc) {
+  const int mr = cf.mr, nr = cf.nr;
+  alignas(kAlign) T tile[16 * 32];
+  for (int64_t ip = 0; ip < m; ip += mr) {
+    const int64_t rows = std::min<int64_t>(mr, m - ip);
+    const T* a = ap + ip * kc;
+    for (int64_t q = qa; q < qb; ++q) {
+      const int64_t jp = q * nr, cols = std::min<int64_t>(nr, nc - jp);
+      T* c = C + ip * ldc + jp;
+      const T* b = bp + q * kc * nr;
+      if (rows == mr && cols == nr) {
+        cf.ukr(kc, a, b, c, ldc, alpha, beta);
+      } else {  // edge tile: compute in full, copy back the valid part
+        cf.ukr(kc, a, b, tile, nr, T(1), T(0));
+        for (int64_t i = 0; i < rows; ++i)
+          for (int64_t j = 0; j < cols; ++j) {
+            T v = alpha * tile[i * nr + j];
+            c[i * ldc + j] = beta == T(0) ? v : v + beta * c[i * ldc + j];
+          }
+      }
+    }
+  }
+}
+
 template <typename T>
 void gemm_t(const Config<T>& cf, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha,
             const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
@@ -265,56 +298,58 @@ void gemm_t(const Config<T>& cf, bool ta, bool tb, int64_t M, int64_t N, int64_t
   const double flops = 2.0 * double(M) * double(N) * double(K);
   const int threads = flops < 1e6 ? 1 : num_threads();
   const bool par = threads > 1;
+  // Equal K slices and column blocks (no short last slice that costs a C pass for little work).
+  const int64_t kcb = even_block(K, cf.kc, 1), ncb = even_block(N, cf.nc, nr);
+  T* bp = tls_b.get<T>(size_t(ncb) * kcb);
 
-  // Row blocks: a multiple of the thread count, of equal size (in MR units), at most MC.
+  if (M <= cf.mc) {
+    // Few rows (e.g. a batch of activations): threads split the columns; each packs
+    // its own B panels and the whole (small) A block, so there is one region per slice.
+    const int64_t mp = (M + mr - 1) / mr * mr;
+    for (int64_t pc = 0; pc < K; pc += kcb) {
+      const int64_t kc = std::min(kcb, K - pc);
+      const T beta_k = pc == 0 ? beta : T(1);
+      for (int64_t jc = 0; jc < N; jc += ncb) {
+        const int64_t nc = std::min(ncb, N - jc);
+        const int64_t n_panels = (nc + nr - 1) / nr;
+        const int64_t nchunks = std::min<int64_t>(n_panels, 2 * threads);
+        const int64_t chunk = (n_panels + nchunks - 1) / nchunks;
+        maybe_parallel(par, nchunks, [&](int64_t t0, int64_t t1) {
+          for (int64_t t = t0; t < t1; ++t) {
+            const int64_t qa = t * chunk, qb = std::min(n_panels, qa + chunk);
+            if (qa >= qb) continue;
+            pack_b(tb, B, ldb, pc, kc, jc, nc, nr, qa, qb, bp);
+            T* ap = tls_a.get<T>(size_t(mp) * kc);
+            pack_a(ta, A, lda, 0, M, pc, kc, mr, ap);
+            macro_kernel(cf, M, nc, kc, qa, qb, ap, bp, alpha, beta_k, C + jc, ldc);
+          }
+        });
+      }
+    }
+    return;
+  }
+
+  // Many rows: row blocks, a multiple of the thread count, of equal size (in MR units).
   const int64_t m_panels = (M + mr - 1) / mr;
-  int64_t mblocks = std::max<int64_t>(1, (M + cf.mc - 1) / cf.mc);
+  int64_t mblocks = (M + cf.mc - 1) / cf.mc;
   mblocks = std::min(m_panels, (mblocks + threads - 1) / threads * threads);
   const int64_t mc = (m_panels + mblocks - 1) / mblocks * mr;
   mblocks = (M + mc - 1) / mc;
-
-  const int64_t kc_max = std::min<int64_t>(cf.kc, K), nc_max = std::min<int64_t>(cf.nc, N);
-  T* bp = tls_b.get<T>(size_t((nc_max + nr - 1) / nr * nr) * kc_max);
-
-  for (int64_t pc = 0; pc < K; pc += cf.kc) {
-    const int64_t kc = std::min<int64_t>(cf.kc, K - pc);
+  for (int64_t pc = 0; pc < K; pc += kcb) {
+    const int64_t kc = std::min(kcb, K - pc);
     const T beta_k = pc == 0 ? beta : T(1);
-    for (int64_t jc = 0; jc < N; jc += cf.nc) {
-      const int64_t nc = std::min<int64_t>(cf.nc, N - jc);
+    for (int64_t jc = 0; jc < N; jc += ncb) {
+      const int64_t nc = std::min(ncb, N - jc);
       const int64_t n_panels = (nc + nr - 1) / nr;
       maybe_parallel(par, n_panels, [&](int64_t q0, int64_t q1) {
         pack_b(tb, B, ldb, pc, kc, jc, nc, nr, q0, q1, bp);
       });
-      // Few row blocks (small M): also split the columns so every thread has work.
-      const int64_t nchunks = std::min<int64_t>(n_panels, std::max<int64_t>(1, threads / mblocks));
-      const int64_t chunk = (n_panels + nchunks - 1) / nchunks;
-      maybe_parallel(par, mblocks * nchunks, [&](int64_t t0, int64_t t1) {
-        alignas(kAlign) T tile[16 * 32];
+      maybe_parallel(par, mblocks, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
-          const int64_t ic = (t / nchunks) * mc, m = std::min(mc, M - ic);
-          const int64_t qa = (t % nchunks) * chunk, qb = std::min(n_panels, qa + chunk);
-          if (qa >= qb) continue;
+          const int64_t ic = t * mc, m = std::min(mc, M - ic);
           T* ap = tls_a.get<T>(size_t((m + mr - 1) / mr * mr) * kc);
           pack_a(ta, A, lda, ic, m, pc, kc, mr, ap);
-          for (int64_t ip = 0; ip < m; ip += mr) {
-            const int64_t rows = std::min<int64_t>(mr, m - ip);
-            const T* a = ap + ip * kc;
-            for (int64_t q = qa; q < qb; ++q) {
-              const int64_t jp = q * nr, cols = std::min<int64_t>(nr, nc - jp);
-              T* c = C + (ic + ip) * ldc + jc + jp;
-              const T* b = bp + q * kc * nr;
-              if (rows == mr && cols == nr) {
-                cf.ukr(kc, a, b, c, ldc, alpha, beta_k);
-              } else {  // edge tile: compute in full, copy back the valid part
-                cf.ukr(kc, a, b, tile, nr, T(1), T(0));
-                for (int64_t i = 0; i < rows; ++i)
-                  for (int64_t j = 0; j < cols; ++j) {
-                    T v = alpha * tile[i * nr + j];
-                    c[i * ldc + j] = beta_k == T(0) ? v : v + beta_k * c[i * ldc + j];
-                  }
-              }
-            }
-          }
+          macro_kernel(cf, m, nc, kc, 0, n_panels, ap, bp, alpha, beta_k, C + ic * ldc + jc, ldc);
         }
       });
     }

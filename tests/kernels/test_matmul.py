@@ -76,10 +76,11 @@ def test_backward_2d_awkward(ta, tb, dtype, isa):
 
 
 @pytest.mark.parametrize("ta,tb", TRANS, ids=TRANS_IDS)
-def test_gemm_alpha_beta_and_blocking(ta, tb, dtype, isa):
+@pytest.mark.parametrize("M,N,Kd", [(19, 1100, 900), (150, 600, 800)], ids=["few_rows", "many_rows"])
+def test_gemm_alpha_beta_and_blocking(M, N, Kd, ta, tb, dtype, isa):
     # K and N above the cache blocks (KC <= 384, NC = 512), so several K slices
-    # (beta applies on the first only) and several column blocks run.
-    M, N, Kd = 19, 1100, 900
+    # (beta applies on the first only) and several column blocks run; M on both
+    # sides of MC (the column-split and the row-split schedules).
     a, b, _ = operands(M, N, Kd, ta, tb, dtype, seed=21)
     c0 = randn((M, N), dtype, seed=22)
     want = -1.5 * ref.matmul(a, b, None, ta, tb) + 0.25 * c0
