@@ -1,18 +1,21 @@
 // Packed GEMM in the GotoBLAS/BLIS style.
 //
-//   for pc in K by KC:                 (one K slice; beta applies on the first only)
+//   for pc in K by KC:                 (equal K slices; beta applies on the first only)
 //     for jc in N by NC:
-//       pack B[pc:pc+kc, jc:jc+nc] into KxNR micro-panels      (shared, parallel)
-//       parallel over tasks = (MC block of rows) x (chunk of NR panels):
-//         pack the A block into MRxK micro-panels              (per thread)
-//         for each MR panel of A:   (stays in L1)
-//           for each NR panel of B: (streams from L2)
+//       pack B[pc:pc+kc, jc:jc+nc] into KxNR micro-panels
+//       for each MC block of rows:   pack A into MRxK micro-panels
+//         for each MR panel of A:    (stays in L1)
+//           for each NR panel of B:  (streams from L2)
 //             micro-kernel: MR x NR tile in registers, K-loop of broadcast-FMA
 //
+// Threads: with many rows, B is packed by all threads, then the MC blocks are
+// shared out; with few rows (M <= MC, e.g. a batch of activations) the NR panels
+// are shared out instead and each thread packs its own B panels and the small A.
 // Transposes are absorbed by the packing routines; edge tiles are zero-padded in
 // the packed panels, computed in full into a scratch tile and copied back.
-// Micro-kernels: AVX-512 (f32 8x32, f64 8x16), AVX2+FMA (f32 6x16, f64 6x8) and a
-// portable C++ one, chosen at run time from tc::cpu_isa().
+// Micro-kernels: AVX-512 (f32 8x32, f64 8x16), AVX2+FMA (f32 6x16, f64 6x8), a
+// portable C++ one, and one-vector-wide tall tiles for narrow N; chosen at run
+// time from tc::cpu_isa().
 #include "cpu/gemm.h"
 
 #include <immintrin.h>
