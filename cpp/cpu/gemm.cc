@@ -22,7 +22,7 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
+#include <new>
 #include <type_traits>
 
 #include "core/cpu_features.h"
@@ -43,6 +43,7 @@ struct Scratch {
     size_t bytes = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
     if (bytes > cap) {
       std::free(p);
+      cap = 0;
       p = std::aligned_alloc(kAlign, bytes);
       if (!p) throw std::bad_alloc();
       cap = bytes;
