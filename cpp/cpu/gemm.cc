@@ -185,18 +185,21 @@ TC_TARGET_AVX2 inline void transpose8x8(const float* src, int64_t ld, float* dst
 
 TC_TARGET_AVX2 void transpose_pack_avx2(const float* src, int64_t ld, int64_t rows, int64_t kc, float* dst,
                                         int64_t ds) {
+  const int64_t rows8 = rows / 8 * 8;
   int64_t k = 0;
   for (; k + 8 <= kc; k += 8)
-    for (int64_t r = 0; r < rows; r += 8) transpose8x8(src + r * ld + k, ld, dst + k * ds + r, ds);
+    for (int64_t r = 0; r < rows8; r += 8) transpose8x8(src + r * ld + k, ld, dst + k * ds + r, ds);
   for (; k < kc; ++k)
-    for (int64_t r = 0; r < rows; ++r) dst[k * ds + r] = src[r * ld + k];
+    for (int64_t r = 0; r < rows8; ++r) dst[k * ds + r] = src[r * ld + k];
+  for (int64_t r = rows8; r < rows; ++r)  // leftover rows (fewer than 8)
+    for (k = 0; k < kc; ++k) dst[k * ds + r] = src[r * ld + k];
 }
 
 // dst[k*ds + r] = src[r*ld + k] for r < rows, k < kc.
 template <typename T>
 void transpose_pack(const T* src, int64_t ld, int64_t rows, int64_t kc, T* dst, int64_t ds) {
   if constexpr (std::is_same_v<T, float>) {
-    if (rows % 8 == 0 && cpu_isa() != Isa::generic) return transpose_pack_avx2(src, ld, rows, kc, dst, ds);
+    if (cpu_isa() != Isa::generic) return transpose_pack_avx2(src, ld, rows, kc, dst, ds);
   }
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t k = 0; k < kc; ++k) dst[k * ds + r] = src[r * ld + k];
