@@ -36,12 +36,33 @@ class _GflopsShape:
     __format__ = lambda self, spec: format(str(self), spec)  # noqa: E731
 
 
+def _openblas_core():
+    """The core type OpenBLAS's DYNAMIC_ARCH picked at run time (e.g. SkylakeX, Haswell), if it says."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line})
+        for path in libs:
+            lib = ctypes.CDLL(path)
+            for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename64_",
+                         "openblas_get_corename"):
+                fn = getattr(lib, name, None)
+                if fn is not None:
+                    fn.restype = ctypes.c_char_p
+                    return fn().decode()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def _blas_line():
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         desc = f"{blas.get('name')} {blas.get('version')} ({blas.get('openblas configuration', '')})"
     except Exception as e:  # show_config's layout differs between numpy versions
         desc = f"unknown ({e})"
+    desc += f"; kernel in use: {_openblas_core()}"
     env = ", ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
                                                      "OPENBLAS_NUM_THREADS") if k in os.environ)
     return f"numpy BLAS: {desc}; env: {env or 'none set'}"
