@@ -7,3 +7,6 @@ Bad input raises ValueError/TypeError naming the op and the argument.
 
 from twincore._core import cpu_isa, cpu_best_isa, set_cpu_isa, num_threads, set_num_threads  # noqa: F401
 from twincore.kernels.activations import relu, relu_backward, tanh, tanh_backward  # noqa: F401
+from twincore.kernels.mse import mse, mse_backward  # noqa: F401
+from twincore.kernels.softmax import softmax, softmax_backward  # noqa: F401
+from twincore.kernels.softmax_cross_entropy import softmax_cross_entropy  # noqa: F401
