@@ -12,7 +12,7 @@ using namespace rows;
 // One row: max, exps written straight into y with their sum, then a scale (the row
 // stays in L1 between the three sweeps).
 template <typename T>
-inline void softmax_rows(const T* x, T* y, int64_t r0, int64_t r1, int64_t C) {
+TC_ROW_INLINE void softmax_rows(const T* x, T* y, int64_t r0, int64_t r1, int64_t C) {
   for (int64_t r = r0; r < r1; ++r) {
     const T* xr = x + r * C;
     T* yr = y + r * C;
@@ -23,7 +23,7 @@ inline void softmax_rows(const T* x, T* y, int64_t r0, int64_t r1, int64_t C) {
 }
 
 template <typename T>
-inline void softmax_bwd_rows(const T* dy, const T* y, T* dx, int64_t r0, int64_t r1, int64_t C) {
+TC_ROW_INLINE void softmax_bwd_rows(const T* dy, const T* y, T* dx, int64_t r0, int64_t r1, int64_t C) {
   for (int64_t r = r0; r < r1; ++r) {
     const T* g = dy + r * C;
     const T* yr = y + r * C;

@@ -24,10 +24,14 @@ namespace rows {
 // a float sum, so we keep kLanes independent partial sums it can map to SIMD registers.
 constexpr int kLanes = 16;
 
+// Forced inlining: a template shared by the avx512/avx2/generic bodies is otherwise one
+// out-of-line function compiled for the baseline ISA, and the wide paths never run.
+#define TC_ROW_INLINE inline __attribute__((always_inline))
+
 // exp for float as Cephes' expf (range reduction by ln 2, degree-6 polynomial, ~1-2 ulp)
 // written branch-free so a loop over it vectorizes; double uses std::exp.
 // Results below ~1e-38 flush to 0 (they vanish in any softmax sum). NaN stays NaN.
-inline float exp_of(float x) {
+TC_ROW_INLINE float exp_of(float x) {
   float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   // n = round(x / ln 2) by the 1.5 * 2^23 trick (no rounding instruction needed).
   float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
@@ -48,11 +52,11 @@ inline float exp_of(float x) {
   out = x > 88.7f ? std::numeric_limits<float>::infinity() : out;
   return x != x ? x : out;
 }
-inline double exp_of(double x) { return std::exp(x); }
+TC_ROW_INLINE double exp_of(double x) { return std::exp(x); }
 
 // max of a row; NaN entries are skipped here but still poison the row through exp later.
 template <typename T>
-inline T row_max(const T* x, int64_t n) {
+TC_ROW_INLINE T row_max(const T* x, int64_t n) {
   T acc[kLanes];
   for (int k = 0; k < kLanes; ++k) acc[k] = -std::numeric_limits<T>::infinity();
   int64_t j = 0;
@@ -65,7 +69,7 @@ inline T row_max(const T* x, int64_t n) {
 }
 
 template <typename T>
-inline T row_sum(const T* x, int64_t n) {
+TC_ROW_INLINE T row_sum(const T* x, int64_t n) {
   T acc[kLanes] = {};
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes)
@@ -77,7 +81,7 @@ inline T row_sum(const T* x, int64_t n) {
 }
 
 template <typename T>
-inline T row_dot(const T* a, const T* b, int64_t n) {
+TC_ROW_INLINE T row_dot(const T* a, const T* b, int64_t n) {
   T acc[kLanes] = {};
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes)
@@ -90,14 +94,14 @@ inline T row_dot(const T* a, const T* b, int64_t n) {
 
 // e[j] = exp(x[j] - m) for a row, returning sum(e). e may not alias x unless equal.
 template <typename T>
-inline T exp_shifted(const T* x, T m, T* e, int64_t n) {
+TC_ROW_INLINE T exp_shifted(const T* x, T m, T* e, int64_t n) {
   for (int64_t j = 0; j < n; ++j) e[j] = exp_of(x[j] - m);
   return row_sum(e, n);
 }
 
 // sum(exp(x[j] - m)) without keeping the exps (a small stack block instead).
 template <typename T>
-inline T exp_shifted_sum(const T* x, T m, int64_t n) {
+TC_ROW_INLINE T exp_shifted_sum(const T* x, T m, int64_t n) {
   constexpr int64_t kBlock = 256;
   T buf[kBlock];
   T s = 0;

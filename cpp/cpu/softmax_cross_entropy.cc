@@ -28,7 +28,7 @@ struct Args {
 
 // sum(x - m) over a row, lane-split (summing x first would cancel badly for |x| ~ 1e4).
 template <typename T>
-inline T row_sum_shifted(const T* x, T m, int64_t n) {
+TC_ROW_INLINE T row_sum_shifted(const T* x, T m, int64_t n) {
   T acc[kLanes] = {};
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes)
@@ -42,7 +42,7 @@ inline T row_sum_shifted(const T* x, T m, int64_t n) {
 // Integer labels: t = (1 - s) onehot(y) + s / C, so S = 1 and
 // sum t z = (1 - s) z_y + (s / C) sum z.
 template <typename T, typename L>
-inline void rows_int(const Args<T>& a, const L* labels, int64_t r0, int64_t r1) {
+TC_ROW_INLINE void rows_int(const Args<T>& a, const L* labels, int64_t r0, int64_t r1) {
   const int64_t C = a.C;
   const T s = a.smooth, off = s / T(C);
   for (int64_t r = r0; r < r1; ++r) {
@@ -66,7 +66,7 @@ inline void rows_int(const Args<T>& a, const L* labels, int64_t r0, int64_t r1) 
 // Probability labels: t = (1 - s) p + s / C. t z is taken only where t != 0, so a zero
 // target against a -inf logit adds 0, not NaN.
 template <typename T>
-inline void rows_prob(const Args<T>& a, const T* p, int64_t r0, int64_t r1) {
+TC_ROW_INLINE void rows_prob(const Args<T>& a, const T* p, int64_t r0, int64_t r1) {
   const int64_t C = a.C;
   const T s = a.smooth, off = s / T(C), keep = T(1) - s;
   for (int64_t r = r0; r < r1; ++r) {
