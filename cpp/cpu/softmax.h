@@ -32,7 +32,8 @@ constexpr int kLanes = 16;
 // written branch-free so a loop over it vectorizes; double uses std::exp.
 // Results below ~1e-38 flush to 0 (they vanish in any softmax sum). NaN stays NaN.
 TC_ROW_INLINE float exp_of(float x) {
-  float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  // Written so NaN clamps to -87 too: converting NaN to int below would be undefined.
+  float xc = x >= -87.0f ? (x <= 88.0f ? x : 88.0f) : -87.0f;
   // n = round(x / ln 2) by the 1.5 * 2^23 trick (no rounding instruction needed).
   float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = xc - n * 0.693359375f;

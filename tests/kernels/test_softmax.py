@@ -86,3 +86,12 @@ def test_bad_input():
         ("K.softmax_backward(np.ones(3, np.int32), np.ones(3))", "TypeError", "softmax_backward", "grad"),
         ("K.softmax_backward(np.ones(0), np.ones(0))", "ValueError", "softmax_backward", "grad"),
     ])
+
+
+def test_float32_exp_accuracy_over_its_range(isa):
+    # softmax([0, v])[1] = e^v / (1 + e^v) exercises the vectorized float exp on [-87, 0].
+    v = np.linspace(-87.0, 0.0, 50_001).astype(np.float32)
+    y = K.softmax(np.stack([np.zeros_like(v), v], axis=1))[:, 1].astype(np.float64)
+    e = np.exp(v.astype(np.float64))
+    rel = np.abs(y - e / (1 + e)) / (e / (1 + e))
+    assert rel.max() < 5e-7, rel.max()  # a few float32 ulps
