@@ -51,7 +51,7 @@ TC_ROW_INLINE void rows_int(const Args<T>& a, const L* labels, int64_t r0, int64
     T m = row_max(x, C);
     T sum_e = a.dl ? exp_shifted(x, m, a.dl + r * C, C) : exp_shifted_sum(x, m, C);
     T lse = std::log(sum_e);
-    T tz = (T(1) - s) * (x[y] - m);
+    T tz = s < T(1) ? (T(1) - s) * (x[y] - m) : T(0);  // s = 1: no 0 * -inf = NaN
     if (s != T(0)) tz += off * row_sum_shifted(x, m, C);
     a.loss_rows[r] = lse - tz;
     if (a.dl) {

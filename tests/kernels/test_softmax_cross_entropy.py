@@ -177,3 +177,13 @@ def test_bad_input():
          "label_smoothing"),
         (f"{f}({x}, np.zeros(4, np.int64), label_smoothing='x')", "TypeError", op, "label_smoothing"),
     ])
+
+
+def test_full_smoothing_equals_uniform_targets(dtype):
+    x = randn((6, 13), dtype, seed=41, scale=2.0)
+    uniform = np.full((6, 13), 1.0 / 13, dtype)
+    for red in REDUCTIONS:
+        got = K.softmax_cross_entropy(x, np.arange(6) % 13, label_smoothing=1.0, reduction=red)
+        want = K.softmax_cross_entropy(x, uniform, reduction=red)
+        for g, w in zip(got, want):
+            assert_close(g, w, **tol(dtype), what=red)
