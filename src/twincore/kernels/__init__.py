@@ -12,3 +12,6 @@ from twincore.kernels.global_avg_pool2d import global_avg_pool2d, global_avg_poo
 from twincore.kernels.optim import sgd_step, adam_step  # noqa: F401
 from twincore.kernels.rotate import rotate, rotate_backward  # noqa: F401
 from twincore.kernels.matmul import matmul, matmul_backward  # noqa: F401
+from twincore.kernels.mse import mse, mse_backward  # noqa: F401
+from twincore.kernels.softmax import softmax, softmax_backward  # noqa: F401
+from twincore.kernels.softmax_cross_entropy import softmax_cross_entropy  # noqa: F401
