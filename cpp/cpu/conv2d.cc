@@ -250,15 +250,28 @@ inline void small_k(bool nhwc, const double* a, const double* b, const double* b
 inline void row_sums(const float* g, int64_t rows, int64_t n, double* out) { row_sums_f32(g, rows, n, out); }
 inline void row_sums(const double* g, int64_t rows, int64_t n, double* out) { row_sums_f64(g, rows, n, out); }
 
-// The patch matrix of image xn in `buf` (or xn itself when the conv is 1x1 direct).
+// The patch matrix of images [n, n + cnt) in `buf`, or x itself for a direct 1x1 conv.
+// NCHW: cnt is 1, the matrix col[KK, OHW]. NHWC: the images' patch rows stacked into one
+// [cnt * OHW, KK] matrix (y's rows of consecutive images are contiguous too, so one GEMM
+// covers the group and packs W once).
 template <typename T>
-const T* patches(const T* xn, T* buf, const Window2d& g, const Dims& d, bool nhwc) {
-  if (d.direct) return xn;
-  if (nhwc)
-    gather_nhwc(xn, buf, g, d.C);
-  else
-    im2col(xn, buf, g, d.C);
+const T* patches(const T* X, int64_t n, int64_t cnt, T* buf, const Window2d& g, const Dims& d,
+                 bool nhwc) {
+  if (d.direct) return X + n * d.xsize;
+  for (int64_t i = 0; i < cnt; ++i) {
+    if (nhwc)
+      gather_nhwc(X + (n + i) * d.xsize, buf + i * d.OHW * d.KK, g, d.C);
+    else
+      im2col(X + (n + i) * d.xsize, buf, g, d.C);
+  }
   return buf;
+}
+
+// Images per patch matrix: NHWC groups images up to ~1 MB of patches (L2-sized); NCHW 1.
+template <typename T>
+int64_t group_of(const Dims& d, bool nhwc) {
+  if (!nhwc) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(16, (int64_t(1) << 20) / (d.OHW * d.KK * int64_t(sizeof(T)))));
 }
 
 template <typename T>
@@ -290,21 +303,23 @@ void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2
   const T* W = w.ptr<T>();
   const T* B = bias ? bias->ptr<T>() : nullptr;
   T* Y = y.ptr<T>();
+  const int64_t grp = group_of<T>(d, nhwc);
   over_batch(d.N, parts_for(d.N), [&](int64_t, int64_t n0, int64_t n1) {
-    auto buf = scratch<T>(d.direct ? 0 : d.OHW * d.KK);
-    for (int64_t n = n0; n < n1; ++n) {
-      const T* col = patches(X + n * d.xsize, buf.get(), g, d, nhwc);
+    auto buf = scratch<T>(d.direct ? 0 : grp * d.OHW * d.KK);
+    for (int64_t n = n0; n < n1; n += grp) {
+      const int64_t cnt = std::min(grp, n1 - n), rows = cnt * d.OHW;
+      const T* col = patches(X, n, cnt, buf.get(), g, d, nhwc);
       T* yn = Y + n * d.ysize;
       if (d.KK < kSmallK) {
         if (nhwc)
-          small_k(true, col, W, B, yn, d.OHW, d.KK, d.O);
+          small_k(true, col, W, B, yn, rows, d.KK, d.O);
         else
           small_k(false, W, col, B, yn, d.O, d.KK, d.OHW);
       } else if (nhwc) {
-        // y[OHW, O] = P[OHW, KK] * W[KK, O]
-        gemm(false, false, d.OHW, d.O, d.KK, T(1), col, d.KK, W, d.O, T(0), yn, d.O);
+        // y[rows, O] = P[rows, KK] * W[KK, O]
+        gemm(false, false, rows, d.O, d.KK, T(1), col, d.KK, W, d.O, T(0), yn, d.O);
         if (B)
-          for (int64_t r = 0; r < d.OHW; ++r)
+          for (int64_t r = 0; r < rows; ++r)
             for (int64_t o = 0; o < d.O; ++o) yn[r * d.O + o] += B[o];
       } else {
         // y[O, OHW] = W[O, KK] * col[KK, OHW]
@@ -327,6 +342,7 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
   T* DX = dx ? dx->ptr<T>() : nullptr;
   const int64_t parts = parts_for(d.N);
   const int64_t wsize = d.KK * d.O;
+  const int64_t grp = group_of<T>(d, nhwc);
   // dw and dbias are sums over the batch: each part accumulates its own copy (part 0
   // straight into dw), then they are added up; dbias partials in double for accuracy.
   std::vector<T> dw_parts(dw ? (parts - 1) * wsize : 0);
@@ -334,36 +350,38 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
 
   over_batch(d.N, parts, [&](int64_t p, int64_t n0, int64_t n1) {
     T* acc = dw ? (p == 0 ? dw->ptr<T>() : dw_parts.data() + (p - 1) * wsize) : nullptr;
-    auto buf = scratch<T>(dw && !d.direct ? d.OHW * d.KK : 0);
-    auto dbuf = scratch<T>(dx && !d.direct ? d.OHW * d.KK : 0);
+    auto buf = scratch<T>(dw && !d.direct ? grp * d.OHW * d.KK : 0);
+    auto dbuf = scratch<T>(dx && !d.direct ? grp * d.OHW * d.KK : 0);
     double* db = dbias ? db_parts.data() + p * d.O : nullptr;
-    for (int64_t n = n0; n < n1; ++n) {
+    for (int64_t n = n0; n < n1; n += grp) {
+      const int64_t cnt = std::min(grp, n1 - n), rows = cnt * d.OHW;
       const T* gn = G + n * d.ysize;
       const T beta = n == n0 ? T(0) : T(1);
       if (acc) {
-        const T* col = patches(X + n * d.xsize, buf.get(), g, d, nhwc);
-        if (nhwc)  // dW[KK, O] += P^T[KK, OHW] * G[OHW, O]
-          gemm(true, false, d.KK, d.O, d.OHW, T(1), col, d.KK, gn, d.O, beta, acc, d.O);
+        const T* col = patches(X, n, cnt, buf.get(), g, d, nhwc);
+        if (nhwc)  // dW[KK, O] += P^T[KK, rows] * G[rows, O]
+          gemm(true, false, d.KK, d.O, rows, T(1), col, d.KK, gn, d.O, beta, acc, d.O);
         else  // dW[O, KK] += G[O, OHW] * col^T[OHW, KK]
           gemm(false, true, d.O, d.KK, d.OHW, T(1), gn, d.OHW, col, d.OHW, beta, acc, d.KK);
       }
       if (DX) {
         T* dxn = DX + n * d.xsize;
         T* dcol = d.direct ? dxn : dbuf.get();
-        if (nhwc)  // dP[OHW, KK] = G[OHW, O] * W^T[O, KK]
-          gemm(false, true, d.OHW, d.KK, d.O, T(1), gn, d.O, W, d.O, T(0), dcol, d.KK);
+        if (nhwc)  // dP[rows, KK] = G[rows, O] * W^T[O, KK]
+          gemm(false, true, rows, d.KK, d.O, T(1), gn, d.O, W, d.O, T(0), dcol, d.KK);
         else  // dcol[KK, OHW] = W^T[KK, O] * G[O, OHW]
           gemm(true, false, d.KK, d.OHW, d.O, T(1), W, d.KK, gn, d.OHW, T(0), dcol, d.OHW);
-        if (!d.direct) {
-          if (nhwc)
-            scatter_nhwc(dcol, dxn, g, d.C);
-          else
-            col2im(dcol, dxn, g, d.C);
-        }
+        if (!d.direct)
+          for (int64_t i = 0; i < cnt; ++i) {
+            if (nhwc)
+              scatter_nhwc(dcol + i * d.OHW * d.KK, dxn + i * d.xsize, g, d.C);
+            else
+              col2im(dcol, dxn, g, d.C);
+          }
       }
       if (db) {
         if (nhwc)
-          for (int64_t r = 0; r < d.OHW; ++r)
+          for (int64_t r = 0; r < rows; ++r)
             for (int64_t o = 0; o < d.O; ++o) db[o] += gn[r * d.O + o];
         else
           row_sums(gn, d.O, d.OHW, db);
