@@ -237,3 +237,15 @@ def test_bad_input():
         ("K.conv2d_backward(g, x, w, stride=0)", "ValueError", "conv2d_backward", "stride"),
         ("K.conv2d_backward(g[:0], x[:0], w)", "ValueError", "conv2d_backward", "x"),
     ], setup=setup)
+
+
+def test_nhwc_image_groups():
+    # NHWC stacks ~1 MB of patch rows per GEMM: here 2 images a group, several groups per thread.
+    cfg = dict(n=9, c=16, h=17, w=17, o=8, kh=5, kw=5, stride=1, padding="same", dilation=1)
+    x, w, b = _data(cfg, "NHWC", np.float32, seed=11)
+    y = K.conv2d(x, w, b, layout="NHWC", **_args(cfg))
+    _close(y, ref.conv2d(x, w, b, layout="NHWC", **_args(cfg)), np.float32, "forward")
+    g = randn(y.shape, np.float32, seed=12)
+    got = K.conv2d_backward(g, x, w, layout="NHWC", need_bias=True, **_args(cfg))
+    for a, r, name in zip(got, ref.conv2d_backward(g, x, w, layout="NHWC", **_args(cfg)), ("dx", "dw", "db")):
+        _close(a, r, np.float32, name)
