@@ -15,15 +15,18 @@ the tape records core ops and runs the backward pass in C++ (cpp/tape). Images a
 from twincore.frontends.native.tensor import Tensor, Variable, as_tensor, constant, zeros  # noqa: F401
 from twincore.frontends.native.tape import GradientTape  # noqa: F401
 from twincore.frontends.native.ops import (  # noqa: F401
-    activate, add, dense, flatten, matmul, mse, mul, reduce_mean, reduce_sum, relu, reshape, softmax,
-    softmax_cross_entropy, sub, tanh,
+    activate, add, conv2d, dense, flatten, global_avg_pool2d, matmul, max_pool2d, mse, mul, reduce_mean,
+    reduce_sum, relu, reshape, rotate, softmax, softmax_cross_entropy, sub, tanh,
 )
-from twincore.frontends.native.layers import Activation, Dense, Flatten, Layer, Sequential  # noqa: F401
+from twincore.frontends.native.layers import (  # noqa: F401
+    Activation, Conv2D, Dense, Flatten, GlobalAveragePooling2D, Layer, MaxPool2D, RotationConv2D, Sequential,
+)
 from twincore.frontends.native.optimizers import SGD, Adam, Optimizer  # noqa: F401
 
 __all__ = [
     "Tensor", "Variable", "as_tensor", "constant", "zeros", "GradientTape",
-    "activate", "add", "dense", "flatten", "matmul", "mse", "mul", "reduce_mean", "reduce_sum", "relu",
-    "reshape", "softmax", "softmax_cross_entropy", "sub", "tanh",
-    "Activation", "Dense", "Flatten", "Layer", "Sequential", "SGD", "Adam", "Optimizer",
+    "activate", "add", "conv2d", "dense", "flatten", "global_avg_pool2d", "matmul", "max_pool2d", "mse", "mul",
+    "reduce_mean", "reduce_sum", "relu", "reshape", "rotate", "softmax", "softmax_cross_entropy", "sub", "tanh",
+    "Activation", "Conv2D", "Dense", "Flatten", "GlobalAveragePooling2D", "Layer", "MaxPool2D", "RotationConv2D",
+    "Sequential", "SGD", "Adam", "Optimizer",
 ]

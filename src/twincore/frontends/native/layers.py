@@ -57,15 +57,16 @@ class Layer:
     def build(self, input_shape: tuple[int, ...]) -> None:
         pass
 
-    def call(self, x: Tensor) -> Tensor:
+    def call(self, x: Tensor, training: bool = False) -> Tensor:
         raise NotImplementedError
 
-    def __call__(self, x: Any) -> Tensor:
+    def __call__(self, x: Any, training: bool = False) -> Tensor:
+        """training=True turns on what only training does (RotationConv2D's random warps)."""
         x = x if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=self.dtype))
         if not self.built:
             self.build(x.shape)
             self.built = True
-        return self.call(x)
+        return self.call(x, training)
 
     @property
     def trainable_variables(self) -> list[Tensor]:
@@ -114,14 +115,14 @@ class Dense(Layer):
                                       fan_in, self.units)
         self.bias = self.add_weight("bias", (self.units,), "zeros") if self.use_bias else None
 
-    def call(self, x):
+    def call(self, x, training=False):
         return ops.dense(x, self.kernel, self.bias, self.activation)
 
 
 class Flatten(Layer):
     """[N, ...] -> [N, prod(...)] (NHWC order, as Keras)."""
 
-    def call(self, x):
+    def call(self, x, training=False):
         return ops.flatten(x)
 
 
@@ -130,8 +131,104 @@ class Activation(Layer):
         super().__init__(**kw)
         self.activation = activation
 
-    def call(self, x):
+    def call(self, x, training=False):
         return ops.activate(x, self.activation)
+
+
+def _pair(v: Any, layer: str, arg: str) -> tuple[int, int]:
+    p = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+    if len(p) != 2 or not all(isinstance(i, (int, np.integer)) and i >= 1 for i in p):
+        raise ValueError(f"twincore.{layer}: argument '{arg}': expected an int >= 1 or a pair of them, got {v!r}")
+    return int(p[0]), int(p[1])
+
+
+class Conv2D(Layer):
+    """2-D convolution, NHWC: x [N,H,W,C] -> y [N,OH,OW,filters]; kernel [KH,KW,C,filters] (HWIO,
+    Keras's layout), bias [filters]. padding "valid" | "same" (TF's rule) or ints."""
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: Any = "valid",
+                 dilation_rate: Any = 1, activation: str | None = None, use_bias: bool = True,
+                 kernel_initializer: str | Callable = "glorot_uniform", **kw):
+        super().__init__(**kw)
+        if int(filters) < 1:
+            raise ValueError(f"twincore.{type(self).__name__}: argument 'filters': must be >= 1, got {filters}")
+        if activation not in ops._ACTIVATIONS:
+            raise ValueError(f"twincore.{type(self).__name__}: argument 'activation': unknown activation "
+                             f"{activation!r}")
+        self.filters, self.activation, self.use_bias = int(filters), activation, use_bias
+        self.kernel_size = _pair(kernel_size, type(self).__name__, "kernel_size")
+        self.strides, self.dilation_rate = strides, dilation_rate
+        self.padding = padding.lower() if isinstance(padding, str) else padding
+        self.kernel_initializer = kernel_initializer
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"twincore.{type(self).__name__}: argument 'x': expected [N,H,W,C], got shape "
+                             f"{input_shape}")
+        kh, kw = self.kernel_size
+        c = input_shape[-1]
+        self.kernel = self.add_weight("kernel", (kh, kw, c, self.filters), self.kernel_initializer,
+                                      kh * kw * c, kh * kw * self.filters)
+        self.bias = self.add_weight("bias", (self.filters,), "zeros") if self.use_bias else None
+
+    def convolve(self, x):
+        y = ops.conv2d(x, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate, "NHWC")
+        return ops.activate(y, self.activation)
+
+    def call(self, x, training=False):
+        return self.convolve(x)
+
+
+class RotationConv2D(Conv2D):
+    """The seed's CustomConv2D(filters, kernel_size, rotation_angle=30, translation_range=10):
+    while training, each image of x [N,H,W,C] is first rotated by an angle drawn uniformly in
+    [-rotation_angle, rotation_angle] degrees about its centre and shifted by (dx, dy) drawn
+    uniformly in [-translation_range, translation_range] pixels (the core's rotate kernel),
+    then convolved; at inference it only convolves (as the Keras and torch frontends do).
+    The draws come from the layer's seeded NumPy generator."""
+
+    def __init__(self, filters: int, kernel_size: Any, rotation_angle: float = 30.0,
+                 translation_range: float = 10.0, interpolation: str = "bilinear", fill: str = "zeros",
+                 fill_value: float = 0.0, **kw):
+        super().__init__(filters, kernel_size, **kw)
+        for arg, v in (("rotation_angle", rotation_angle), ("translation_range", translation_range)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+                raise ValueError(f"twincore.RotationConv2D: argument '{arg}': expected a number >= 0, got {v!r}")
+        if interpolation not in ("bilinear", "nearest"):
+            raise ValueError(f"twincore.RotationConv2D: argument 'interpolation': expected 'bilinear' or "
+                             f"'nearest', got {interpolation!r}")
+        if fill not in ("zeros", "constant", "nearest", "reflect"):
+            raise ValueError(f"twincore.RotationConv2D: argument 'fill': expected 'zeros', 'constant', "
+                             f"'nearest' or 'reflect', got {fill!r}")
+        self.rotation_angle, self.translation_range = float(rotation_angle), float(translation_range)
+        self.interpolation, self.fill, self.fill_value = interpolation, fill, float(fill_value)
+
+    def call(self, x, training=False):
+        if training and (self.rotation_angle > 0 or self.translation_range > 0):
+            n, a, t = x.shape[0], self.rotation_angle, self.translation_range
+            angle = self._rng.uniform(-a, a, n).astype(x.dtype)
+            shift = self._rng.uniform(-t, t, (n, 2)).astype(x.dtype)
+            x = ops.rotate(x, angle, shift, self.interpolation, self.fill, self.fill_value, "NHWC")
+        return self.convolve(x)
+
+
+class MaxPool2D(Layer):
+    """Max pooling, NHWC: [N,H,W,C] -> [N,OH,OW,C]; strides None = pool_size."""
+
+    def __init__(self, pool_size: Any = 2, strides: Any = None, padding: Any = "valid", **kw):
+        super().__init__(**kw)
+        self.pool_size, self.strides = pool_size, strides
+        self.padding = padding.lower() if isinstance(padding, str) else padding
+
+    def call(self, x, training=False):
+        return ops.max_pool2d(x, self.pool_size, self.strides, self.padding, "NHWC")
+
+
+class GlobalAveragePooling2D(Layer):
+    """[N,H,W,C] -> [N,C], the mean over H and W."""
+
+    def call(self, x, training=False):
+        return ops.global_avg_pool2d(x, "NHWC")
 
 
 class Sequential(Layer):
@@ -149,10 +246,10 @@ class Sequential(Layer):
         if not self.built:
             self(np.zeros(input_shape, dtype=self.dtype))
 
-    def __call__(self, x):
+    def __call__(self, x, training=False):
         self.built = True
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x, training)
         return x
 
     def named_variables(self):

@@ -135,3 +135,37 @@ def softmax_cross_entropy(logits: Tensor, labels: Any, label_smoothing: float = 
     logits = as_tensor(logits)
     return _wrap(_core.tape_softmax_cross_entropy(logits._v, _const(labels, logits),
                                                   float(label_smoothing), reduction))
+
+
+# ---- images (NHWC by default: see layers.py) ----
+def conv2d(x: Tensor, w: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = "valid",
+           dilation: Any = 1, layout: str = "NHWC") -> Tensor:
+    """2-D convolution. NHWC: x [N,H,W,C], w [KH,KW,C,O] (HWIO); NCHW: x [N,C,H,W], w [O,C,KH,KW].
+    stride/dilation int or pair; padding int, pair, "same" (TF's rule) or "valid"; bias [O]."""
+    x = as_tensor(x)
+    return _wrap(_core.tape_conv2d(x._v, _var(w, x), None if bias is None else _var(bias, x), stride,
+                                   padding, dilation, layout))
+
+
+def max_pool2d(x: Tensor, pool_size: Any = 2, strides: Any = None, padding: Any = "valid",
+               layout: str = "NHWC") -> Tensor:
+    """Max pooling over H and W; strides None = pool_size; padding int, pair, "same" or "valid"."""
+    return _wrap(_core.tape_max_pool2d(as_tensor(x)._v, pool_size, pool_size if strides is None else strides,
+                                       padding, layout))
+
+
+def global_avg_pool2d(x: Tensor, layout: str = "NHWC") -> Tensor:
+    """Mean over H and W: [N,H,W,C] (or [N,C,H,W]) -> [N,C]."""
+    return _wrap(_core.tape_global_avg_pool2d(as_tensor(x)._v, layout))
+
+
+def rotate(images: Tensor, angle: Any, translate: Any = (0.0, 0.0), interpolation: str = "bilinear",
+           fill: str = "zeros", fill_value: float = 0.0, layout: str = "NHWC") -> Tensor:
+    """Rotate each image by `angle` degrees counter-clockwise about its centre, then shift by
+    translate (dx right, dy down) pixels. angle: a number or [N]; translate: a pair or [N,2].
+    interpolation "bilinear" | "nearest"; fill "zeros" | "constant" | "nearest" | "reflect".
+    Gradients flow to images, and to angle/translate when they are watched Tensors."""
+    images = as_tensor(images)
+    a = angle._v if isinstance(angle, Tensor) else _core.tape_var(np.asarray(angle, images.dtype))
+    t = translate._v if isinstance(translate, Tensor) else _core.tape_var(np.asarray(translate, images.dtype))
+    return _wrap(_core.tape_rotate(images._v, a, t, interpolation, fill, float(fill_value), layout))
