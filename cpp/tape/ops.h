@@ -11,8 +11,8 @@
 
 namespace tc::tape {
 
-// c = op(a) . op(b) (+ bias). a: [..., K] (or [K, M] with trans_a), b: [K, N]
-// (or [N, K] with trans_b), bias: [N] or null. c: [..., N].
+// c = op(a) . op(b) (+ bias), as cpu/matmul.h: a [M,K] or [B,M,K] ([K,M] / [B,K,M]
+// with trans_a), b [K,N] or [B,K,N] ([N,K] / [B,N,K] with trans_b), bias [N] or null.
 VarPtr matmul(const VarPtr& a, const VarPtr& b, const VarPtr& bias, bool trans_a, bool trans_b);
 
 VarPtr relu(const VarPtr& x);

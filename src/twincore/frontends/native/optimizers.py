@@ -1,5 +1,6 @@
 """Optimizers of the native frontend: SGD (momentum, Nesterov) and Adam, updating
-Variables in place.
+Variables in place with the core's fused step kernels (cpp/cpu/optim.h: one pass over
+param, grad and the state buffers). The state buffers are core tensors too.
 
     opt = Adam(1e-3)
     opt.apply_gradients(zip(grads, model.trainable_variables))
@@ -9,9 +10,13 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import numpy as np
-
+from twincore import _core
 from twincore.frontends.native.tensor import Tensor
+from twincore.kernels import adam_step, sgd_step
+
+
+def _zeros_like(v: Tensor):
+    return _core.tape_zeros(v.shape, v.dtype.name)
 
 
 class Optimizer:
@@ -38,41 +43,39 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """v = momentum * v + g; p -= lr * (g + momentum * v if nesterov else v) (torch's rule;
-    plain gradient descent when momentum is 0)."""
+    """torch.optim.SGD's rule (plain gradient descent when momentum is 0):
+    buf = momentum * buf + g;  p -= lr * (g + momentum * buf if nesterov else buf)."""
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False):
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
         super().__init__(learning_rate)
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.momentum, self.nesterov, self.weight_decay = float(momentum), bool(nesterov), float(weight_decay)
 
     def _step(self, g, v, slot):
-        p, gr = v.numpy(), g.numpy()
+        buf = None
         if self.momentum:
-            buf = slot.get("m")
-            buf = gr.copy() if buf is None else self.momentum * buf + gr
-            slot["m"] = buf
-            gr = gr + self.momentum * buf if self.nesterov else buf
-        v.assign(p - self.learning_rate * gr)
+            buf = slot.get("momentum")
+            if buf is None:
+                buf = slot["momentum"] = _zeros_like(v)
+        sgd_step(v._v, g._v, buf, lr=self.learning_rate, momentum=self.momentum,
+                 weight_decay=self.weight_decay, nesterov=self.nesterov)
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba), torch's formulation: p -= lr * m_hat / (sqrt(v_hat) + eps)."""
+    """Adam (Kingma & Ba). flavor "torch" (default): p -= lr * m_hat / (sqrt(v_hat) + eps), as
+    torch.optim.Adam; flavor "keras": keras.optimizers.Adam's arithmetic. epsilon defaults to
+    Keras's 1e-7 (torch's is 1e-8)."""
 
     def __init__(self, learning_rate: float = 1e-3, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-7):
+                 epsilon: float = 1e-7, flavor: str = "torch"):
         super().__init__(learning_rate)
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        if flavor not in ("torch", "keras"):
+            raise ValueError(f"twincore.optimizer: argument 'flavor': expected 'torch' or 'keras', got {flavor!r}")
+        self.beta_1, self.beta_2, self.epsilon, self.flavor = float(beta_1), float(beta_2), float(epsilon), flavor
 
     def _step(self, g, v, slot):
-        p, gr = v.numpy(), g.numpy()
         if "m" not in slot:
-            slot["m"], slot["v"], slot["t"] = np.zeros_like(p), np.zeros_like(p), 0
+            slot["m"], slot["v"], slot["t"] = _zeros_like(v), _zeros_like(v), 0
         slot["t"] += 1
-        t, m, s = slot["t"], slot["m"], slot["v"]
-        m *= self.beta_1
-        m += (1 - self.beta_1) * gr
-        s *= self.beta_2
-        s += (1 - self.beta_2) * gr * gr
-        m_hat = m / (1 - self.beta_1 ** t)
-        v_hat = s / (1 - self.beta_2 ** t)
-        v.assign((p - self.learning_rate * m_hat / (np.sqrt(v_hat) + self.epsilon)).astype(p.dtype))
+        adam_step(v._v, g._v, slot["m"], slot["v"], slot["t"], lr=self.learning_rate, beta1=self.beta_1,
+                  beta2=self.beta_2, eps=self.epsilon, flavor=self.flavor)
