@@ -97,7 +97,8 @@ class Layer:
 
 
 class Dense(Layer):
-    """y = activation(x @ kernel + bias); x [..., in] -> y [..., units]. kernel [in, units] (Keras)."""
+    """y = activation(x @ kernel + bias); x [N, in] (or [B, N, in]) -> y [N, units]. kernel [in, units]
+    (Keras's layout)."""
 
     def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
                  kernel_initializer: str | Callable = "glorot_uniform", **kw):

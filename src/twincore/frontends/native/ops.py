@@ -2,7 +2,8 @@
 the op runs the core kernel and, when an active GradientTape tracks an input, records a
 node whose backward runs in C++ too. No math here.
 
-Layouts: matmul is row-major [..., K] x [K, N]; images are NHWC (see layers.py for why).
+Layouts: matmul is row-major [M, K] x [K, N] (batched [B, M, K]); images are NHWC by default
+(see layers.py for why), NCHW on request.
 Python numbers mixed into arithmetic take the other operand's dtype.
 """
 
@@ -48,15 +49,15 @@ def _const(x: Any, like: Tensor) -> Any:
 # ---- dense algebra ----
 def matmul(a: Tensor, b: Tensor, bias: Tensor | None = None, trans_a: bool = False,
            trans_b: bool = False) -> Tensor:
-    """c = op(a) @ op(b) (+ bias). a [..., K] ([K, M] with trans_a), b [K, N] ([N, K] with trans_b),
-    bias [N]; c [..., N]."""
+    """c = op(a) @ op(b) (+ bias). a [M,K] or [B,M,K] ([K,M] / [B,K,M] with trans_a); b [K,N] or
+    [B,K,N] ([N,K] / [B,N,K] with trans_b; a 2-D b is shared by the batch); bias [N]; c [M,N] / [B,M,N]."""
     a = as_tensor(a)
     return _wrap(_core.tape_matmul(a._v, _var(b, a), None if bias is None else _var(bias, a),
                                    trans_a, trans_b))
 
 
 def dense(x: Tensor, kernel: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
-    """Keras's Dense: activation(x @ kernel + bias); x [..., in], kernel [in, out], bias [out]."""
+    """Keras's Dense: activation(x @ kernel + bias); x [N, in] or [B, N, in], kernel [in, out], bias [out]."""
     return activate(matmul(x, kernel, bias), activation)
 
 
