@@ -431,3 +431,41 @@ def test_every_custom_op_is_opchecked():
     checked = {c[1] for c in _CASES}
     missing = [name for name, op in ops.ALL_OPS.items() if op not in checked]
     assert not missing, f"custom ops without an opcheck case: {missing}"
+
+
+_FORWARD_CASES = [c for c in _CASES if hasattr(c[1], "eager")]
+
+
+@pytest.mark.parametrize("name,op,args,kernels", _FORWARD_CASES, ids=[c[0] for c in _FORWARD_CASES])
+def test_eager_twin_matches_custom_op(name, op, args, kernels):
+    """functional calls op.eager (an autograd.Function) in eager mode and the custom op under
+    compile: both must give the same values and gradients."""
+    if not all(hasattr(K, k) for k in kernels):
+        pytest.skip("kernel not landed")
+    outs = [op(*args), op.eager(*args)]
+    outs = [o if isinstance(o, tuple) else (o,) for o in outs]
+    for a, b in zip(*outs):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    diff = [t for t in args if isinstance(t, torch.Tensor) and t.requires_grad]
+    up = rnd(*outs[0][0].shape, seed=42, grad=False)
+    g_op = torch.autograd.grad(outs[0][0], diff, up)
+    g_eager = torch.autograd.grad(outs[1][0], diff, up)
+    for a, b in zip(g_op, g_eager):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_meta_tensors_get_shapes_from_the_fake_kernels():
+    """Shape inference without data (Keras's symbolic build on the torch backend)."""
+    m = lambda *s: torch.empty(s, device="meta")  # noqa: E731
+    assert tcf.conv2d(m(2, 3, 9, 8), m(4, 3, 3, 3), m(4), 2, "same").shape == (2, 4, 5, 4)
+    assert tcf.conv2d(m(2, 9, 8, 3), m(3, 3, 3, 4), None, 1, "valid", layout="NHWC").shape == (2, 7, 6, 4)
+    assert tcf.conv2d(m(1, 2, 7, 7), m(5, 2, 3, 3), None, (2, 1), (1, 0), (1, 2)).shape == (1, 5, 4, 3)
+    assert tcf.max_pool2d(m(2, 3, 9, 8), 2).shape == (2, 3, 4, 4)
+    assert tcf.max_pool2d(m(2, 9, 8, 3), 3, 2, "same", layout="NHWC").shape == (2, 5, 4, 3)
+    assert tcf.linear(m(5, 2, 7), m(3, 7), m(3)).shape == (5, 2, 3)
+    assert tcf.matmul(m(4, 2, 7), m(7, 3)).shape == (4, 2, 3)
+    assert tcf.global_avg_pool2d(m(2, 3, 9, 8)).shape == (2, 3)
+    assert tcf.rotate(m(2, 3, 9, 8), 10.0, (1, 2)).shape == (2, 3, 9, 8)
+    assert tcf.cross_entropy(m(5, 4), torch.empty(5, dtype=torch.int64, device="meta")).shape == ()
+    assert tcf.mse_loss(m(5, 4), m(5, 4), "none").shape == (5, 4)
+    assert tcf.softmax(m(5, 4)).shape == tcf.relu(m(5, 4)).shape == tcf.tanh(m(5, 4)).shape == (5, 4)

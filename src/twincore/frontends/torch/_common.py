@@ -79,3 +79,49 @@ def check_tensor(x, op: str, arg: str) -> None:
     """Reject non-tensors early with the op's name (torch's dispatcher would say less)."""
     if not isinstance(x, torch.Tensor):
         raise bad(op, arg, f"expected a torch.Tensor, got {type(x).__name__}", TypeError)
+
+
+def register(op, forward, setup_context, backward) -> None:
+    """Give custom op `op` its autograd formula, and an eager twin `op.eager`.
+
+    `op.eager` is a torch.autograd.Function with the same forward, setup_context and
+    backward, called without the dispatcher: in eager mode that halves the per-call
+    overhead of the wrappers. The backward tells the two apart by `ctx.eager` and calls
+    the backward kernels directly there (see `backward_op`), or the backward custom ops
+    (which torch.compile traces) otherwise.
+    """
+    op.register_autograd(backward, setup_context=setup_context)
+
+    class Eager(torch.autograd.Function):
+        @staticmethod
+        def forward(*args):
+            return forward(*args)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.eager = True
+            setup_context(ctx, inputs, output)
+
+        @staticmethod
+        def backward(ctx, *grads):
+            return backward(ctx, *grads)
+
+    Eager.__name__ = Eager.__qualname__ = f"{op._name}_eager"
+    op.eager = Eager.apply
+
+
+def backward_op(ctx, op, impl):
+    """The backward custom op, or its plain implementation in the eager twin."""
+    return impl if getattr(ctx, "eager", False) else op
+
+
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
+def call(op, *args):
+    """Run custom op `op`: itself under torch.compile/export and for meta or fake tensors
+    (its fake kernel gives the shapes), its eager twin otherwise."""
+    x = args[0]
+    if torch.compiler.is_compiling() or type(x) not in _PLAIN or x.device.type == "meta":
+        return op(*args)
+    return op.eager(*args)

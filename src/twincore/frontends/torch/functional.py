@@ -2,7 +2,8 @@
 twincore.frontends.torch.functional as tcf`).
 
 Each function only normalises arguments and calls one custom op of
-`twincore.frontends.torch.ops` (autograd-aware, torch.compile-friendly). The Keras
+`twincore.frontends.torch.ops` (autograd-aware, torch.compile-friendly); in eager mode
+through the op's autograd.Function twin, which skips the dispatcher (`_common.call`). The Keras
 frontend calls these same functions on its torch backend with layout="NHWC".
 Tensors: float32 or float64; images NCHW ("layout") unless said otherwise.
 """
@@ -15,7 +16,7 @@ import torch
 from torch import Tensor
 
 from twincore.frontends.torch import ops
-from twincore.frontends.torch._common import bad, check_tensor, layout_arg, pair, padding_arg
+from twincore.frontends.torch._common import bad, call, check_tensor, layout_arg, pair, padding_arg
 
 __all__ = ["linear", "matmul", "conv2d", "rotate", "max_pool2d", "global_avg_pool2d", "relu", "tanh",
            "softmax", "cross_entropy", "mse_loss"]
@@ -26,11 +27,11 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     check_tensor(x, "matmul", "a")
     check_tensor(weight, "matmul", "b")
     if x.dim() == 2:
-        return ops.matmul(x, weight, bias, False, True)
+        return call(ops.matmul, x, weight, bias, False, True)
     if x.dim() == 0:
         raise bad("matmul", "a", "expected a tensor of rank >= 1, got a 0-d tensor")
     # One GEMM over all leading dims: [*, in] -> [prod(*), in] (a view for contiguous x).
-    y = ops.matmul(x.reshape(-1, x.shape[-1]), weight, bias, False, True)
+    y = call(ops.matmul, x.reshape(-1, x.shape[-1]), weight, bias, False, True)
     return y.reshape(*x.shape[:-1], y.shape[-1])
 
 
@@ -38,7 +39,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     """a [M,K] or [B,M,K] @ b [K,N] or [B,K,N] -> [M,N] or [B,M,N]."""
     check_tensor(a, "matmul", "a")
     check_tensor(b, "matmul", "b")
-    return ops.matmul(a, b, None, False, False)
+    return call(ops.matmul, a, b, None, False, False)
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
@@ -52,7 +53,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     check_tensor(x, "conv2d", "x")
     check_tensor(weight, "conv2d", "w")
     pads, mode = padding_arg(padding, "conv2d")
-    return ops.conv2d(x, weight, bias, pair(stride, "conv2d", "stride"), pads, mode,
+    return call(ops.conv2d, x, weight, bias, pair(stride, "conv2d", "stride"), pads, mode,
                       pair(dilation, "conv2d", "dilation"), layout_arg(layout, "conv2d"))
 
 
@@ -76,7 +77,7 @@ def rotate(images: Tensor, angle, translate=(0, 0), interpolation: str = "biline
     "nearest"; fill "zeros" | "constant" (with fill_value) | "nearest" | "reflect".
     """
     check_tensor(images, "rotate", "images")
-    return ops.rotate(images, _param(angle, images, "rotate", "angle"),
+    return call(ops.rotate, images, _param(angle, images, "rotate", "angle"),
                       _param(translate, images, "rotate", "translate"), interpolation, fill, float(fill_value),
                       layout_arg(layout, "rotate"))
 
@@ -88,32 +89,32 @@ def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, layout: str = "NC
     k = pair(kernel_size, "max_pool2d", "kernel_size")
     s = k if stride is None else pair(stride, "max_pool2d", "stride")
     pads, mode = padding_arg(padding, "max_pool2d")
-    y, _ = ops.max_pool2d(x, k, s, pads, mode, layout_arg(layout, "max_pool2d"))
+    y, _ = call(ops.max_pool2d, x, k, s, pads, mode, layout_arg(layout, "max_pool2d"))
     return y
 
 
 def global_avg_pool2d(x: Tensor, layout: str = "NCHW") -> Tensor:
     """Mean over the spatial dims: [N,C,H,W] / [N,H,W,C] -> [N,C]."""
     check_tensor(x, "global_avg_pool2d", "x")
-    return ops.global_avg_pool2d(x, layout_arg(layout, "global_avg_pool2d"))
+    return call(ops.global_avg_pool2d, x, layout_arg(layout, "global_avg_pool2d"))
 
 
 def relu(x: Tensor) -> Tensor:
     """max(x, 0) elementwise, any shape."""
     check_tensor(x, "relu", "x")
-    return ops.relu(x)
+    return call(ops.relu, x)
 
 
 def tanh(x: Tensor) -> Tensor:
     """tanh elementwise, any shape."""
     check_tensor(x, "tanh", "x")
-    return ops.tanh(x)
+    return call(ops.tanh, x)
 
 
 def softmax(x: Tensor) -> Tensor:
     """Softmax over the last dim, any rank >= 1."""
     check_tensor(x, "softmax", "x")
-    return ops.softmax(x)
+    return call(ops.softmax, x)
 
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -133,7 +134,7 @@ def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, 
     if target.requires_grad and torch.is_grad_enabled():
         raise bad("softmax_cross_entropy", "labels",
                   "gradients w.r.t. probability targets are not supported; pass target.detach()")
-    loss, _ = ops.softmax_cross_entropy(logits, target, float(label_smoothing), reduction)
+    loss, _ = call(ops.softmax_cross_entropy, logits, target, float(label_smoothing), reduction)
     return loss
 
 
@@ -144,4 +145,4 @@ def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     check_tensor(target, "mse", "target")
     if reduction not in _REDUCTIONS:
         raise bad("mse", "reduction", f"expected one of {_REDUCTIONS}, got {reduction!r}")
-    return ops.mse(pred, target, reduction)
+    return call(ops.mse, pred, target, reduction)

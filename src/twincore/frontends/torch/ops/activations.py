@@ -10,35 +10,31 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
+from twincore.frontends.torch._common import backward_op, register
 
 
 def _elementwise(name: str, fwd, bwd):
-    @torch.library.custom_op(f"twincore::{name}", mutates_args=())
-    def op(x: Tensor) -> Tensor:
+    def forward(x: Tensor) -> Tensor:
         return fwd(x)
 
-    @op.register_fake
-    def _(x):
-        return x.new_empty(x.shape)
-
-    @torch.library.custom_op(f"twincore::{name}_backward", mutates_args=())
-    def op_backward(grad: Tensor, y: Tensor) -> Tensor:
+    def backward_impl(grad: Tensor, y: Tensor) -> Tensor:
         return bwd(grad, y)
 
-    @op_backward.register_fake
-    def _(grad, y):
-        return grad.new_empty(grad.shape)
+    op = torch.library.custom_op(f"twincore::{name}", forward, mutates_args=())
+    op_backward = torch.library.custom_op(f"twincore::{name}_backward", backward_impl, mutates_args=())
+    op.register_fake(lambda x: x.new_empty(x.shape))
+    op_backward.register_fake(lambda grad, y: grad.new_empty(grad.shape))
 
     def setup_context(ctx, inputs, output):
         ctx.save_for_backward(output)
 
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        return op_backward(grad, y) if ctx.needs_input_grad[0] else None
+        return backward_op(ctx, op_backward, backward_impl)(grad, y) if ctx.needs_input_grad[0] else None
 
-    op.register_autograd(backward, setup_context=setup_context)
+    register(op, forward, setup_context, backward)
     return op, op_backward
 
 
-relu, relu_backward = _elementwise("relu", lambda x: K.relu(x), lambda g, y: K.relu_backward(g, y))
-tanh, tanh_backward = _elementwise("tanh", lambda x: K.tanh(x), lambda g, y: K.tanh_backward(g, y))
+relu, relu_backward = _elementwise("relu", K.relu, K.relu_backward)
+tanh, tanh_backward = _elementwise("tanh", K.tanh, K.tanh_backward)

@@ -15,14 +15,17 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
-from twincore.frontends.torch._common import kernel_padding, none_if_empty, out_size, placeholder
+from twincore.frontends.torch._common import (backward_op, kernel_padding, none_if_empty, out_size, placeholder,
+                                             register)
 
 
-@torch.library.custom_op("twincore::conv2d", mutates_args=())
-def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: list[int], padding: list[int],
+def _forward(x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: list[int], padding: list[int],
            padding_mode: str, dilation: list[int], layout: str) -> Tensor:
     return K.conv2d(x, weight, bias, stride=tuple(stride), padding=kernel_padding(padding, padding_mode),
                     dilation=tuple(dilation), layout=layout)
+
+
+conv2d = torch.library.custom_op("twincore::conv2d", _forward, mutates_args=())
 
 
 @conv2d.register_fake
@@ -36,15 +39,17 @@ def _(x, weight, bias, stride, padding, padding_mode, dilation, layout):
     return x.new_empty((n, o, oh, ow) if layout == "NCHW" else (n, oh, ow, o))
 
 
-@torch.library.custom_op("twincore::conv2d_backward", mutates_args=())
-def conv2d_backward(grad: Tensor, x: Tensor, weight: Tensor, stride: list[int], padding: list[int],
-                    padding_mode: str, dilation: list[int], layout: str, need_x: bool, need_weight: bool,
-                    need_bias: bool) -> tuple[Tensor, Tensor, Tensor]:
+def _backward_impl(grad: Tensor, x: Tensor, weight: Tensor, stride: list[int], padding: list[int],
+                   padding_mode: str, dilation: list[int], layout: str, need_x: bool, need_weight: bool,
+                   need_bias: bool) -> tuple[Tensor, Tensor, Tensor]:
     dx, dw, db = K.conv2d_backward(grad, x, weight, stride=tuple(stride),
                                    padding=kernel_padding(padding, padding_mode), dilation=tuple(dilation),
                                    layout=layout, need_x=need_x, need_w=need_weight, need_bias=need_bias)
     return (dx if need_x else placeholder(grad), dw if need_weight else placeholder(grad),
             db if need_bias else placeholder(grad))
+
+
+conv2d_backward = torch.library.custom_op("twincore::conv2d_backward", _backward_impl, mutates_args=())
 
 
 @conv2d_backward.register_fake
@@ -65,8 +70,9 @@ def _backward(ctx, grad):
     need_x, need_w, need_b = ctx.needs_input_grad[:3]
     if not (need_x or need_w or need_b):
         return (None,) * 8
-    dx, dw, db = conv2d_backward(grad, x, weight, *ctx.geometry, need_x, need_w, need_b)
+    bwd = backward_op(ctx, conv2d_backward, _backward_impl)
+    dx, dw, db = bwd(grad, x, weight, *ctx.geometry, need_x, need_w, need_b)
     return (none_if_empty(dx, need_x), none_if_empty(dw, need_w), none_if_empty(db, need_b)) + (None,) * 5
 
 
-conv2d.register_autograd(_backward, setup_context=_setup)
+register(conv2d, _forward, _setup, _backward)

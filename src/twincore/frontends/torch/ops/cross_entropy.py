@@ -15,12 +15,15 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
+from twincore.frontends.torch._common import register
 
 
-@torch.library.custom_op("twincore::softmax_cross_entropy", mutates_args=())
-def softmax_cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float,
+def _forward(logits: Tensor, target: Tensor, label_smoothing: float,
                           reduction: str) -> tuple[Tensor, Tensor]:
     return K.softmax_cross_entropy(logits, target, label_smoothing=label_smoothing, reduction=reduction)
+
+
+softmax_cross_entropy = torch.library.custom_op("twincore::softmax_cross_entropy", _forward, mutates_args=())
 
 
 @softmax_cross_entropy.register_fake
@@ -42,4 +45,4 @@ def _backward(ctx, grad, _grad_dlogits):
     return dlogits * (grad.unsqueeze(-1) if ctx.none else grad), None, None, None
 
 
-softmax_cross_entropy.register_autograd(_backward, setup_context=_setup)
+register(softmax_cross_entropy, _forward, _setup, _backward)

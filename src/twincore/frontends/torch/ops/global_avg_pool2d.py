@@ -10,11 +10,14 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
+from twincore.frontends.torch._common import backward_op, register
 
 
-@torch.library.custom_op("twincore::global_avg_pool2d", mutates_args=())
-def global_avg_pool2d(x: Tensor, layout: str) -> Tensor:
+def _forward(x: Tensor, layout: str) -> Tensor:
     return K.global_avg_pool2d(x, layout=layout)
+
+
+global_avg_pool2d = torch.library.custom_op("twincore::global_avg_pool2d", _forward, mutates_args=())
 
 
 @global_avg_pool2d.register_fake
@@ -22,9 +25,12 @@ def _(x, layout):
     return x.new_empty((x.shape[0], x.shape[1] if layout == "NCHW" else x.shape[3]))
 
 
-@torch.library.custom_op("twincore::global_avg_pool2d_backward", mutates_args=())
-def global_avg_pool2d_backward(grad: Tensor, x_shape: list[int], layout: str) -> Tensor:
+def _backward_impl(grad: Tensor, x_shape: list[int], layout: str) -> Tensor:
     return K.global_avg_pool2d_backward(grad, tuple(x_shape), layout=layout)
+
+
+global_avg_pool2d_backward = torch.library.custom_op("twincore::global_avg_pool2d_backward", _backward_impl,
+                                                     mutates_args=())
 
 
 @global_avg_pool2d_backward.register_fake
@@ -40,7 +46,7 @@ def _setup(ctx, inputs, output):
 def _backward(ctx, grad):
     if not ctx.needs_input_grad[0]:
         return None, None
-    return global_avg_pool2d_backward(grad, ctx.x_shape, ctx.layout), None
+    return backward_op(ctx, global_avg_pool2d_backward, _backward_impl)(grad, ctx.x_shape, ctx.layout), None
 
 
-global_avg_pool2d.register_autograd(_backward, setup_context=_setup)
+register(global_avg_pool2d, _forward, _setup, _backward)

@@ -15,12 +15,14 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
-from twincore.frontends.torch._common import none_if_empty, placeholder
+from twincore.frontends.torch._common import backward_op, none_if_empty, placeholder, register
 
 
-@torch.library.custom_op("twincore::matmul", mutates_args=())
-def matmul(a: Tensor, b: Tensor, bias: Optional[Tensor], trans_a: bool, trans_b: bool) -> Tensor:
+def _forward(a: Tensor, b: Tensor, bias: Optional[Tensor], trans_a: bool, trans_b: bool) -> Tensor:
     return K.matmul(a, b, bias, trans_a=trans_a, trans_b=trans_b)
+
+
+matmul = torch.library.custom_op("twincore::matmul", _forward, mutates_args=())
 
 
 @matmul.register_fake
@@ -31,13 +33,15 @@ def _(a, b, bias, trans_a, trans_b):
     return a.new_empty((*batch, m, n))
 
 
-@torch.library.custom_op("twincore::matmul_backward", mutates_args=())
-def matmul_backward(grad: Tensor, a: Tensor, b: Tensor, trans_a: bool, trans_b: bool, need_a: bool,
-                    need_b: bool, need_bias: bool) -> tuple[Tensor, Tensor, Tensor]:
+def _backward_impl(grad: Tensor, a: Tensor, b: Tensor, trans_a: bool, trans_b: bool, need_a: bool,
+                   need_b: bool, need_bias: bool) -> tuple[Tensor, Tensor, Tensor]:
     da, db, dbias = K.matmul_backward(grad, a, b, trans_a=trans_a, trans_b=trans_b, need_a=need_a,
                                       need_b=need_b, need_bias=need_bias)
     return (da if need_a else placeholder(grad), db if need_b else placeholder(grad),
             dbias if need_bias else placeholder(grad))
+
+
+matmul_backward = torch.library.custom_op("twincore::matmul_backward", _backward_impl, mutates_args=())
 
 
 @matmul_backward.register_fake
@@ -57,9 +61,10 @@ def _backward(ctx, grad):
     need_a, need_b, need_bias = ctx.needs_input_grad[:3]
     if not (need_a or need_b or need_bias):
         return None, None, None, None, None
-    da, db, dbias = matmul_backward(grad, a, b, *ctx.trans, need_a, need_b, need_bias)
+    bwd = backward_op(ctx, matmul_backward, _backward_impl)
+    da, db, dbias = bwd(grad, a, b, *ctx.trans, need_a, need_b, need_bias)
     return (none_if_empty(da, need_a), none_if_empty(db, need_b), none_if_empty(dbias, need_bias),
             None, None)
 
 
-matmul.register_autograd(_backward, setup_context=_setup)
+register(matmul, _forward, _setup, _backward)

@@ -12,14 +12,16 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
-from twincore.frontends.torch._common import kernel_padding, out_size
+from twincore.frontends.torch._common import backward_op, kernel_padding, out_size, register
 
 
-@torch.library.custom_op("twincore::max_pool2d", mutates_args=())
-def max_pool2d(x: Tensor, kernel_size: list[int], stride: list[int], padding: list[int], padding_mode: str,
+def _forward(x: Tensor, kernel_size: list[int], stride: list[int], padding: list[int], padding_mode: str,
                layout: str) -> tuple[Tensor, Tensor]:
     return K.max_pool2d(x, tuple(kernel_size), tuple(stride), kernel_padding(padding, padding_mode),
                         layout=layout, return_indices=True)
+
+
+max_pool2d = torch.library.custom_op("twincore::max_pool2d", _forward, mutates_args=())
 
 
 @max_pool2d.register_fake
@@ -34,9 +36,11 @@ def _(x, kernel_size, stride, padding, padding_mode, layout):
     return x.new_empty(shape), x.new_empty(shape, dtype=torch.int64)
 
 
-@torch.library.custom_op("twincore::max_pool2d_backward", mutates_args=())
-def max_pool2d_backward(grad: Tensor, indices: Tensor, x_shape: list[int], layout: str) -> Tensor:
+def _backward_impl(grad: Tensor, indices: Tensor, x_shape: list[int], layout: str) -> Tensor:
     return K.max_pool2d_backward(grad, indices, tuple(x_shape), layout=layout)
+
+
+max_pool2d_backward = torch.library.custom_op("twincore::max_pool2d_backward", _backward_impl, mutates_args=())
 
 
 @max_pool2d_backward.register_fake
@@ -53,8 +57,10 @@ def _setup(ctx, inputs, output):
 
 def _backward(ctx, grad, _grad_indices):
     (indices,) = ctx.saved_tensors
-    dx = max_pool2d_backward(grad, indices, ctx.x_shape, ctx.layout) if ctx.needs_input_grad[0] else None
+    if not ctx.needs_input_grad[0]:
+        return (None,) * 6
+    dx = backward_op(ctx, max_pool2d_backward, _backward_impl)(grad, indices, ctx.x_shape, ctx.layout)
     return dx, None, None, None, None, None
 
 
-max_pool2d.register_autograd(_backward, setup_context=_setup)
+register(max_pool2d, _forward, _setup, _backward)

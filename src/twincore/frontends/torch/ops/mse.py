@@ -10,11 +10,14 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
+from twincore.frontends.torch._common import backward_op, register
 
 
-@torch.library.custom_op("twincore::mse", mutates_args=())
-def mse(pred: Tensor, target: Tensor, reduction: str) -> Tensor:
+def _forward(pred: Tensor, target: Tensor, reduction: str) -> Tensor:
     return K.mse(pred, target, reduction=reduction)
+
+
+mse = torch.library.custom_op("twincore::mse", _forward, mutates_args=())
 
 
 @mse.register_fake
@@ -22,9 +25,11 @@ def _(pred, target, reduction):
     return pred.new_empty(pred.shape if reduction == "none" else ())
 
 
-@torch.library.custom_op("twincore::mse_backward", mutates_args=())
-def mse_backward(pred: Tensor, target: Tensor, grad: Tensor, reduction: str) -> Tensor:
+def _backward_impl(pred: Tensor, target: Tensor, grad: Tensor, reduction: str) -> Tensor:
     return K.mse_backward(pred, target, grad, reduction=reduction)
+
+
+mse_backward = torch.library.custom_op("twincore::mse_backward", _backward_impl, mutates_args=())
 
 
 @mse_backward.register_fake
@@ -42,8 +47,8 @@ def _backward(ctx, grad):
     need_pred, need_target = ctx.needs_input_grad[:2]
     if not (need_pred or need_target):
         return None, None, None
-    dpred = mse_backward(pred, target, grad, ctx.reduction)
+    dpred = backward_op(ctx, mse_backward, _backward_impl)(pred, target, grad, ctx.reduction)
     return (dpred if need_pred else None), (-dpred if need_target else None), None
 
 
-mse.register_autograd(_backward, setup_context=_setup)
+register(mse, _forward, _setup, _backward)

@@ -13,14 +13,16 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
-from twincore.frontends.torch._common import none_if_empty, placeholder
+from twincore.frontends.torch._common import backward_op, none_if_empty, placeholder, register
 
 
-@torch.library.custom_op("twincore::rotate", mutates_args=())
-def rotate(images: Tensor, angle: Tensor, translate: Tensor, interpolation: str, fill: str, fill_value: float,
+def _forward(images: Tensor, angle: Tensor, translate: Tensor, interpolation: str, fill: str, fill_value: float,
            layout: str) -> Tensor:
     return K.rotate(images, angle, translate, interpolation=interpolation, fill=fill, fill_value=fill_value,
                     layout=layout)
+
+
+rotate = torch.library.custom_op("twincore::rotate", _forward, mutates_args=())
 
 
 @rotate.register_fake
@@ -28,15 +30,17 @@ def _(images, angle, translate, interpolation, fill, fill_value, layout):
     return images.new_empty(images.shape)
 
 
-@torch.library.custom_op("twincore::rotate_backward", mutates_args=())
-def rotate_backward(grad: Tensor, images: Tensor, angle: Tensor, translate: Tensor, interpolation: str, fill: str,
-                    fill_value: float, layout: str, need_images: bool, need_angle: bool,
-                    need_translate: bool) -> tuple[Tensor, Tensor, Tensor]:
+def _backward_impl(grad: Tensor, images: Tensor, angle: Tensor, translate: Tensor, interpolation: str, fill: str,
+                   fill_value: float, layout: str, need_images: bool, need_angle: bool,
+                   need_translate: bool) -> tuple[Tensor, Tensor, Tensor]:
     di, da, dt = K.rotate_backward(grad, images, angle, translate, interpolation=interpolation, fill=fill,
                                    fill_value=fill_value, layout=layout, need_images=need_images,
                                    need_angle=need_angle, need_translate=need_translate)
     return (di if need_images else placeholder(grad), da if need_angle else placeholder(grad),
             dt if need_translate else placeholder(grad))
+
+
+rotate_backward = torch.library.custom_op("twincore::rotate_backward", _backward_impl, mutates_args=())
 
 
 @rotate_backward.register_fake
@@ -58,8 +62,8 @@ def _backward(ctx, grad):
     need = ctx.needs_input_grad[:3]
     if not any(need):
         return (None,) * 7
-    grads = rotate_backward(grad, images, angle, translate, *ctx.options, *need)
+    grads = backward_op(ctx, rotate_backward, _backward_impl)(grad, images, angle, translate, *ctx.options, *need)
     return tuple(none_if_empty(g, n) for g, n in zip(grads, need)) + (None,) * 4
 
 
-rotate.register_autograd(_backward, setup_context=_setup)
+register(rotate, _forward, _setup, _backward)

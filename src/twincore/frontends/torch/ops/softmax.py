@@ -9,11 +9,14 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
+from twincore.frontends.torch._common import backward_op, register
 
 
-@torch.library.custom_op("twincore::softmax", mutates_args=())
-def softmax(x: Tensor) -> Tensor:
+def _forward(x: Tensor) -> Tensor:
     return K.softmax(x)
+
+
+softmax = torch.library.custom_op("twincore::softmax", _forward, mutates_args=())
 
 
 @softmax.register_fake
@@ -21,9 +24,11 @@ def _(x):
     return x.new_empty(x.shape)
 
 
-@torch.library.custom_op("twincore::softmax_backward", mutates_args=())
-def softmax_backward(grad: Tensor, y: Tensor) -> Tensor:
+def _backward_impl(grad: Tensor, y: Tensor) -> Tensor:
     return K.softmax_backward(grad, y)
+
+
+softmax_backward = torch.library.custom_op("twincore::softmax_backward", _backward_impl, mutates_args=())
 
 
 @softmax_backward.register_fake
@@ -37,7 +42,7 @@ def _setup(ctx, inputs, output):
 
 def _backward(ctx, grad):
     (y,) = ctx.saved_tensors
-    return softmax_backward(grad, y) if ctx.needs_input_grad[0] else None
+    return backward_op(ctx, softmax_backward, _backward_impl)(grad, y) if ctx.needs_input_grad[0] else None
 
 
-softmax.register_autograd(_backward, setup_context=_setup)
+register(softmax, _forward, _setup, _backward)
