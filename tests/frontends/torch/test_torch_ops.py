@@ -469,3 +469,33 @@ def test_meta_tensors_get_shapes_from_the_fake_kernels():
     assert tcf.cross_entropy(m(5, 4), torch.empty(5, dtype=torch.int64, device="meta")).shape == ()
     assert tcf.mse_loss(m(5, 4), m(5, 4), "none").shape == (5, 4)
     assert tcf.softmax(m(5, 4)).shape == tcf.relu(m(5, 4)).shape == tcf.tanh(m(5, 4)).shape == (5, 4)
+
+
+@pytest.mark.parametrize("path", ["eager", "custom_op"])
+def test_backward_kernels_get_need_flags_from_needs_input_grad(monkeypatch, path):
+    """Only the gradients autograd asks for are computed (need_* flags reach the kernels)."""
+    if not all(hasattr(K, k) for k in ("matmul_backward", "conv2d_backward", "rotate_backward")):
+        pytest.skip("kernels not landed")
+    seen = {}
+
+    def spy(name):
+        real = getattr(K, name)
+
+        def wrapper(*args, **kw):
+            seen[name] = {k: v for k, v in kw.items() if k.startswith("need_")}
+            return real(*args, **kw)
+        monkeypatch.setattr(K, name, wrapper)
+
+    for name in ("matmul_backward", "conv2d_backward", "rotate_backward"):
+        spy(name)
+    run = (lambda op, *a: op.eager(*a)) if path == "eager" else (lambda op, *a: op(*a))
+    x, w = rnd(3, 4, seed=50, grad=False), rnd(5, 4, seed=51)
+    run(ops.matmul, x, w, rnd(5, seed=52, grad=False), False, True).sum().backward()
+    assert seen["matmul_backward"] == {"need_a": False, "need_b": True, "need_bias": False}
+    xc, wc = rnd(1, 2, 5, 5, seed=53), rnd(3, 2, 3, 3, seed=54, grad=False)
+    run(ops.conv2d, xc, wc, rnd(3, seed=55), [1, 1], [1, 1], "explicit", [1, 1], "NCHW").sum().backward()
+    assert seen["conv2d_backward"] == {"need_x": True, "need_w": False, "need_bias": True}
+    img = rnd(1, 1, 4, 4, seed=56, grad=False)
+    angle = torch.tensor(10.0, dtype=torch.float64, requires_grad=True)
+    run(ops.rotate, img, angle, torch.zeros(2, dtype=torch.float64), "bilinear", "zeros", 0.0, "NCHW").sum().backward()
+    assert seen["rotate_backward"] == {"need_images": False, "need_angle": True, "need_translate": False}
