@@ -7,3 +7,5 @@ Bad input raises ValueError/TypeError naming the op and the argument.
 
 from twincore._core import cpu_isa, cpu_best_isa, set_cpu_isa, num_threads, set_num_threads  # noqa: F401
 from twincore.kernels.activations import relu, relu_backward, tanh, tanh_backward  # noqa: F401
+from twincore.kernels.rotate import rotate, rotate_backward  # noqa: F401
+from twincore.kernels.matmul import matmul, matmul_backward  # noqa: F401
