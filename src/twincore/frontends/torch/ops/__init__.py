@@ -2,8 +2,11 @@
 
 Each forward op has a registered fake (meta) kernel, so it traces under torch.compile
 without graph breaks, and an autograd formula (`register_autograd`) whose backward is
-itself a custom op (so compile traces the backward too). These replace hand-written
-torch.autograd.Function classes: `torch.ops.twincore.<op>` is the autograd-aware op.
+itself a custom op (so compile traces the backward too). `torch.ops.twincore.<op>` is
+the autograd-aware op. Each forward op also carries `op.eager`, a thin
+torch.autograd.Function over the same forward / setup_context / backward functions that
+skips the dispatcher; `functional` uses it in eager mode and the custom op under
+torch.compile (see `_common.register` and `_common.call`).
 """
 
 from twincore.frontends.torch.ops.activations import relu, relu_backward, tanh, tanh_backward  # noqa: F401

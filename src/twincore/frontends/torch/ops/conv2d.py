@@ -20,7 +20,7 @@ from twincore.frontends.torch._common import (backward_op, kernel_padding, none_
 
 
 def _forward(x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: list[int], padding: list[int],
-           padding_mode: str, dilation: list[int], layout: str) -> Tensor:
+             padding_mode: str, dilation: list[int], layout: str) -> Tensor:
     return K.conv2d(x, weight, bias, stride=tuple(stride), padding=kernel_padding(padding, padding_mode),
                     dilation=tuple(dilation), layout=layout)
 

@@ -19,7 +19,7 @@ from twincore.frontends.torch._common import register
 
 
 def _forward(logits: Tensor, target: Tensor, label_smoothing: float,
-                          reduction: str) -> tuple[Tensor, Tensor]:
+             reduction: str) -> tuple[Tensor, Tensor]:
     return K.softmax_cross_entropy(logits, target, label_smoothing=label_smoothing, reduction=reduction)
 
 

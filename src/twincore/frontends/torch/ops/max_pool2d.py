@@ -16,7 +16,7 @@ from twincore.frontends.torch._common import backward_op, kernel_padding, out_si
 
 
 def _forward(x: Tensor, kernel_size: list[int], stride: list[int], padding: list[int], padding_mode: str,
-               layout: str) -> tuple[Tensor, Tensor]:
+             layout: str) -> tuple[Tensor, Tensor]:
     return K.max_pool2d(x, tuple(kernel_size), tuple(stride), kernel_padding(padding, padding_mode),
                         layout=layout, return_indices=True)
 

@@ -17,7 +17,7 @@ from twincore.frontends.torch._common import backward_op, none_if_empty, placeho
 
 
 def _forward(images: Tensor, angle: Tensor, translate: Tensor, interpolation: str, fill: str, fill_value: float,
-           layout: str) -> Tensor:
+             layout: str) -> Tensor:
     return K.rotate(images, angle, translate, interpolation=interpolation, fill=fill, fill_value=fill_value,
                     layout=layout)
 
