@@ -499,3 +499,11 @@ def test_backward_kernels_get_need_flags_from_needs_input_grad(monkeypatch, path
     angle = torch.tensor(10.0, dtype=torch.float64, requires_grad=True)
     run(ops.rotate, img, angle, torch.zeros(2, dtype=torch.float64), "bilinear", "zeros", 0.0, "NCHW").sum().backward()
     assert seen["rotate_backward"] == {"need_images": False, "need_angle": True, "need_translate": False}
+
+
+def test_double_backward_is_an_error_not_silent_zeros():
+    x = rnd(3, 4, seed=60)
+    for y in (tcf.tanh(x), ops.tanh(x)):  # eager twin and custom op
+        (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+        with pytest.raises(RuntimeError):
+            g.sum().backward()

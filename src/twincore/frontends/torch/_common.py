@@ -103,6 +103,7 @@ def register(op, forward, setup_context, backward) -> None:
             setup_context(ctx, inputs, output)
 
         @staticmethod
+        @torch.autograd.function.once_differentiable  # double backward: a clear error, never silent zeros
         def backward(ctx, *grads):
             return backward(ctx, *grads)
 
