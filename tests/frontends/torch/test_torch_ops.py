@@ -122,6 +122,9 @@ def test_linear_gradcheck_non_contiguous_and_partial_grad():
     gradcheck(tcf.linear, (x.detach(), w, b.detach()))            # x and bias without grad
     gradcheck(tcf.linear, (x, w.detach(), None))
     gradcheck(tcf.matmul, (rnd(2, 3, 5, seed=9), rnd(5, 4, seed=10, grad=False)))
+    gradcheck(tcf.matmul, (rnd(3, 5, seed=11), rnd(5, 4, seed=12), rnd(4, seed=13)))  # Keras Dense: kernel [in, out]
+    check_parity(tcf.matmul, lambda a, b, c: a @ b + c, [rnd(3, 5, seed=11), rnd(5, 4, seed=12), rnd(4, seed=13)],
+                 torch.float64)
 
 
 # --- conv2d ---------------------------------------------------------------------------------

@@ -35,11 +35,13 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return y.reshape(*x.shape[:-1], y.shape[-1])
 
 
-def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """a [M,K] or [B,M,K] @ b [K,N] or [B,K,N] -> [M,N] or [B,M,N]."""
+def matmul(a: Tensor, b: Tensor, bias: Tensor | None = None) -> Tensor:
+    """a [M,K] or [B,M,K] @ b [K,N] or [B,K,N] (+ bias [N]) -> [M,N] or [B,M,N].
+
+    With a 2-D b and a bias this is Keras's Dense (kernel [in, out]) in one fused GEMM."""
     check_tensor(a, "matmul", "a")
     check_tensor(b, "matmul", "b")
-    return call(ops.matmul, a, b, None, False, False)
+    return call(ops.matmul, a, b, bias, False, False)
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
