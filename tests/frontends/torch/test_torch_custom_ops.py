@@ -159,3 +159,18 @@ def test_double_backward_is_an_error_not_silent_zeros():
         (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
         with pytest.raises(RuntimeError):
             g.sum().backward()
+
+
+def test_inference_path_skips_autograd_and_matches():
+    """Without gradients to record, functional calls the kernel directly: same values, no graph."""
+    x, w, b = rnd(2, 3, 6, 5, seed=70), rnd(4, 3, 3, 3, seed=71), rnd(4, seed=72)
+    with_grad = tcf.conv2d(x, w, b, 1, "same")
+    with torch.no_grad():
+        no_grad = tcf.conv2d(x, w, b, 1, "same")
+    plain = tcf.conv2d(x.detach(), w.detach(), b.detach(), 1, "same")
+    assert with_grad.grad_fn is not None and no_grad.grad_fn is None and plain.grad_fn is None
+    torch.testing.assert_close(no_grad, with_grad.detach(), rtol=0, atol=0)
+    torch.testing.assert_close(plain, with_grad.detach(), rtol=0, atol=0)
+    with torch.inference_mode():
+        torch.testing.assert_close(tcf.linear(x.detach()[0, 0], w.detach()[0, 0, :, :1].t()),
+                                   F.linear(x.detach()[0, 0], w.detach()[0, 0, :, :1].t()))
