@@ -6,7 +6,6 @@
 #pragma once
 #include <string>
 
-#include "core/geometry.h"
 #include "tape/tape.h"
 
 namespace tc::tape {

@@ -155,19 +155,17 @@ std::vector<std::optional<OwnedTensor>> Tape::gradient(const VarPtr& target,
   out.reserve(sources.size());
   for (auto& s : sources) {
     auto it = grads.find(s.get());
-    if (it == grads.end()) {
-      out.emplace_back(std::nullopt);
-    } else {
-      out.emplace_back(it->second);
-    }
+    if (it == grads.end()) out.emplace_back(std::nullopt);
+    else out.emplace_back(it->second);
   }
-  // The same var given twice as a source must not share one gradient buffer
-  // with itself being accumulated later: copy duplicates.
+  // A var given twice as a source gets two separate buffers (the caller may
+  // update one in place, e.g. an optimizer step).
   for (size_t i = 0; i < out.size(); ++i)
     for (size_t j = 0; j < i; ++j)
       if (out[i] && out[j] && out[i]->storage == out[j]->storage) {
         OwnedTensor c(out[i]->view.shape, out[i]->view.dtype);
-        std::memcpy(c.view.data, out[i]->view.data, out[i]->storage->nbytes);
+        std::memcpy(c.view.data, out[i]->view.data,
+                    size_t(c.view.numel()) * dtype_size(c.view.dtype));
         out[i] = c;
       }
   if (!persistent_) release();
