@@ -175,7 +175,10 @@ def main() -> None:
     from harness import machine
     from twincore import _core
 
-    lines = [f"## autograd tape (benchmarks/bench_tape.py) — {datetime.date.today()}", "", machine(), ""]
+    torch.set_num_threads(1)
+    _core.set_num_threads(1)
+    lines = [f"## autograd tape (benchmarks/bench_tape.py) — {datetime.date.today()}", "",
+             machine() + " (for the chain; the MLP's threads are in its caption)", ""]
 
     def say(s=""):
         print(s, flush=True)
@@ -183,8 +186,6 @@ def main() -> None:
 
     for l_ in lines:
         print(l_)
-    torch.set_num_threads(1)
-    _core.set_num_threads(1)
     ops = 2 * a.pairs
     res = interleave(chain_contenders(a.pairs, use_tf), a.rounds, reps=5)
     say(f"Chain of {ops} ops ({a.pairs} x [16x16 matmul, relu]), forward + backward, "

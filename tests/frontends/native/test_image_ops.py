@@ -112,3 +112,24 @@ def test_rotation_conv_model():
     assert all(g is not None and np.isfinite(g.numpy()).all() for g in grads)
     with pytest.raises(ValueError, match="twincore.RotationConv2D: argument 'rotation_angle'"):
         tn.RotationConv2D(4, 3, rotation_angle=-1)
+
+
+@requires_torch
+def test_nchw_layout_on_request_matches_torch():
+    import torch
+    import torch.nn.functional as F
+
+    x, w = _r((2, 3, 8, 7), 11), _r((4, 3, 3, 3), 12)      # NCHW, OIHW: torch's own layouts
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    ty = F.adaptive_avg_pool2d(F.max_pool2d(F.conv2d(tx, tw, stride=2, padding=1), 2), 1).flatten(1)
+    (ty * ty).sum().backward()
+    xs, ws = tn.Tensor(x), tn.Variable(w)
+    with tn.GradientTape() as tape:
+        tape.watch(xs)
+        y = tn.global_avg_pool2d(tn.max_pool2d(tn.conv2d(xs, ws, None, 2, 1, layout="NCHW"), 2, layout="NCHW"),
+                                 layout="NCHW")
+        loss = tn.reduce_sum(y * y)
+    gx, gw = tape.gradient(loss, [xs, ws])
+    assert_close(y.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    assert_close(gx.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    assert_close(gw.numpy(), tw.grad.numpy(), rtol=1e-9, atol=1e-12)
