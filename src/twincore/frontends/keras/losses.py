@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import keras
 from keras import ops
+from keras.src.backend import set_keras_mask  # what keras.losses uses for ignore_class
 
 from twincore.frontends.keras.backend import impl
 
@@ -74,9 +75,13 @@ class SparseCategoricalCrossentropy(_CrossEntropy):
             valid = ops.not_equal(labels, self.ignore_class)
             labels = ops.where(valid, labels, 0)
         loss = impl.softmax_cross_entropy(logits, labels, self.label_smoothing)
+        loss = ops.reshape(loss, lead)
         if valid is not None:
+            valid = ops.reshape(valid, lead)
             loss = ops.where(valid, loss, ops.zeros_like(loss))
-        return ops.reshape(loss, lead)
+            # As Keras's own loss: the mask makes "sum_over_batch_size" count valid entries only.
+            set_keras_mask(loss, valid)
+        return loss
 
     def get_config(self):
         return {**super().get_config(), "ignore_class": self.ignore_class}
