@@ -231,3 +231,59 @@ def test_mse(reduction, graph, dtype):
     red = {"mean": tf.reduce_mean, "sum": tf.reduce_sum, "none": tf.identity}[reduction]
     parity(lambda p, t: T.mse(p, t, reduction), lambda p, t: red(tf.square(p - t)), [p, t], graph, dtype)
     check_numeric_gradient(lambda p, t: T.mse(p, t, reduction), [randn((3, 4), seed=3), randn((3, 4), seed=4)])
+
+
+# ---- rotate ------------------------------------------------------------------------
+
+def _native_rotate(x, angle, translate, interpolation, fill):
+    """The same warp through tf.raw_ops.ImageProjectiveTransformV3: output pixel (x, y)
+    samples the input at R(angle) (p - centre - t) + centre (pixel centres at integers)."""
+    n, h, w, _ = x.shape
+    th = np.deg2rad(np.broadcast_to(angle, (n,)).astype(np.float64))
+    t = np.broadcast_to(np.asarray(translate, np.float64), (n, 2))
+    c, s = np.cos(th), np.sin(th)
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    ox, oy = cx + t[:, 0], cy + t[:, 1]
+    tr = np.stack([c, -s, cx - c * ox + s * oy, s, c, cy - s * ox - c * oy, 0 * c, 0 * c], 1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=x, transforms=tf.constant(tr, tf.float32), output_shape=[h, w], fill_value=0.0,
+        interpolation=interpolation.upper(), fill_mode={"zeros": "CONSTANT"}.get(fill, fill.upper()))
+
+
+@needs("rotate", "rotate_backward")
+@pytest.mark.parametrize("shape", [(1, 5, 5, 1), (3, 17, 13, 2), (2, 28, 28, 3)])
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+@pytest.mark.parametrize("fill", ["zeros", "nearest", "reflect"])
+@GRAPH
+def test_rotate_matches_image_projective_transform(shape, interpolation, fill, graph, dtype):
+    from twincore.kernels.reference import rotate as ref
+
+    rng = np.random.default_rng(shape[1])
+    x = randn(shape, dtype, seed=shape[2])
+    angle = rng.uniform(-40, 40, shape[0]).astype(dtype)
+    shift = rng.uniform(-3, 3, (shape[0], 2)).astype(dtype)
+    ours = lambda x: T.rotate(x, tf.constant(angle), tf.constant(shift), interpolation, fill)  # noqa: E731
+    y, (dx,) = value_and_grads(ours, [x], graph)
+    g = np.random.default_rng(7).standard_normal(y.shape)  # the upstream weights value_and_grads used
+    native = _native_rotate(tf.constant(x), angle, shift, interpolation, fill).numpy()
+    # TF takes the transform in float32: compare with it at float32 precision, with the reference exactly
+    assert_allclose(y, native, np.float32, "forward vs ImageProjectiveTransformV3", scale=2.0)
+    assert_allclose(y, ref.rotate(x, angle, shift, interpolation, fill, layout="NHWC"), dtype, "forward vs reference")
+    # TF's registered gradient of ImageProjectiveTransformV3 warps the gradient back with the
+    # inverse transform, an approximation; the exact adjoint satisfies <T x, g> = <x, T* g>
+    # for the native T, and equals the NumPy reference's backward.
+    lhs = float(np.sum(native.astype(np.float64) * g))
+    rhs = float(np.sum(x.astype(np.float64) * dx))
+    np.testing.assert_allclose(rhs, lhs, rtol=1e-4)
+    want = ref.rotate_backward(g, x, angle, shift, interpolation, fill, layout="NHWC")[0]
+    assert_allclose(dx, want, dtype, "backward vs reference")
+
+
+@needs("rotate", "rotate_backward")
+def test_rotate_numeric_gradient():
+    angle, shift = tf.constant([17.0, -25.0], tf.float64), tf.constant([[0.3, -1.2], [1.1, 0.4]], tf.float64)
+    check_numeric_gradient(lambda x: T.rotate(x, angle, shift), [randn((2, 6, 5, 2), seed=1)])
+    # and w.r.t. angle and translate (param_grads=True); away from pixel-grid kinks
+    x = tf.constant(randn((2, 6, 5, 2), seed=2))
+    check_numeric_gradient(lambda a, t: T.rotate(x, a, t, param_grads=True),
+                           [np.array([17.3, -25.1]), np.array([[0.31, -1.17], [1.13, 0.42]])], delta=1e-5, atol=1e-5)

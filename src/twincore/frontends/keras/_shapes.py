@@ -22,8 +22,8 @@ def window_out(size, k: int, s: int, d: int, padding) -> int | None:
 
     padding: "same" (TF's rule: ceil(size / s)), "valid", or an int of zeros per side.
     """
-    if size is None:
-        return None
+    if size is None or min(k, s, d) <= 0:
+        return None  # unknown, or bad geometry that the core rejects by name
     if padding == "same":
         return math.ceil(size / s)
     p = 0 if padding == "valid" else padding
