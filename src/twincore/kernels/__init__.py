@@ -7,3 +7,11 @@ Bad input raises ValueError/TypeError naming the op and the argument.
 
 from twincore._core import cpu_isa, cpu_best_isa, set_cpu_isa, num_threads, set_num_threads  # noqa: F401
 from twincore.kernels.activations import relu, relu_backward, tanh, tanh_backward  # noqa: F401
+from twincore.kernels.max_pool2d import max_pool2d, max_pool2d_backward  # noqa: F401
+from twincore.kernels.global_avg_pool2d import global_avg_pool2d, global_avg_pool2d_backward  # noqa: F401
+from twincore.kernels.optim import sgd_step, adam_step  # noqa: F401
+from twincore.kernels.rotate import rotate, rotate_backward  # noqa: F401
+from twincore.kernels.matmul import matmul, matmul_backward  # noqa: F401
+from twincore.kernels.mse import mse, mse_backward  # noqa: F401
+from twincore.kernels.softmax import softmax, softmax_backward  # noqa: F401
+from twincore.kernels.softmax_cross_entropy import softmax_cross_entropy  # noqa: F401

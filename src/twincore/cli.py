@@ -1,0 +1,180 @@
+"""The `twincore` command.
+
+    twincore train   --model M --frontend {torch,keras,native} [--epochs N] [--batch-size B] [--lr LR]
+                     [--data PATH] [--out DIR] [--seed S] [--resume] [--init-from CKPT --freeze K]
+    twincore compare --model M [--epochs N] [--frontends torch,keras,native] [--native]
+    twincore bench   [op ...]          # the kernel ratio tables (needs a source checkout)
+    twincore check                     # one-minute self-test of the installed build
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+FRONTENDS = ("torch", "keras", "native")
+
+
+def make_backend(frontend: str, spec, seed: int = 0, device: str = "cpu"):
+    if device != "cpu":
+        raise SystemExit(f"twincore: --device {device}: this build has no CUDA kernels "
+                         "(see issue 'CUDA kernels'); use --device cpu")
+    if frontend in ("torch", "torch-native"):
+        from twincore.workloads.torch_backend import TorchBackend
+
+        return TorchBackend(spec, ours=frontend == "torch", seed=seed)
+    if frontend in ("keras", "keras-native"):
+        from twincore.workloads.keras_backend import KerasBackend
+
+        return KerasBackend(spec, ours=frontend == "keras", seed=seed)
+    if frontend == "native":
+        from twincore.workloads.native_backend import NativeBackend
+
+        return NativeBackend(spec, seed=seed)
+    raise SystemExit(f"twincore: unknown frontend {frontend!r}; choose from {', '.join(FRONTENDS)}")
+
+
+def available_frontends() -> list[str]:
+    import importlib.util
+
+    out = []
+    if importlib.util.find_spec("torch"):
+        out.append("torch")
+    if importlib.util.find_spec("tensorflow") or importlib.util.find_spec("keras"):
+        out.append("keras")
+    out.append("native")
+    return out
+
+
+def _spec_and_cfg(args):
+    from twincore.workloads.specs import MODELS
+    from twincore.workloads.trainer import RunConfig
+
+    if args.model not in MODELS:
+        raise SystemExit(f"twincore: unknown model {args.model!r}; choose from {', '.join(MODELS)}")
+    spec = MODELS[args.model]
+    cfg = RunConfig(epochs=args.epochs or spec.epochs, batch_size=args.batch_size or spec.batch_size,
+                    lr=args.lr or spec.lr, seed=args.seed, max_steps=args.max_steps,
+                    progress=not args.quiet)
+    return spec, cfg
+
+
+def _load(spec, args):
+    from twincore.data import DataError
+    from twincore.workloads.tasks import load_task
+
+    try:
+        return load_task(spec, args.data, args.seed, args.limit_train, args.limit_test)
+    except DataError as e:
+        raise SystemExit(f"twincore: {e}") from None
+
+
+def cmd_train(args) -> int:
+    spec, cfg = _spec_and_cfg(args)
+    cfg.out = args.out or os.path.join("runs", f"{spec.name}-{args.frontend}")
+    cfg.resume, cfg.init_from, cfg.freeze = args.resume, args.init_from, args.freeze
+    if cfg.freeze and not cfg.init_from:
+        raise SystemExit("twincore: --freeze needs --init-from CHECKPOINT")
+    task = _load(spec, args)
+    from twincore.workloads.trainer import fit
+
+    backend = make_backend(args.frontend, spec, args.seed, args.device)
+    s = fit(spec, backend, task, cfg)
+    print(f"\n{spec.name} through {backend.name}: test loss {s['test_loss']:.4f}"
+          + (f", test accuracy {s['test_accuracy']:.4f}" if s.get("test_accuracy") is not None else ""))
+    if "class_table" in s:
+        print(s["class_table"])
+    print(f"wrote {cfg.out}/: metrics.csv, curves.png, "
+          + ("confusion.png, " if "class_table" in s else "") + "checkpoint.npz, summary.json")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from twincore.workloads.compare import compare
+
+    spec, cfg = _spec_and_cfg(args)
+    fronts = args.frontends.split(",") if args.frontends else available_frontends()
+    if args.native:
+        fronts += [f + "-native" for f in fronts if f in ("torch", "keras")]
+    task = _load(spec, args)
+    compare(spec, task, cfg, fronts, out=args.out or os.path.join("runs", f"compare-{spec.name}"))
+    return 0
+
+
+def _find_benchmarks() -> str | None:
+    d = os.getcwd()
+    while True:
+        p = os.path.join(d, "benchmarks", "bench_cpu.py")
+        if os.path.exists(p):
+            return p
+        if os.path.dirname(d) == d:
+            return None
+        d = os.path.dirname(d)
+
+
+def cmd_bench(args) -> int:
+    p = _find_benchmarks()
+    if not p:
+        raise SystemExit("twincore bench: run it inside a twincore source checkout (benchmarks/ is not installed)")
+    import runpy
+
+    sys.argv = [p] + args.ops
+    runpy.run_path(p, run_name="__main__")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from twincore.selfcheck import run_checks
+
+    return 0 if run_checks(verbose=True) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="twincore", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def common(p):
+        p.add_argument("--model", required=True, help="mlp, deep-mlp, cnn, rotation-cnn, regression, multi-io")
+        p.add_argument("--epochs", type=int)
+        p.add_argument("--batch-size", type=int)
+        p.add_argument("--lr", type=float)
+        p.add_argument("--data", help="folder of MNIST IDX files or a mnist.npz (default: Fashion-MNIST from "
+                                      "Debian's dataset-fashion-mnist)")
+        p.add_argument("--out", help="output folder")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--max-steps", type=int, help="stop each epoch after this many batches (short runs)")
+        p.add_argument("--limit-train", type=int, help="use only the first N training images")
+        p.add_argument("--limit-test", type=int, help="use only the first N test images")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    t = sub.add_parser("train", help="train one model through one frontend")
+    common(t)
+    t.add_argument("--frontend", choices=FRONTENDS + ("torch-native", "keras-native"), default="torch")
+    t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    t.add_argument("--init-from", help="checkpoint.npz of a saved model of the same kind (transfer)")
+    t.add_argument("--freeze", type=int, default=0, help="with --init-from: load and freeze the first K layers")
+    t.set_defaults(fn=cmd_train)
+
+    c = sub.add_parser("compare", help="train one model through every frontend side by side")
+    common(c)
+    c.add_argument("--frontends", help="comma-separated (default: every installed one)")
+    c.add_argument("--native", action="store_true", help="also train the same model in torch.nn / Keras layers")
+    c.set_defaults(fn=cmd_compare)
+
+    b = sub.add_parser("bench", help="kernel benchmark tables")
+    b.add_argument("ops", nargs="*")
+    b.set_defaults(fn=cmd_bench)
+
+    k = sub.add_parser("check", help="self-test of the installed build")
+    k.set_defaults(fn=cmd_check)
+
+    args = ap.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

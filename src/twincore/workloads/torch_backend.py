@@ -1,0 +1,138 @@
+"""The document models through PyTorch: our modules (frontend "torch") or, for a side-by-side
+speed and parity reference, torch.nn's own layers (frontend "torch-native"). NCHW."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from twincore.workloads.specs import Spec, from_torch_layout, param_kinds, to_torch_layout
+
+
+def _layers(spec: Spec, ours: bool):
+    from twincore.frontends import torch as tc
+
+    mods, c = [], spec.input_shape[-1] if len(spec.input_shape) == 3 else None
+    feat = spec.input_shape[0] if len(spec.input_shape) == 1 else None
+    shape = tuple(spec.input_shape)
+    for layer in spec.layers:
+        if layer.kind in ("conv", "rotconv"):
+            if layer.kind == "rotconv":
+                if not ours:
+                    raise ValueError("rotation-cnn has no torch.nn equivalent (use --frontend torch)")
+                mods.append(tc.RotationConv2d(c, layer.units, layer.kernel, layer.rotation_angle,
+                                              layer.translation_range, stride=layer.stride, padding="same"))
+            elif ours:
+                mods.append(tc.Conv2d(c, layer.units, layer.kernel, stride=layer.stride, padding="same"))
+            else:  # TF's "same" for stride 2 pads only bottom/right: torch.nn needs an explicit pad
+                h = shape[0]
+                total = max((-(-h // layer.stride) - 1) * layer.stride + layer.kernel - h, 0)
+                mods += [nn.ZeroPad2d((total // 2, total - total // 2, total // 2, total - total // 2)),
+                         nn.Conv2d(c, layer.units, layer.kernel, stride=layer.stride)]
+            shape = (-(-shape[0] // layer.stride), -(-shape[1] // layer.stride), layer.units)
+            c = layer.units
+        elif layer.kind == "maxpool":
+            mods.append(tc.MaxPool2d(layer.kernel) if ours else nn.MaxPool2d(layer.kernel))
+            shape = (shape[0] // layer.kernel, shape[1] // layer.kernel, shape[2])
+        elif layer.kind == "gap":
+            mods += [tc.GlobalAvgPool2d()] if ours else [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+            feat = c
+        elif layer.kind == "flatten":
+            mods.append(nn.Flatten())
+            feat = int(np.prod(shape))
+        elif layer.kind == "dense":
+            mods.append(tc.Linear(feat, layer.units) if ours else nn.Linear(feat, layer.units))
+            feat = layer.units
+        if layer.activation == "relu":
+            mods.append(tc.ReLU() if ours else nn.ReLU())
+        elif layer.activation == "tanh":
+            mods.append(tc.Tanh() if ours else nn.Tanh())
+    return nn.Sequential(*mods)
+
+
+class MultiIO(nn.Module):
+    """Two inputs (image halves) -> added dense branches -> residual block -> two heads."""
+
+    def __init__(self, spec: Spec, ours: bool):
+        super().__init__()
+        from twincore.frontends import torch as tc
+
+        lin = tc.Linear if ours else nn.Linear
+        self.relu = tc.ReLU() if ours else nn.ReLU()
+        h = spec.input_shape[0] * spec.input_shape[1]
+        self.left, self.right, self.block = lin(h, 64), lin(h, 64), lin(64, 64)
+        self.cls, self.value = lin(64, 10), lin(64, 1)
+
+    def forward(self, left, right):
+        h = self.relu(self.left(left.flatten(1))) + self.relu(self.right(right.flatten(1)))
+        h = h + self.relu(self.block(h))  # the residual connection
+        return self.cls(h), self.value(h)
+
+
+class TorchBackend:
+    def __init__(self, spec: Spec, ours: bool = True, seed: int = 0):
+        from twincore.frontends import torch as tc
+
+        torch.manual_seed(seed)
+        self.spec, self.name = spec, "torch" if ours else "torch-native"
+        self.model = MultiIO(spec, ours) if spec.task == "multi-io" else _layers(spec, ours)
+        self.params = list(self.model.parameters())
+        self.kinds = param_kinds(spec)
+        if ours:
+            import twincore.frontends.torch.functional as tcf
+
+            self.xent, self.mse = tcf.cross_entropy, tcf.mse_loss
+        else:
+            self.xent, self.mse = nn.functional.cross_entropy, nn.functional.mse_loss
+        del tc
+
+    def _x(self, x):
+        if isinstance(x, tuple):
+            return tuple(torch.from_numpy(a) for a in x)
+        t = torch.from_numpy(x)
+        return t.unsqueeze(1) if t.dim() == 3 else t  # images [N,28,28] -> NCHW [N,1,28,28]
+
+    def to_native(self, i, a):
+        return torch.from_numpy(to_torch_layout(self.kinds[i], np.asarray(a)))
+
+    def to_canonical(self, i, p):
+        return from_torch_layout(self.kinds[i], p.detach().numpy())
+
+    def set_param(self, i, value):
+        with torch.no_grad():
+            self.params[i].copy_(value)
+
+    def zeros_like(self, p):
+        return torch.zeros_like(p.detach())
+
+    def commit(self):
+        pass
+
+    def _loss(self, out, y):
+        if self.spec.task == "multi-io":
+            w = self.spec.loss_weights
+            logits, value = out
+            return w[0] * self.xent(logits, torch.from_numpy(y[0])) + w[1] * self.mse(value, torch.from_numpy(y[1])), logits
+        if self.spec.task == "regress":
+            return self.mse(out, torch.from_numpy(y)), None
+        return self.xent(out, torch.from_numpy(y)), out
+
+    def grad_step(self, x, y):
+        self.model.train()
+        for p in self.params:
+            p.grad = None
+        xs = self._x(x)
+        out = self.model(*xs) if isinstance(xs, tuple) else self.model(xs)
+        loss, logits = self._loss(out, y)
+        loss.backward()
+        labels = y[0] if isinstance(y, tuple) else y
+        correct = int((logits.argmax(1).numpy() == labels).sum()) if logits is not None else 0
+        return float(loss), correct, [p.grad for p in self.params]
+
+    @torch.no_grad()
+    def predict(self, x):
+        self.model.eval()
+        xs = self._x(x)
+        out = self.model(*xs) if isinstance(xs, tuple) else self.model(xs)
+        return tuple(o.numpy() for o in out) if isinstance(out, tuple) else out.numpy()
