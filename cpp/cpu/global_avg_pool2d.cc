@@ -6,7 +6,6 @@
 #include "core/parallel.h"
 #include "python/bridge.h"
 
-#define TC_INLINE inline __attribute__((always_inline))
 
 namespace tc::cpu {
 namespace {
