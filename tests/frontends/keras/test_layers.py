@@ -10,7 +10,7 @@ from twincore.testing import randn
 
 from twincore.frontends.keras import tf_ops as T
 
-from kutil import assert_allclose, has_ops, needs
+from keras_testutil import assert_allclose, has_ops, needs
 
 
 def outputs_and_grads(layer, x, training=False):

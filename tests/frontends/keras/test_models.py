@@ -9,9 +9,9 @@ import pytest
 
 import twincore.keras as tk
 
-import models
+import keras_test_models as models
 from support import has
-from kutil import needs
+from keras_testutil import needs
 
 pytestmark = needs(*models.OPS)
 (SEQ_X, SEQ_Y), (FUN_X, FUN_Y) = models.data()

@@ -7,7 +7,7 @@ import tensorflow as tf
 from twincore.frontends.keras import tf_ops as T
 from twincore.testing import randn
 
-from kutil import assert_allclose, check_numeric_gradient, has_ops, needs, value_and_grads
+from keras_testutil import assert_allclose, check_numeric_gradient, has_ops, needs, value_and_grads
 
 GRAPH = pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 

@@ -12,8 +12,8 @@ import pytest
 
 import twincore.keras as tk
 
-import models
-from kutil import needs
+import keras_test_models as models
+from keras_testutil import needs
 from support import has
 
 

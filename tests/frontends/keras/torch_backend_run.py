@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import models  # noqa: E402
+import keras_test_models as models  # noqa: E402
 import twincore.keras as tk  # noqa: E402
 
 assert keras.backend.backend() == "torch" and tk.BACKEND == "torch"
