@@ -48,6 +48,15 @@ def test_dense_matches_keras(activation, shape):
 
 
 @needs("matmul", "matmul_backward")
+def test_dense_with_a_user_activation():
+    def scaled_square(v):
+        return 0.5 * v * v
+
+    x = randn((5, 3), np.float32, seed=4)
+    same_as_keras(tk.Dense(4, activation=scaled_square), keras.layers.Dense(4, activation=scaled_square), x)
+
+
+@needs("matmul", "matmul_backward")
 def test_dense_float64_and_no_bias():
     x = randn((4, 5), np.float64, seed=1)
     same_as_keras(tk.Dense(3, use_bias=False, dtype="float64"), keras.layers.Dense(3, use_bias=False, dtype="float64"),
