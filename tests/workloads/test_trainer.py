@@ -6,12 +6,12 @@ import os
 import numpy as np
 import pytest
 
-from support import requires_torch
+from support import requires_tf, requires_torch
 from twincore.workloads.specs import MODELS, init_weights, param_shapes
 from twincore.workloads.tasks import load_task
 from twincore.workloads.trainer import RunConfig, fit, load_checkpoint
 
-FRONTENDS = [pytest.param("torch", marks=requires_torch)]
+FRONTENDS = [pytest.param("torch", marks=requires_torch), pytest.param("keras", marks=requires_tf)]
 
 
 def backend(frontend, spec, dtype="float32"):
@@ -98,3 +98,25 @@ def test_bad_data_paths_give_one_clear_message(tmp_path):
     (tmp_path / "bad" / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
     with pytest.raises(SystemExit, match="twincore:"):
         main(["train", "--model", "mlp", "--frontend", "native", "--data", str(tmp_path / "bad")])
+
+
+@requires_tf
+@pytest.mark.parametrize("model", ["cnn", "multi-io"])
+def test_keras_frontend_matches_keras_layers_in_float64(model, tiny_data):
+    spec = MODELS[model]
+    task = load_task(spec, tiny_data, limit_train=200, limit_test=50)
+    runs = [fit(spec, backend(f, spec, "float64"), task, cfg(batch_size=20, dtype="float64"))["step_losses"]
+            for f in ("keras", "keras-native")]
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-9)
+
+
+@requires_tf
+@requires_torch
+def test_torch_and_keras_frontends_agree_step_by_step(tiny_data):
+    """The issue's parity bar in miniature: same weights, batches, optimizer kernel; NCHW vs NHWC
+    conv paths differ only in summation order, which float64 makes invisible."""
+    spec = MODELS["cnn"]
+    task = load_task(spec, tiny_data, limit_train=400, limit_test=50)
+    runs = [fit(spec, backend(f, spec, "float64"), task, cfg(batch_size=20, dtype="float64"))["step_losses"]
+            for f in ("torch", "keras")]
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-9)
