@@ -1,0 +1,163 @@
+"""Keras frontend benchmark: the document CNN trained through our layers vs the same
+model in Keras's own layers, side by side in one process; plus what the graph-mode
+bridge (tf.py_function around each core call) costs per op.
+
+    python benchmarks/bench_keras.py [--steps 100] [--rounds 3] [--no-save]
+
+CNN: conv 32 3x3 s1 same relu -> conv 64 3x3 s2 same relu -> maxpool 2 -> flatten ->
+dense 64 relu -> dense 10; Adam; batch 100; `steps` steps on random 28x28x1 data per
+timed epoch (model.fit, graph mode, Keras's default). Rounds alternate ours / Keras;
+medians are reported. The table is printed and appended to benchmarks/RESULTS.md.
+Target (issue #7): ours / Keras <= 1.2 per epoch on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import pathlib
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["KERAS_BACKEND"] = "tensorflow"
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import twincore.keras as tk  # noqa: E402
+import twincore.kernels as K  # noqa: E402
+from harness import machine  # noqa: E402
+from twincore.frontends.keras import tf_ops as T  # noqa: E402
+
+# core crossings per training step of the CNN: forward conv, conv, pool, dense, dense, loss;
+# backward conv, conv, pool, dense, dense (the loss's gradient is computed in its forward)
+CROSSINGS_PER_STEP = 11
+
+
+def cnn(lib, seed=0):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        lib.Conv2D(32, 3, padding="same", activation="relu"),
+        lib.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
+        lib.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        lib.Dense(64, activation="relu"),
+        lib.Dense(10),
+    ])
+    losses = tk if lib is tk else keras.losses
+    model.compile(keras.optimizers.Adam(1e-3), losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def time_epochs(steps: int, rounds: int) -> tuple[float, float, float, float]:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((steps * 100, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, steps * 100)
+    ours, native = cnn(tk), cnn(keras.layers)
+    for m in (ours, native):  # warm-up: trace the train function
+        m.fit(x[:200], y[:200], batch_size=100, epochs=1, verbose=0)
+    t_ours, t_native, loss_ours, loss_native = [], [], [], []
+    for _ in range(rounds):
+        for m, times, losses in ((ours, t_ours, loss_ours), (native, t_native, loss_native)):
+            t0 = time.perf_counter()
+            h = m.fit(x, y, batch_size=100, epochs=1, verbose=0, shuffle=False)
+            times.append(time.perf_counter() - t0)
+            losses.append(h.history["loss"][-1])
+    return statistics.median(t_ours), statistics.median(t_native), loss_ours[-1], loss_native[-1]
+
+
+def per_call(fn, n: int, reps: int = 7) -> float:
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) / n
+
+
+def bridge_overhead(n: int = 200) -> dict[str, float]:
+    """Seconds per op on a tiny tensor (8 floats), so the kernel itself costs ~nothing."""
+    x_np = np.random.default_rng(1).standard_normal(8).astype(np.float32)
+    x = tf.constant(x_np)
+
+    def chain(op):
+        @tf.function
+        def f(x):
+            for _ in range(n):
+                x = op(x)
+            return x
+        return lambda: f(x)
+
+    def chain_grad(op):
+        @tf.function
+        def f(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = x
+                for _ in range(n):
+                    y = op(y)
+            return tape.gradient(y, x)
+        return lambda: f(x)
+
+    def loop(fn, arg):
+        def run():
+            for _ in range(n):
+                fn(arg)
+        return run
+
+    return {
+        "kernel on numpy (no framework)": per_call(loop(K.relu, x_np), n),
+        "kernel on an eager tf tensor (DLPack in/out)": per_call(loop(K.relu, x), n),
+        "our op, eager (tf.custom_gradient)": per_call(loop(T.relu, x), n),
+        "our op in tf.function (py_function bridge)": per_call(chain(T.relu), n),
+        "tf.nn.relu in tf.function (native)": per_call(chain(tf.nn.relu), n),
+        "our op fwd+bwd in tf.function": per_call(chain_grad(T.relu), n),
+        "tf.nn.relu fwd+bwd in tf.function": per_call(chain_grad(tf.nn.relu), n),
+    }
+
+
+def main(argv=None) -> str:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--no-save", action="store_true")
+    args = ap.parse_args(argv)
+
+    over = bridge_overhead()
+    t_ours, t_native, l_ours, l_native = time_epochs(args.steps, args.rounds)
+    bridge = over["our op in tf.function (py_function bridge)"] - over["kernel on numpy (no framework)"]
+    step = t_ours / args.steps
+    lines = [f"## Keras frontend (benchmarks/bench_keras.py) — {datetime.date.today()}", "",
+             machine() + f"; TF {tf.__version__}, Keras {keras.__version__}", "",
+             f"Document CNN, batch 100, {args.steps} steps per epoch, model.fit graph mode, "
+             f"median of {args.rounds} alternating rounds:", "",
+             "| model | epoch (s) | step (ms) | last loss | ours / Keras | target |",
+             "|---|---:|---:|---:|---:|---:|",
+             f"| twincore layers | {t_ours:.2f} | {1e3 * t_ours / args.steps:.1f} | {l_ours:.4f} | "
+             f"{t_ours / t_native:.2f}x | <= 1.20x |",
+             f"| Keras layers (native TF) | {t_native:.2f} | {1e3 * t_native / args.steps:.1f} | {l_native:.4f} | "
+             "1.00x | |", "",
+             "Graph-mode bridge, per op on an 8-float tensor (kernel work ~0):", "",
+             "| path | us / op |", "|---|---:|"]
+    lines += [f"| {k} | {v * 1e6:.1f} |" for k, v in over.items()]
+    lines += ["", f"Bridge cost per crossing ~{bridge * 1e6:.0f} us; the CNN makes {CROSSINGS_PER_STEP} crossings "
+              f"per step -> ~{CROSSINGS_PER_STEP * bridge * 1e3:.2f} ms of a {step * 1e3:.1f} ms step "
+              f"({100 * CROSSINGS_PER_STEP * bridge / step:.1f}%).", "", ""]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_save:
+        with open(HERE / "RESULTS.md", "a") as f:
+            f.write(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""Keras on TensorFlow: the layers' functions are the tf.custom_gradient ops of tf_ops."""
+
+from twincore.frontends.keras.tf_ops import (  # noqa: F401
+    conv2d, dense, global_avg_pool2d, max_pool2d, mse, rotate, softmax, softmax_cross_entropy)
+
+
+def value(variable):
+    """What a layer passes for a Keras Variable: TF reads it (tape-visible) in the op."""
+    return variable

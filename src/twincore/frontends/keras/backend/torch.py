@@ -1,0 +1,59 @@
+"""Keras on torch: the layers' functions are twincore.frontends.torch's ops.
+
+Those are torch custom ops with autograd and fake (meta) implementations, so Keras's
+symbolic build and torch's autograd both see them. Layouts are Keras's: NHWC images,
+HWIO conv kernels, [in, out] dense kernels. Keras Variables go in as variable.value
+(the torch Parameter), never as the Keras Variable itself.
+"""
+
+from __future__ import annotations
+
+import twincore.frontends.torch.functional as F
+from twincore.frontends.torch import ops as _ops
+
+_ACT = {None: None, "linear": None, "relu": F.relu, "tanh": F.tanh}
+
+
+def value(variable):
+    """The torch tensor behind a Keras Variable (what a torch op can take)."""
+    return None if variable is None else variable.value
+
+
+def _act(y, activation):
+    fn = _ACT[activation]
+    return y if fn is None else fn(y)
+
+
+def dense(x, kernel, bias=None, activation=None):
+    """activation(x [N,in] @ kernel [in,out] + bias [out]); bias fused in the GEMM."""
+    return _act(_ops.matmul(x, kernel, bias, False, False), activation)
+
+
+def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1, activation=None, layout="NHWC"):
+    """activation(conv2d(x, kernel) + bias), NHWC with an HWIO kernel."""
+    return _act(F.conv2d(x, kernel, bias, strides, padding, dilation, layout=layout), activation)
+
+
+def max_pool2d(x, pool_size=2, strides=None, padding="valid", layout="NHWC"):
+    return F.max_pool2d(x, pool_size, strides, padding, layout=layout)
+
+
+def global_avg_pool2d(x, layout="NHWC"):
+    return F.global_avg_pool2d(x, layout=layout)
+
+
+def softmax(x):
+    return F.softmax(x)
+
+
+def rotate(images, angle, translate=(0.0, 0.0), interpolation="bilinear", fill="zeros", fill_value=0.0,
+           layout="NHWC"):
+    return F.rotate(images, angle, translate, interpolation, fill, fill_value, layout=layout)
+
+
+def softmax_cross_entropy(logits, labels, label_smoothing=0.0, reduction="none"):
+    return F.cross_entropy(logits, labels, label_smoothing, reduction)
+
+
+def mse(pred, target, reduction="mean"):
+    return F.mse_loss(pred, target, reduction)

@@ -1,0 +1,45 @@
+"""What every twincore Keras layer shares: no XLA, a clear refusal of dtypes the
+core lacks, and splitting an activation into a fused part and a Keras part."""
+
+from __future__ import annotations
+
+import keras
+
+from twincore.frontends.keras.backend import impl
+
+SUPPORTED_DTYPES = ("float32", "float64")
+
+
+class TwincoreLayer(keras.layers.Layer):
+    """Base of the twincore layers (keras.layers.Layer)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # The core runs through tf.py_function / a torch Function, which XLA cannot
+        # compile: Keras's jit_compile="auto" (and True) then falls back to no XLA.
+        self.supports_jit = False
+        compute = self.dtype_policy.compute_dtype
+        if compute not in SUPPORTED_DTYPES:
+            raise ValueError(
+                f"twincore.{type(self).__name__}: argument 'dtype': dtype policy "
+                f"'{self.dtype_policy.name}' computes in {compute}, which the twincore CPU core "
+                f"does not support (use 'float32' or 'float64', not a mixed-precision policy)")
+
+
+_FUSABLE = {"relu": "relu", "tanh": "tanh", "linear": None}
+
+
+def split_activation(activation):
+    """(fused name or None, callable applied after the op or None) for a Keras activation.
+
+    relu and tanh run fused inside the core op; softmax runs as the core's softmax op;
+    any other Keras activation runs as Keras's own op after ours.
+    """
+    fn = keras.activations.get(activation)
+    name = keras.activations.serialize(fn) if fn is not None else "linear"
+    name = name if isinstance(name, str) else None
+    if name in _FUSABLE:
+        return _FUSABLE[name], None
+    if name == "softmax":
+        return None, impl.softmax
+    return None, fn

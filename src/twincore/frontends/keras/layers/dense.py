@@ -1,0 +1,78 @@
+"""Dense: keras.layers.Dense's arguments, computed by the core's matmul (+ bias +
+activation in one crossing).
+
+Input [..., in]; kernel [in, units] (Keras's layout, name "kernel"); bias [units]
+("bias"). Output [..., units].
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from twincore.frontends.keras.backend import impl
+from twincore.frontends.keras.layers._base import TwincoreLayer, split_activation
+
+
+@keras.saving.register_keras_serializable(package="twincore")
+class Dense(TwincoreLayer):
+    """Densely connected layer: activation(inputs @ kernel + bias)."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"twincore.Dense: argument 'units': expected a positive int, got {units!r}")
+        self.units = units
+        self.activation = keras.activations.get(activation)
+        self._fused, self._post = split_activation(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+
+    def build(self, input_shape):
+        in_dim = input_shape[-1]
+        if in_dim is None:
+            raise ValueError("twincore.Dense: argument 'inputs': the last axis must be known, "
+                             f"got shape {tuple(input_shape)}")
+        self.kernel = self.add_weight(name="kernel", shape=(in_dim, self.units),
+                                      initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(name="bias", shape=(self.units,), initializer=self.bias_initializer,
+                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: in_dim})
+
+    def call(self, inputs):
+        x = inputs
+        lead = None
+        if len(inputs.shape) != 2:  # the core's dense takes [N, in]: fold the leading axes
+            lead = ops.shape(inputs)[:-1]
+            x = ops.reshape(inputs, (-1, inputs.shape[-1]))
+        y = impl.dense(x, impl.value(self.kernel), None if self.bias is None else impl.value(self.bias),
+                       self._fused)
+        if self._post is not None:
+            y = self._post(y)
+        if lead is not None:
+            y = ops.reshape(y, tuple(lead) + (self.units,))
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": keras.activations.serialize(self.activation), "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint)}

@@ -1,0 +1,15 @@
+"""TensorFlow ops over the twincore core: one tf.custom_gradient op per kernel.
+
+Each takes TF tensors (or anything tf.convert_to_tensor takes, Keras Variables
+included) and returns TF tensors; it works eagerly and inside tf.function (through
+tf.py_function with static output shapes; see _bridge). Layouts are TF's (NHWC,
+HWIO kernels) unless `layout=` says otherwise.
+"""
+
+from twincore.frontends.keras.tf_ops.activations import relu, softmax, tanh  # noqa: F401
+from twincore.frontends.keras.tf_ops.conv2d import conv2d  # noqa: F401
+from twincore.frontends.keras.tf_ops.cross_entropy import softmax_cross_entropy  # noqa: F401
+from twincore.frontends.keras.tf_ops.matmul import dense, matmul  # noqa: F401
+from twincore.frontends.keras.tf_ops.mse import mse  # noqa: F401
+from twincore.frontends.keras.tf_ops.pooling import global_avg_pool2d, max_pool2d  # noqa: F401
+from twincore.frontends.keras.tf_ops.rotate import rotate  # noqa: F401

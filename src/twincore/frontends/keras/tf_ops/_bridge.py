@@ -1,0 +1,65 @@
+"""The one crossing between TensorFlow and the core, eager or inside a graph.
+
+Eagerly, a tf op calls twincore.kernels directly: TF tensors go in and come back
+by DLPack, no copies (the core hands TF 64-byte aligned buffers, which TF requires).
+Inside a tf.function (model.fit's default) there are no values yet, so the call is
+wrapped in tf.py_function, which runs the same Python on eager tensors when the
+graph executes; the static output shapes are set on the result so Keras sees them.
+That wrapper is the "graph-mode bridge": it costs some tens of microseconds per
+crossing (benchmarks/bench_keras.py measures it), so ops fuse what they can
+(matmul + bias + activation) into one crossing.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import tensorflow as tf
+
+FLOATS = (tf.float32, tf.float64)
+
+
+def call(fn: Callable, inputs: Sequence[tf.Tensor], outs: Sequence[tuple]):
+    """Run fn(*inputs); outs lists (dtype, static shape) of each output.
+
+    fn takes and returns only tensors (other arguments live in its closure).
+    Returns one tensor when len(outs) == 1, else a list of tensors.
+    """
+    if tf.executing_eagerly():
+        res = fn(*inputs)
+        return res if len(outs) == 1 else list(res)
+    res = tf.py_function(fn, list(inputs), [dtype for dtype, _ in outs])
+    for r, (_, shape) in zip(res, outs):
+        r.set_shape(shape)
+    return res[0] if len(outs) == 1 else list(res)
+
+
+def tensor(x, op: str, arg: str, dtypes=FLOATS, rank=None) -> tf.Tensor:
+    """x as a tf.Tensor, checked statically (so graph mode fails at trace time, clearly).
+
+    A tf/Keras Variable is read here once, so the gradient tape sees the read.
+    rank: an int or a tuple of allowed ranks (None: any rank >= 1).
+    """
+    where = f"twincore.{op}: argument '{arg}': "
+    if x is None:
+        raise TypeError(where + "expected a tensor, got None")
+    try:
+        x = tf.convert_to_tensor(x)
+    except (TypeError, ValueError) as e:
+        raise TypeError(where + f"cannot be converted to a tensor ({type(x).__name__}): {e}") from None
+    if dtypes is not None and x.dtype not in dtypes:
+        raise TypeError(where + f"dtype {x.dtype.name} not supported (expected one of "
+                        + ", ".join(d.name for d in dtypes) + ")")
+    if x.shape.rank is not None:
+        ranks = (rank,) if isinstance(rank, int) else rank
+        if ranks is not None and x.shape.rank not in ranks:
+            raise ValueError(where + f"expected rank {' or '.join(map(str, ranks))}, got shape {tuple(x.shape)}")
+        if 0 in x.shape:
+            raise ValueError(where + f"empty tensor of shape {tuple(x.shape)}")
+    return x
+
+
+def same_dtype(x: tf.Tensor, y: tf.Tensor | None, op: str, arg: str) -> None:
+    if y is not None and y.dtype != x.dtype:
+        raise TypeError(f"twincore.{op}: argument '{arg}': dtype {y.dtype.name} differs from "
+                        f"the input's {x.dtype.name}")

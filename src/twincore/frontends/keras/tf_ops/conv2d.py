@@ -1,0 +1,73 @@
+"""conv2d (+ bias, + fused relu/tanh) as a TF op over the core.
+
+conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1, activation=None,
+       layout="NHWC"):
+    NHWC (TF's): x [N,H,W,C], kernel [KH,KW,C,O] (HWIO); NCHW: x [N,C,H,W], kernel
+    [O,C,KH,KW]. strides/dilation int or pair; padding "valid", "same" (TF's rule) or an
+    int/pair of zeros per side; bias [O]. Returns y [N,Ho,Wo,O] (NHWC) / [N,O,Ho,Wo].
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+import twincore.kernels as K
+from twincore.frontends.keras import _shapes
+from twincore.frontends.keras.tf_ops._bridge import call, same_dtype, tensor
+from twincore.frontends.keras.tf_ops.matmul import _ACT
+
+
+def _out_shape(x, w, strides, padding, dilation, layout):
+    if layout == "NHWC":
+        n, h, wd, _ = x.shape
+        kh, kw, _, o = w.shape
+    else:
+        n, _, h, wd = x.shape
+        o, _, kh, kw = w.shape
+    if kh is None or kw is None:
+        return tf.TensorShape(None)
+    ho, wo = _shapes.window2d(h, wd, (kh, kw), strides, dilation, padding)
+    return tf.TensorShape([n, ho, wo, o] if layout == "NHWC" else [n, o, ho, wo])
+
+
+def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1,
+           activation: str | None = None, layout: str = "NHWC") -> tf.Tensor:
+    """y = activation(conv(x, kernel) + bias) on the core; see the module docstring."""
+    op = "conv2d"
+    if activation not in _ACT:
+        raise ValueError(f"twincore.{op}: argument 'activation': {activation!r} cannot be fused")
+    if isinstance(padding, str):
+        padding = padding.lower()
+    act, act_bwd = _ACT[activation]
+    x = tensor(x, op, "x", rank=4)
+    w = tensor(kernel, op, "w", rank=4)
+    b = None if bias is None else tensor(bias, op, "bias", rank=1)
+    same_dtype(x, w, op, "w")
+    same_dtype(x, b, op, "bias")
+    try:
+        out = [(x.dtype, _out_shape(x, w, strides, padding, dilation, layout))]
+    except (ValueError, TypeError):
+        out = [(x.dtype, tf.TensorShape(None))]  # let the core name the bad argument
+    geo = dict(stride=strides, padding=padding, dilation=dilation, layout=layout)
+    has_bias = b is not None
+
+    def fwd(x, w, *b):
+        y = K.conv2d(x, w, b[0] if b else None, **geo)
+        return act(y) if act else y
+
+    @tf.custom_gradient
+    def f(x, w, *b):
+        y = call(fwd, [x, w, *b], out)
+
+        def grad(dy):
+            def bwd(dy, y, x, w):
+                g = act_bwd(dy, y) if act else dy
+                dx, dw, db = K.conv2d_backward(g, x, w, need_bias=has_bias, **geo)
+                return (dx, dw, db) if has_bias else (dx, dw)
+
+            specs = [(x.dtype, x.shape), (w.dtype, w.shape)] + ([(x.dtype, b[0].shape)] if has_bias else [])
+            return call(bwd, [dy, y, x, w], specs)
+
+        return y, grad
+
+    return f(x, w, *([b] if has_bias else []))

@@ -1,0 +1,102 @@
+"""The TF <-> core crossing: 64-byte alignment (TF aborts the process otherwise),
+a clean exit after many ops eager and in graphs, static shapes inside tf.function."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from twincore import _core
+from twincore.frontends.keras import tf_ops as T
+from twincore.testing import AWKWARD_SIZES
+
+from kutil import has_ops, needs
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_core_buffers_are_64_byte_aligned(dtype):
+    for n in AWKWARD_SIZES + (2, 5, 4097):
+        for shape in ((n,), (n, 3), (3, n, 1)):
+            assert _core.empty(shape, dtype).address % 64 == 0
+
+
+class _Capsule:
+    """np.from_dlpack wants an object with __dlpack__, not a bare capsule."""
+
+    def __init__(self, capsule):
+        self.capsule = capsule
+
+    def __dlpack__(self, **_):
+        return self.capsule
+
+    def __dlpack_device__(self):
+        return (1, 0)  # kDLCPU
+
+
+def test_outputs_handed_to_tf_are_aligned():
+    for n in AWKWARD_SIZES:
+        x = tf.random.normal((n, 3))
+        for y in (T.relu(x), T.tanh(x)):
+            assert isinstance(y, tf.Tensor) and y.shape == x.shape
+            data = np.from_dlpack(_Capsule(tf.experimental.dlpack.to_dlpack(y)))  # TF's own buffer pointer
+            assert data.ctypes.data % 64 == 0
+
+
+def test_many_ops_in_a_subprocess_exit_cleanly():
+    ops = [op for op in ("matmul", "conv2d", "max_pool2d", "global_avg_pool2d", "softmax_cross_entropy", "rotate")
+           if has_ops(op)]
+    script = textwrap.dedent(f"""
+        import numpy as np, tensorflow as tf
+        from twincore.frontends.keras import tf_ops as T
+        have = {ops!r}
+        def step(x, w, lab, k):
+            with tf.GradientTape() as tape:
+                tape.watch([x, w])
+                y = T.tanh(T.relu(x))
+                if "matmul" in have: y = T.dense(y, w, None, "relu")
+                img = tf.reshape(x, (-1, 1, tf.shape(x)[1], 1))
+                if "conv2d" in have: img = T.conv2d(img, k, None, 1, "same")
+                if "max_pool2d" in have: img = T.max_pool2d(img, (1, 2), None, "same")
+                if "global_avg_pool2d" in have: img = T.global_avg_pool2d(img)
+                if "rotate" in have: T.rotate(tf.reshape(x, (1, -1, tf.shape(x)[1], 1)), 10.0, (1.0, 2.0))
+                loss = tf.reduce_sum(y) + tf.reduce_sum(img)
+                if "softmax_cross_entropy" in have and "matmul" in have:
+                    loss += T.softmax_cross_entropy(y, lab, 0.1, "mean")
+            return tape.gradient(loss, [x, w])
+        graph_step = tf.function(step, reduce_retracing=True)
+        rng = np.random.default_rng(0)
+        for i in range(100):
+            n = (1, 3, 17, 127, 5)[i % 5]
+            x = tf.constant(rng.standard_normal((n, 7 + i % 3)).astype("float32"))
+            w = tf.constant(rng.standard_normal((x.shape[1], 5)).astype("float32"))
+            lab = tf.constant(rng.integers(0, 5, n))
+            k = tf.constant(rng.standard_normal((3, 3, 1, 2)).astype("float32"))
+            for g in (step(x, w, lab, k), graph_step(x, w, lab, k)):
+                assert all(np.isfinite(t.numpy()).all() for t in g if t is not None)
+        print("clean")
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0 and "clean" in proc.stdout, proc.stderr[-3000:]
+
+
+@needs("conv2d", "max_pool2d", "matmul", "global_avg_pool2d")
+def test_static_shapes_inside_tf_function():
+    seen = {}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+    def f(x):
+        a = T.conv2d(x, tf.ones((3, 3, 1, 4)), tf.zeros(4), 1, "same", activation="relu")
+        b = T.conv2d(a, tf.ones((3, 3, 4, 8)), None, 2, "same")
+        c = T.max_pool2d(b, 2)
+        d = T.dense(tf.reshape(c, (-1, 7 * 7 * 8)), tf.ones((392, 10)), None, "tanh")
+        e = T.global_avg_pool2d(c)
+        seen.update(a=a.shape, b=b.shape, c=c.shape, d=d.shape, e=e.shape)
+        return d
+
+    f.get_concrete_function()
+    assert seen == {"a": [None, 28, 28, 4], "b": [None, 14, 14, 8], "c": [None, 7, 7, 8], "d": [None, 10],
+                    "e": [None, 8]}
