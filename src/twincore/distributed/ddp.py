@@ -70,7 +70,7 @@ def sync_worker(rank: int, world: int, cfg: dict) -> None:
         backend = TorchBackend(spec, ours=True, seed=seed)
         for i, w in enumerate(init_weights(spec, seed)):
             backend.set_param(i, backend.to_native(i, w))
-        adam = cfg.get("optimizer", spec.optimizer) == "adam"
+        adam = (cfg.get("optimizer") or spec.optimizer) == "adam"
         m = [backend.zeros_like(p) for p in backend.params] if adam else []
         v = [backend.zeros_like(p) for p in backend.params] if adam else []
         step, rows = 0, []

@@ -41,7 +41,7 @@ class ParameterServer:
         for i, w in enumerate(init_weights(spec, cfg["seed"])):
             self.backend.set_param(i, self.backend.to_native(i, w))
         self.params = [p.detach() for p in self.backend.params]
-        self.adam = cfg.get("optimizer", spec.optimizer) == "adam"
+        self.adam = (cfg.get("optimizer") or spec.optimizer) == "adam"
         self.m = [torch.zeros_like(p) for p in self.params] if self.adam else []
         self.v = [torch.zeros_like(p) for p in self.params] if self.adam else []
         self.step, self.rows, self.stale = 0, [], []
