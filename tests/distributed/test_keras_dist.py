@@ -2,9 +2,13 @@
 TensorFlow's logical devices are fixed when its runtime starts)."""
 
 import json
+import os
+import signal
+import time
 
 import numpy as np
-from dist_helpers import run, script, small_npz
+import pytest
+from dist_helpers import kill_group, run, script, small_npz, start
 from support import requires_tf
 
 MIRRORED = """
@@ -65,3 +69,32 @@ def test_multiworker_two_processes_complete_a_short_run(tmp_path):
     _, arrays = load_checkpoint(str(out / "weights.npz"))
     assert all(np.isfinite(a).all() for a in arrays.values())
     assert any(p.name.startswith("ckpt") for p in (out / "ckpt").iterdir())
+
+
+@requires_tf
+@pytest.mark.slow
+def test_multiworker_killed_worker_stops_job_and_restart_resumes(tmp_path):
+    data = small_npz(str(tmp_path / "d.npz"))
+    out = tmp_path / "mw"
+    args = ["train", "--frontend", "keras", "--strategy", "sync", "--nproc", "2", "--model", "tiny-mlp", "--data", data,
+            "--batch-size", "4", "--lr", "0.01", "--checkpoint-every", "5", "--out", str(out), "--timeout", "200"]
+    p = start(args + ["--steps", "1000000"])
+    try:
+        deadline = time.monotonic() + 150
+        while not list(out.glob("ckpt/ckpt-*.index")):  # the chief's first checkpoint
+            assert p.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.2)
+        os.kill(int((out / "rank1.pid").read_text()), signal.SIGKILL)
+        _, err = p.communicate(timeout=60)
+    finally:
+        kill_group(p)
+    assert p.returncode == 1 and "keras worker 1" in err and "SIGKILL" in err, err[-2000:]
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(out / "ckpt"))
+    done = int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
+    assert done >= 5 and done % 5 == 0
+    rc, so, se = run(args + ["--steps", str(done + 3)])
+    assert rc == 0, so + se
+    assert f"resumed from" in so and f"at step {done}" in so, so
+    assert json.loads((out / "summary.json").read_text())["steps"] == done + 3

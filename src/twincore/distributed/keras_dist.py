@@ -151,7 +151,8 @@ def _finish(cfg, model, rows, strategy: str, replicas: int, seconds: float, writ
 
     out = cfg["out"]
     summary = {"strategy": strategy, "frontend": "keras" if cfg.get("ours", True) else "keras-native",
-               "model": cfg["model"], "replicas": replicas, "batch_size": cfg["batch_size"], "steps": len(rows),
+               "model": cfg["model"], "replicas": replicas, "batch_size": cfg["batch_size"],
+               "steps": rows[-1][0] if rows else 0,  # the last step's number (counts a resumed run's earlier steps)
                "seconds": seconds, "final_loss": rows[-1][2] if rows else None}
     if write:
         os.makedirs(out, exist_ok=True)
@@ -161,7 +162,7 @@ def _finish(cfg, model, rows, strategy: str, replicas: int, seconds: float, writ
         write_steps(os.path.join(out, "steps.csv"), rows)
         with open(os.path.join(out, "summary.json"), "w") as f:
             json.dump(summary, f, indent=1)
-        print(f"twincore.distributed: {strategy} done, {len(rows)} steps, last loss {summary['final_loss']:.4f}, "
+        print(f"twincore.distributed: {strategy} done, {summary['steps']} steps, last loss {summary['final_loss']:.4f}, "
               f"{seconds:.1f} s; wrote {out}/", flush=True)
     return summary
 
