@@ -10,6 +10,8 @@ from dist_helpers import kill_group, run, small_npz, start
 from support import requires_torch
 
 STEPS, B, LR = 4, 8, 0.01
+# float(loss) on a tensor that requires grad, in the torch backend: harmless here
+pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")
 
 
 def _single_process(spec_name: str, data: str, world: int, ours: bool = True):
