@@ -41,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser, standalone: bool = False) -> 
     if standalone:
         parser.add_argument("--model", default="mlp", help="mlp, deep-mlp, cnn, rotation-cnn (torch), tiny-mlp")
         parser.add_argument("--frontend", choices=("torch", "keras", "keras-native"), default="torch")
-        parser.add_argument("--epochs", type=int, default=1)
+        parser.add_argument("--epochs", type=int, help="passes over the data when --steps is not given "
+                                                       "(default: the model's)")
+        parser.add_argument("--max-steps", type=int, help="with --epochs: at most this many steps per epoch")
         parser.add_argument("--batch-size", type=int, help="per worker (default: the model's)")
         parser.add_argument("--lr", type=float)
         parser.add_argument("--data", help="MNIST IDX folder or mnist.npz (default: Fashion-MNIST)")
@@ -62,7 +64,10 @@ def _positive(args, name: str):
 def make_config(args) -> dict:
     """The plain dict every process of a job receives (picklable, JSON-able)."""
     spec = get_spec(args.model)
-    for name in ("workers", "nproc", "steps", "batch_size", "threads", "limit_train"):
+    frontend = getattr(args, "frontend", None) or "torch"
+    if frontend not in ("torch", "keras", "keras-native"):
+        raise bad("--frontend", f"distributed runs take torch, keras or keras-native, not {frontend!r}")
+    for name in ("workers", "nproc", "steps", "batch_size", "threads", "limit_train", "epochs", "max_steps"):
         _positive(args, name)
     if getattr(args, "restarts", 0) < 0:
         raise bad("--restarts", f"expected >= 0, got {args.restarts}")
@@ -75,18 +80,23 @@ def make_config(args) -> dict:
     strategy = args.strategy or "sync"
     out = args.out or os.path.join("runs", f"{spec.name}-{strategy}")
     return {"model": spec.name, "data": args.data, "seed": args.seed, "limit_train": getattr(args, "limit_train", None),
-            "batch_size": b, "lr": lr, "steps": args.steps, "epochs": getattr(args, "epochs", None) or 1,
+            "batch_size": b, "lr": lr, "steps": args.steps, "epochs": getattr(args, "epochs", None) or spec.epochs,
+            "max_steps": getattr(args, "max_steps", None),
             "out": os.path.abspath(out), "resume": bool(getattr(args, "resume", False)),
             "checkpoint_every": getattr(args, "checkpoint_every", 50), "optimizer": getattr(args, "optimizer", None),
             "threads": getattr(args, "threads", 1) or 1, "strategy": strategy,
-            "frontend": getattr(args, "frontend", "torch"), "ours": getattr(args, "frontend", "torch") != "keras-native"}
+            "frontend": frontend, "ours": frontend != "keras-native"}
 
 
 def _default_steps(cfg: dict, world: int) -> int:
-    """--epochs over the training data in whole global batches of world x batch_size."""
+    """--epochs over the training data in whole global batches of world x batch_size
+    (at most --max-steps of them per epoch)."""
     from twincore.distributed.common import load_data
 
-    return max(1, cfg["epochs"] * (len(load_data(cfg)) // (world * cfg["batch_size"])))
+    per_epoch = len(load_data(cfg)) // (world * cfg["batch_size"])
+    if cfg.get("max_steps"):
+        per_epoch = min(per_epoch, cfg["max_steps"])
+    return max(1, cfg["epochs"] * per_epoch)
 
 
 def _under_torchrun() -> bool:
