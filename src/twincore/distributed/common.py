@@ -102,6 +102,15 @@ def read_steps(path: str) -> dict:
             "loss": np.array([float(r["loss"]) for r in rows]), "worker": np.array([int(r["worker"]) for r in rows])}
 
 
+def old_rows(path: str, upto: int) -> list[tuple]:
+    """The step log of the run being resumed, up to its checkpoint's step."""
+    if not os.path.exists(path):
+        return []
+    old = read_steps(path)
+    return [(int(s), float(t), float(lo), int(w))
+            for s, t, lo, w in zip(old["step"], old["seconds"], old["loss"], old["worker"]) if s <= upto]
+
+
 def write_pid(out: str, rank: int) -> None:
     """out/rank<r>.pid: lets a test (or an operator) find and stop one worker."""
     with open(os.path.join(out, f"rank{rank}.pid"), "w") as f:

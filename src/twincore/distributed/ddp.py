@@ -22,7 +22,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from twincore.distributed.common import (get_spec, limit_threads, load_checkpoint, load_data, read_steps,
+from twincore.distributed.common import (get_spec, limit_threads, load_checkpoint, load_data, old_rows,
                                          save_checkpoint, write_pid, write_steps)
 
 
@@ -36,15 +36,6 @@ def _checkpoint(path, backend, m, v, step, cfg, world):
     meta = {"model": cfg["model"], "frontend": "torch", "strategy": "sync", "world": world, "step": step,
             "epoch": 0, "history": [], "lr": cfg["lr"], "batch_size": cfg["batch_size"], "seed": cfg["seed"]}
     save_checkpoint(path, arrays, meta)
-
-
-def _old_rows(path: str, upto: int) -> list[tuple]:
-    """The step log of the run being resumed, up to its checkpoint's step."""
-    if not os.path.exists(path):
-        return []
-    old = read_steps(path)
-    return [(int(s), float(t), float(lo), int(w))
-            for s, t, lo, w in zip(old["step"], old["seconds"], old["loss"], old["worker"]) if s <= upto]
 
 
 def sync_worker(rank: int, world: int, cfg: dict) -> None:
@@ -83,7 +74,7 @@ def sync_worker(rank: int, world: int, cfg: dict) -> None:
                     m[i].copy_(backend.to_native(i, arrays[f"m{i}"]))
                     v[i].copy_(backend.to_native(i, arrays[f"v{i}"]))
             step = meta["step"]
-            rows = _old_rows(os.path.join(out, "steps.csv"), step)
+            rows = old_rows(os.path.join(out, "steps.csv"), step)
             if rank == 0:
                 print(f"twincore.distributed: resumed from {ckpt} at step {step}", flush=True)
         # DDP broadcasts rank 0's parameters here (all ranks start equal anyway) and

@@ -20,8 +20,8 @@ import os
 import threading
 import time
 
-from twincore.distributed.common import (get_spec, limit_threads, load_checkpoint, load_data, save_checkpoint,
-                                         write_pid, write_steps)
+from twincore.distributed.common import (get_spec, limit_threads, load_checkpoint, load_data, old_rows,
+                                         save_checkpoint, write_pid, write_steps)
 
 _SERVER = None  # the ParameterServer of this process (rank 0 only), reached by the RPC functions below
 
@@ -54,6 +54,7 @@ class ParameterServer:
                     self.m[i].copy_(self.backend.to_native(i, arrays[f"m{i}"]))
                     self.v[i].copy_(self.backend.to_native(i, arrays[f"v{i}"]))
             self.step = meta["step"]
+            self.rows = old_rows(os.path.join(cfg["out"], "steps.csv"), self.step)
             print(f"twincore.distributed: PS resumed from {self.ckpt} at step {self.step}", flush=True)
         self.lock = threading.Lock()
         self.t0 = time.perf_counter()
