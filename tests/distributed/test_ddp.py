@@ -60,9 +60,10 @@ def test_two_ranks_equal_one_process_on_concatenated_batch(tmp_path):
     assert meta["step"] == STEPS and meta["world"] == 2
     ref = _single_process("tiny-mlp", data, 2)
     native = _single_process("tiny-mlp", data, 2, ours=False)  # torch.nn + torch.optim.Adam
+    from twincore.distributed.common import TINY
     from twincore.workloads.specs import init_weights
 
-    init = init_weights(__import__("twincore.distributed.common", fromlist=["x"]).TINY, 0)
+    init = init_weights(TINY, 0)
     for i, (r, n) in enumerate(zip(ref, native)):
         got = arrays[f"w{i}"]
         np.testing.assert_allclose(got, r, rtol=1e-5, atol=2e-6, err_msg=f"parameter {i} vs one process")
