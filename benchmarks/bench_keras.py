@@ -136,7 +136,8 @@ def main(argv=None) -> str:
     bridge = over["our op in tf.function (py_function bridge)"] - over["kernel on numpy (no framework)"]
     step = t_ours / args.steps
     lines = [f"## Keras frontend (benchmarks/bench_keras.py) — {datetime.date.today()}", "",
-             machine() + f"; TF {tf.__version__}, Keras {keras.__version__}", "",
+             machine() + f"; TF {tf.__version__}, Keras {keras.__version__}; load average "
+             + "/".join(f"{v:.1f}" for v in os.getloadavg()) + " (1/5/15 min, after the run)", "",
              f"Document CNN, batch 100, {args.steps} steps per epoch, model.fit graph mode, "
              f"median of {args.rounds} alternating rounds:", "",
              "| model | epoch (s) | step (ms) | last loss | ours / Keras | target |",

@@ -1,6 +1,8 @@
 """The torch frontend against pure torch, side by side in one process.
 
-    python benchmarks/bench_torch.py [--no-append]
+    python benchmarks/bench_torch.py [--no-append] [--threads N]
+
+--threads N sets both torch's and twincore's thread counts (default: every core).
 
 Cases: the per-call overhead of our custom-op wrappers on a small linear (32x64,
 forward + backward, vs F.linear), and one training step (forward, backward, Adam) of the
@@ -82,9 +84,14 @@ def cnn_cases(torch):
 def main(argv):
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    import twincore.kernels as K
+
+    threads = int(argv[argv.index("--threads") + 1]) if "--threads" in argv else (os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    K.set_num_threads(threads)
     cases = linear_cases(torch) + cnn_cases(torch)
-    run(cases, "torch frontend (benchmarks/bench_torch.py)",
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    run(cases, f"torch frontend (benchmarks/bench_torch.py {' '.join(argv)}; load average {load:.1f} at start)",
         None if "--no-append" in argv else str(HERE / "RESULTS.md"))
 
 

@@ -10,6 +10,7 @@ from twincore.kernels.activations import relu, relu_backward, tanh, tanh_backwar
 from twincore.kernels.max_pool2d import max_pool2d, max_pool2d_backward  # noqa: F401
 from twincore.kernels.global_avg_pool2d import global_avg_pool2d, global_avg_pool2d_backward  # noqa: F401
 from twincore.kernels.optim import sgd_step, adam_step  # noqa: F401
+from twincore.kernels.conv2d import conv2d, conv2d_backward  # noqa: F401
 from twincore.kernels.rotate import rotate, rotate_backward  # noqa: F401
 from twincore.kernels.matmul import matmul, matmul_backward  # noqa: F401
 from twincore.kernels.mse import mse, mse_backward  # noqa: F401

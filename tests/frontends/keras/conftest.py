@@ -6,7 +6,7 @@ import sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 os.environ["KERAS_BACKEND"] = "tensorflow"
 
-sys.path.insert(0, os.path.dirname(__file__))  # for kutil (pytest runs with --import-mode=importlib)
+sys.path.insert(0, os.path.dirname(__file__))  # for keras_testutil, keras_test_models (pytest runs with --import-mode=importlib)
 
 from support import has  # noqa: E402
 

@@ -2,7 +2,7 @@
 `twincore.<op>` and the argument, in a subprocess (a crash fails, not kills, the run)."""
 from twincore.testing import run_bad_calls
 
-from kutil import has_ops
+from keras_testutil import has_ops
 
 SETUP = "; ".join([  # one line: run_bad_calls pastes it into an indented script
     "import os", "os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'", "import tensorflow as tf, keras",

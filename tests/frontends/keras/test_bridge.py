@@ -13,7 +13,7 @@ from twincore import _core
 from twincore.frontends.keras import tf_ops as T
 from twincore.testing import AWKWARD_SIZES
 
-from kutil import has_ops, needs
+from keras_testutil import has_ops, needs
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])

@@ -10,7 +10,7 @@ from twincore.testing import randn
 
 from twincore.frontends.keras import tf_ops as T
 
-from kutil import assert_allclose, has_ops, needs
+from keras_testutil import assert_allclose, has_ops, needs
 
 
 def outputs_and_grads(layer, x, training=False):
@@ -45,6 +45,15 @@ def test_dense_matches_keras(activation, shape):
         pytest.skip("softmax kernel not landed yet")
     x = randn(shape, np.float32, seed=shape[-1])
     same_as_keras(tk.Dense(7, activation=activation), keras.layers.Dense(7, activation=activation), x)
+
+
+@needs("matmul", "matmul_backward")
+def test_dense_with_a_user_activation():
+    def scaled_square(v):
+        return 0.5 * v * v
+
+    x = randn((5, 3), np.float32, seed=4)
+    same_as_keras(tk.Dense(4, activation=scaled_square), keras.layers.Dense(4, activation=scaled_square), x)
 
 
 @needs("matmul", "matmul_backward")

@@ -7,7 +7,7 @@ import tensorflow as tf
 from twincore.frontends.keras import tf_ops as T
 from twincore.testing import randn
 
-from kutil import assert_allclose, check_numeric_gradient, has_ops, needs, value_and_grads
+from keras_testutil import assert_allclose, check_numeric_gradient, has_ops, needs, value_and_grads
 
 GRAPH = pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
 
@@ -188,7 +188,7 @@ def _ce_native(logits, labels, s, reduction):
 
 
 @needs("softmax_cross_entropy")
-@pytest.mark.parametrize("n,c", [(1, 2), (3, 17), (127, 10), (17, 513)])
+@pytest.mark.parametrize("n,c", [(1, 2), (127, 3), (17, 513)])
 @pytest.mark.parametrize("sparse", [True, False], ids=["ids", "probs"])
 @pytest.mark.parametrize("s,reduction", [(0.0, "none"), (0.1, "mean"), (0.2, "sum")])
 @GRAPH
@@ -251,7 +251,7 @@ def _native_rotate(x, angle, translate, interpolation, fill):
 
 
 @needs("rotate", "rotate_backward")
-@pytest.mark.parametrize("shape", [(1, 5, 5, 1), (3, 17, 13, 2), (2, 28, 28, 3)])
+@pytest.mark.parametrize("shape", [(1, 5, 5, 1), (3, 17, 13, 2)])
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
 @pytest.mark.parametrize("fill", ["zeros", "nearest", "reflect"])
 @GRAPH

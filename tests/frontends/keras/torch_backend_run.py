@@ -19,13 +19,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import models  # noqa: E402
+import keras_test_models as models  # noqa: E402
 import twincore.keras as tk  # noqa: E402
 
 assert keras.backend.backend() == "torch" and tk.BACKEND == "torch"
 out = sys.argv[1]
 (seq_x, seq_y), (fun_x, fun_y) = models.data()
-DATA = {"sequential": (seq_x, seq_y), "functional": (fun_x, fun_y)}
+DATA = {"sequential": (seq_x, seq_y), "functional": (fun_x, fun_y), "rotation": (seq_x, seq_y)}
 
 
 def save_pred(path, pred):
@@ -38,7 +38,8 @@ for kind, (x, y) in DATA.items():
     assert type(loaded.layers[1]).__module__.startswith("twincore."), type(loaded.layers[1])
     save_pred(os.path.join(out, f"torch_pred_of_tf_{kind}.npz"), loaded.predict(x, verbose=0))
 
-    for name, lib, losses in (("ours", tk, tk), ("keras", keras.layers, keras.losses)):
+    libs = [("ours", tk, tk)] + ([("keras", keras.layers, keras.losses)] if kind != "rotation" else [])
+    for name, lib, losses in libs:
         model = getattr(models, kind)(lib)
         getattr(models, "compile_" + kind)(model, losses, jit_compile="auto")
         assert model.jit_compile is False

@@ -141,3 +141,9 @@ def test_rotation_conv2d_zero_ranges_is_plain_conv():
 def test_bad_module_arguments(make, arg):
     with pytest.raises((ValueError, TypeError), match=rf"^twincore\.\w+: argument '{arg}': "):
         make()
+
+
+def test_short_alias_module():
+    import twincore.torch as tct
+
+    assert tct.Linear is tc.Linear and tct.functional is tcf and tct.Adam is tc.optim.Adam

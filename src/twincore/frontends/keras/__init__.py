@@ -1,15 +1,29 @@
 """twincore's Keras frontend: Keras layers and losses computed by the twincore core.
 
-    from twincore.frontends import keras as tk
+    import keras
+    import twincore.keras as tk
     model = keras.Sequential([keras.Input((28, 28, 1)),
                               tk.Conv2D(32, 3, padding="same", activation="relu"),
                               tk.MaxPooling2D(2), keras.layers.Flatten(), tk.Dense(10)])
     model.compile("adam", tk.SparseCategoricalCrossentropy(from_logits=True))
 
-Runs on Keras's TensorFlow backend (tf.custom_gradient ops in `tf_ops`, eager and
-in tf.function) and on its torch backend (twincore.frontends.torch.functional);
-backend/ holds the little that differs. Layers refuse XLA (supports_jit = False)
-and mixed-precision dtype policies (the CPU core computes in float32/float64).
+Layers (Keras's names, arguments, weight names "kernel"/"bias", glorot_uniform / zeros
+initialisation, get_config, registered as "twincore>Name"): Dense, Conv2D (NHWC, HWIO),
+MaxPooling2D, GlobalAveragePooling2D, CustomConv2D (random rotation + shift while
+training, then conv). Losses: SparseCategoricalCrossentropy, CategoricalCrossentropy
+(the fused kernel; from_logits=False takes the log of normalised, clipped probabilities
+as Keras does), MeanSquaredError.
+
+Backends: on Keras's TensorFlow backend the layers call `tf_ops` (tf.custom_gradient
+ops; eagerly they call the core directly by DLPack, inside tf.function through
+tf.py_function with static shapes); on its torch backend they call
+twincore.frontends.torch. `backend/` holds the little that differs, chosen at import.
+
+Limits, by design: no XLA (supports_jit = False, so jit_compile="auto" or True falls
+back to no XLA); mixed-precision dtype policies are refused (the CPU core computes in
+float32/float64); Conv2D is channels_last only, groups=1; a model's graph cannot be
+exported as a SavedModel (model.export) since tf.py_function does not serialise; .keras
+files and weights save and load on either backend.
 """
 
 from twincore.frontends.keras.backend import NAME as BACKEND  # noqa: F401

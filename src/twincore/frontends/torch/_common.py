@@ -109,6 +109,7 @@ def register(op, forward, setup_context, backward) -> None:
 
     Eager.__name__ = Eager.__qualname__ = f"{op._name}_eager"
     op.eager = Eager.apply
+    op.forward_impl = forward
 
 
 def backward_op(ctx, op, impl):
@@ -121,8 +122,11 @@ _PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 def call(op, *args):
     """Run custom op `op`: itself under torch.compile/export and for meta or fake tensors
-    (its fake kernel gives the shapes), its eager twin otherwise."""
+    (its fake kernel gives the shapes); in eager mode its autograd twin, or the bare kernel
+    call when no gradient can flow (inference: nothing to record)."""
     x = args[0]
     if torch.compiler.is_compiling() or type(x) not in _PLAIN or x.device.type == "meta":
         return op(*args)
-    return op.eager(*args)
+    if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
+        return op.eager(*args)
+    return op.forward_impl(*args)

@@ -10,7 +10,6 @@ Tensors: float32 or float64; images NCHW ("layout") unless said otherwise.
 
 from __future__ import annotations
 
-from typing import Sequence
 
 import torch
 from torch import Tensor

@@ -9,7 +9,6 @@ HWIO conv kernels, [in, out] dense kernels. Keras Variables go in as variable.va
 from __future__ import annotations
 
 import twincore.frontends.torch.functional as F
-from twincore.frontends.torch import ops as _ops
 
 _ACT = {None: None, "linear": None, "relu": F.relu, "tanh": F.tanh}
 
@@ -26,7 +25,7 @@ def _act(y, activation):
 
 def dense(x, kernel, bias=None, activation=None):
     """activation(x [N,in] @ kernel [in,out] + bias [out]); bias fused in the GEMM."""
-    return _act(_ops.matmul(x, kernel, bias, False, False), activation)
+    return _act(F.matmul(x, kernel, bias), activation)
 
 
 def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1, activation=None, layout="NHWC"):

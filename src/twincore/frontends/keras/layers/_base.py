@@ -26,20 +26,19 @@ class TwincoreLayer(keras.layers.Layer):
                 f"does not support (use 'float32' or 'float64', not a mixed-precision policy)")
 
 
-_FUSABLE = {"relu": "relu", "tanh": "tanh", "linear": None}
-
-
 def split_activation(activation):
     """(fused name or None, callable applied after the op or None) for a Keras activation.
 
     relu and tanh run fused inside the core op; softmax runs as the core's softmax op;
-    any other Keras activation runs as Keras's own op after ours.
+    any other activation (Keras's or the user's own) runs as itself after our op.
     """
     fn = keras.activations.get(activation)
-    name = keras.activations.serialize(fn) if fn is not None else "linear"
-    name = name if isinstance(name, str) else None
-    if name in _FUSABLE:
-        return _FUSABLE[name], None
-    if name == "softmax":
+    if fn is None or fn is keras.activations.linear:
+        return None, None
+    if fn is keras.activations.relu:
+        return "relu", None
+    if fn is keras.activations.tanh:
+        return "tanh", None
+    if fn is keras.activations.softmax:
         return None, impl.softmax
     return None, fn

@@ -7,7 +7,8 @@ import keras
 import numpy as np
 
 OPS = ("matmul", "matmul_backward", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
-       "global_avg_pool2d", "global_avg_pool2d_backward", "softmax_cross_entropy", "mse", "mse_backward")
+       "global_avg_pool2d", "global_avg_pool2d_backward", "softmax_cross_entropy", "mse", "mse_backward",
+       "softmax", "softmax_backward", "rotate", "rotate_backward")
 
 
 def sequential(lib, seed=1):
@@ -36,6 +37,22 @@ def functional(lib, seed=2):
     cls = lib.Dense(3, name="cls")(r)
     reg = lib.Dense(1, name="reg")(r)
     return keras.Model({"img": img, "vec": vec}, {"cls": cls, "reg": reg}, name="fun")
+
+
+def rotation(lib, seed=3):
+    """The document's rotation CNN: CustomConv2D -> GlobalAveragePooling2D -> Dense(softmax).
+    Only our library has CustomConv2D."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((12, 12, 1)),
+        lib.CustomConv2D(filters=8, kernel_size=3, rotation_angle=30, translation_range=2, seed=4, activation="relu"),
+        lib.GlobalAveragePooling2D(),
+        lib.Dense(5, activation="softmax"),
+    ], name="rot")
+
+
+def compile_rotation(model, losses, **kw):
+    model.compile(keras.optimizers.Adam(1e-2), losses.SparseCategoricalCrossentropy(), **kw)  # from probabilities
 
 
 def compile_sequential(model, losses, **kw):
