@@ -20,7 +20,6 @@ import os
 import time
 from datetime import timedelta
 
-
 from twincore.distributed.common import (get_spec, limit_threads, load_checkpoint, load_data, old_rows,
                                          save_checkpoint, write_pid, write_steps)
 

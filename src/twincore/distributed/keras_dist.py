@@ -21,7 +21,6 @@ import json
 import os
 import time
 
-
 from twincore.distributed.common import get_spec, limit_threads, load_data
 
 
