@@ -50,8 +50,9 @@ def build_model(spec_name: str, ours: bool = True, seed: int = 0):
         dense, conv, pool = tk.Dense, tk.Conv2D, tk.MaxPooling2D
     else:
         dense, conv, pool = keras.layers.Dense, keras.layers.Conv2D, keras.layers.MaxPooling2D
-    convs = any(layer.kind in ("conv", "rotconv", "gap") for layer in spec.layers)
-    layers = [keras.Input((28, 28, 1) if convs else (28, 28))]
+    layers = [keras.Input((28, 28))]  # the images as load_task gives them, [N, 28, 28]
+    if any(layer.kind == "conv" for layer in spec.layers):
+        layers.append(keras.layers.Reshape((28, 28, 1)))  # NHWC for Conv2D
     for layer in spec.layers:
         if layer.kind == "conv":
             layers.append(conv(layer.units, layer.kernel, strides=layer.stride, padding="same",
