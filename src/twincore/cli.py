@@ -2,7 +2,8 @@
 
     twincore train   --model M --frontend {torch,keras,native} [--epochs N] [--batch-size B] [--lr LR]
                      [--data PATH] [--out DIR] [--seed S] [--resume] [--init-from CKPT --freeze K]
-    twincore compare --model M [--epochs N] [--frontends torch,keras,native] [--native]
+                     [--strategy sync|async --workers N | --nproc N]   (docs/DISTRIBUTED.md)
+    twincore compare --model M [--epochs N] [--frontends torch,keras,native] [--native] [--dtype float64]
     twincore bench   [op ...]          # the kernel ratio tables (needs a source checkout)
     twincore check                     # one-minute self-test of the installed build
 """
@@ -73,6 +74,10 @@ def _load(spec, args):
 
 
 def cmd_train(args) -> int:
+    if getattr(args, "strategy", None) or getattr(args, "nproc", None) or getattr(args, "workers", None):
+        from twincore.distributed.cli import run  # several processes: DDP, parameter server, tf.distribute
+
+        return run(args)
     spec, cfg = _spec_and_cfg(args)
     cfg.out = args.out or os.path.join("runs", f"{spec.name}-{args.frontend}")
     cfg.resume, cfg.init_from, cfg.freeze = args.resume, args.init_from, args.freeze
@@ -158,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     t.add_argument("--init-from", help="checkpoint.npz of a saved model of the same kind (transfer)")
     t.add_argument("--freeze", type=int, default=0, help="with --init-from: load and freeze the first K layers")
+    from twincore.distributed.cli import add_arguments as distributed_arguments
+
+    distributed_arguments(t)
     t.set_defaults(fn=cmd_train)
 
     c = sub.add_parser("compare", help="train one model through every frontend side by side")

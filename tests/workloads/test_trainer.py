@@ -11,7 +11,7 @@ from twincore.workloads.specs import MODELS, init_weights, param_shapes
 from twincore.workloads.tasks import load_task
 from twincore.workloads.trainer import RunConfig, fit, load_checkpoint
 
-FRONTENDS = [pytest.param("torch", marks=requires_torch), pytest.param("keras", marks=requires_tf)]
+FRONTENDS = [pytest.param("torch", marks=requires_torch), pytest.param("keras", marks=requires_tf), "native"]
 
 
 def backend(frontend, spec, dtype="float32"):
@@ -112,11 +112,12 @@ def test_keras_frontend_matches_keras_layers_in_float64(model, tiny_data):
 
 @requires_tf
 @requires_torch
-def test_torch_and_keras_frontends_agree_step_by_step(tiny_data):
+def test_torch_keras_native_frontends_agree_step_by_step(tiny_data):
     """The issue's parity bar in miniature: same weights, batches, optimizer kernel; NCHW vs NHWC
     conv paths differ only in summation order, which float64 makes invisible."""
     spec = MODELS["cnn"]
     task = load_task(spec, tiny_data, limit_train=400, limit_test=50)
     runs = [fit(spec, backend(f, spec, "float64"), task, cfg(batch_size=20, dtype="float64"))["step_losses"]
-            for f in ("torch", "keras")]
+            for f in ("torch", "keras", "native")]
     np.testing.assert_allclose(runs[0], runs[1], rtol=1e-9)
+    np.testing.assert_allclose(runs[0], runs[2], rtol=1e-9)

@@ -7,10 +7,11 @@ twincore's fused kernels (adam_step / sgd_step, so every frontend uses the same 
 code), gradient clipping, validation, checkpoints, metrics and plots.
 
 Backend protocol:
-    name: str; params: list of native arrays (updated in place by K.adam_step / K.sgd_step)
+    name: str; params: list of the frontend's parameter arrays (updated in place by
+    K.adam_step / K.sgd_step through DLPack)
     to_native(i, a) / to_canonical(i, p): parameter i between the canonical layout and its own
-    zeros_like(p); grad_step(x, y) -> (loss, n_correct, grads); predict(x) -> outputs (numpy);
-    commit(): after in-place updates (a backend keeping a copy re-reads params)
+    set_param(i, value); zeros_like(p); grad_step(x, y) -> (loss, n_correct, grads);
+    predict(x) -> outputs (numpy); commit(): after updates (Keras assigns its NumPy copies back)
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def _labels(split: Split):
 
 
 def _sq_norm(g) -> float:
-    return float((g * g).sum())
+    a = g.numpy() if hasattr(g, "numpy") and not hasattr(g, "requires_grad") else g  # native/TF -> numpy view
+    return float((a * a).sum())
 
 
 def save_checkpoint(path: str, backend, state: State, spec: Spec, cfg: RunConfig) -> None:
@@ -170,7 +172,9 @@ def fit(spec: Spec, backend, task: TaskData, cfg: RunConfig, on_step=None) -> di
             if spec.clipnorm:
                 norm = math.sqrt(sum(_sq_norm(g) for g in grads))
                 if norm > spec.clipnorm:
-                    grads = [g * (spec.clipnorm / norm) for g in grads]
+                    scale = spec.clipnorm / norm
+                    grads = [g * scale if hasattr(g, "requires_grad") or isinstance(g, np.ndarray)
+                             else np.asarray(g.numpy()) * scale for g in grads]
             state.step += 1
             for i, (p, g) in enumerate(zip(backend.params, grads)):
                 if i < frozen:
