@@ -12,7 +12,7 @@ $(VENV)/.stamp: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt torch==2.13.0 "tensorflow-cpu>=2.16" numpy scipy \
-	    pytest pytest-timeout matplotlib tqdm scikit-build-core pybind11 ninja cmake
+	    pytest pytest-timeout matplotlib tqdm tensorboard scikit-build-core pybind11 ninja cmake
 	touch $@
 
 venv: $(VENV)/.stamp
