@@ -1,10 +1,18 @@
 """twincore.kernels: the op API over the C++/CUDA core.
 
 Each function takes arrays of any DLPack-capable kind (NumPy, torch, TensorFlow,
-CuPy) and returns arrays of the same kind. float32 and float64 everywhere.
+CuPy) and returns arrays of the same kind. float32 and float64 everywhere (plus float16
+and bfloat16 on CUDA).
 Bad input raises ValueError/TypeError naming the op and the argument.
 """
 
 from twincore._core import cpu_isa, cpu_best_isa, set_cpu_isa, num_threads, set_num_threads  # noqa: F401
 from twincore.kernels.activations import relu, relu_backward, tanh, tanh_backward  # noqa: F401
 from twincore.kernels.rotate import rotate, rotate_backward  # noqa: F401
+
+# CUDA arrays (torch / CuPy / any DLPack kCUDA array) go to the GPU kernels: the nvcc build's
+# or CuPy's (see _dispatch). Keep this last: it wraps every op imported above by name.
+from twincore.kernels._dispatch import backend_for, backends_used, set_stream  # noqa: E402,F401
+from twincore.kernels import _dispatch as _gpu_dispatch  # noqa: E402
+
+_gpu_dispatch.install(globals())
