@@ -440,6 +440,16 @@ def test_nvcc_build_registers_every_kernel(signatures):
         assert set(sigs) <= names, (file, set(sigs) - names)
 
 
+@pytest.mark.skipif(not _core.with_cuda or _core.cuda_device_count() > 0 if _core.with_cuda else True,
+                    reason="needs the nvcc build on a machine without a GPU")
+def test_cuda_build_without_gpu_fails_cleanly():
+    """No driver / GPU: the launch reports a CUDA error instead of crashing; CPU ops still run."""
+    with pytest.raises(RuntimeError, match="twincore: CUDA error"):
+        K.relu(_f((3,)))
+    assert K.backends_used()["relu"] == "cuda"
+    assert (np.asarray(K.relu(np.array([-1.0, 2.0]))) == [0.0, 2.0]).all()
+
+
 # ---- on a GPU ----------------------------------------------------------------------------
 
 def _cuda_ok() -> bool:

@@ -557,7 +557,7 @@ def _tile(dtype: str, tf32: bool) -> int:
 
 def _gemm(c: Call, file, kernel, M, N, Z, dtype, tf32, args):
     t = _tile(dtype, tf32)
-    c.launch(file, kernel, (-(-N // t), -(-M // t), Z), args)
+    c.launch(file, kernel, (-(-M // t), -(-N // t), Z), args)
 
 
 def _matmul_dims(op, c: Call, ai: D.Info, bi: D.Info, ta: bool, tb: bool):
@@ -717,7 +717,7 @@ def conv2d_backward(backend, grad, x, w, stride=1, padding=0, dilation=1, layout
               [P(gi), P(xi), P(dwi)] + geo + [I(nhwc), I(tf32)])
     if need_bias:
         db, dbi = c.alloc((O,), gi.dtype)
-        c.launch("conv2d.cu", f"conv2d_backward_bias_{sfx}", (_blocks(O),),
+        c.launch("conv2d.cu", f"conv2d_backward_bias_{sfx}", (min(O, 65535),),
                  [P(gi), P(dbi), I(N), I(O), I(OH * OW), I(nhwc)])
     return c.out((dx, dw, db))
 

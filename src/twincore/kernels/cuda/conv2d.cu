@@ -155,15 +155,20 @@ __device__ __forceinline__ void conv_dx_body(const T* dy, const T* w, T* dx, con
     gemm_dispatch(wt, lb, ep, g.C, HW, K, 1, tf32 != 0);
   }
 }
-// dbias[o] = sum of dY over n and pixels, fixed order (one thread per o).
+// dbias[o] = sum of dY over n and pixels: one block per o (grid-stride), threads stride over
+// (n, p), then a fixed-order block sum (deterministic).
 template <typename T>
 __device__ __forceinline__ void conv_db_body(const T* dy, T* db, i64 N, i64 O, i64 P, i64 nhwc) {
   typedef typename Acc<T>::type A;
-  TC_GRID_LOOP(o, O) {
+  __shared__ A scratch[32];
+  for (i64 o = blockIdx.x; o < O; o += gridDim.x) {
     A s = 0;
-    for (i64 n = 0; n < N; ++n)
-      for (i64 p = 0; p < P; ++p) s += ld(dy, nhwc ? (n * P + p) * O + o : (n * O + o) * P + p);
-    st(db, o, s);
+    for (i64 e = threadIdx.x; e < N * P; e += blockDim.x) {
+      const i64 n = e / P, p = e % P;
+      s += ld(dy, nhwc ? (n * P + p) * O + o : (n * O + o) * P + p);
+    }
+    s = block_sum(s, scratch);
+    if (threadIdx.x == 0) st(db, o, s);
   }
 }
 

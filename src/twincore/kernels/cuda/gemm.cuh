@@ -80,7 +80,7 @@ __device__ __forceinline__ void gemm_simt(const LA& la, const LB& lb, const Epil
   static_assert(tc_round32(BM * (BK + 1) * sizeof(A)) + BK * (BN + 1) * sizeof(A) <= TC_GEMM_SMEM, "smem");
   A* sa = reinterpret_cast<A*>(gemm_smem());
   A* sb = reinterpret_cast<A*>(gemm_smem() + tc_round32(BM * (BK + 1) * sizeof(A)));
-  const i64 z = blockIdx.z, m0 = i64(blockIdx.y) * BM, n0 = i64(blockIdx.x) * BN;
+  const i64 z = blockIdx.z, m0 = i64(blockIdx.x) * BM, n0 = i64(blockIdx.y) * BN;
   const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
   A acc[TM][TN];
   for (int i = 0; i < TM; ++i)
@@ -119,7 +119,7 @@ __device__ __forceinline__ void gemm_wmma(const LA& la, const LB& lb, const Epil
   S* sa = reinterpret_cast<S*>(gemm_smem());
   S* sb = reinterpret_cast<S*>(gemm_smem() + OFF_B);
   float* sc = reinterpret_cast<float*>(gemm_smem() + OFF_C);
-  const i64 z = blockIdx.z, m0 = i64(blockIdx.y) * BM, n0 = i64(blockIdx.x) * BN;
+  const i64 z = blockIdx.z, m0 = i64(blockIdx.x) * BM, n0 = i64(blockIdx.y) * BN;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, wm = warp >> 2, wn = warp & 3;
   wmma::fragment<wmma::accumulator, 16, 16, WK, float> acc[4][2];
   for (int i = 0; i < 4; ++i)
@@ -187,5 +187,6 @@ __device__ __forceinline__ void gemm_dispatch(const LA& la, const LB& lb, const 
                                               i64 M, i64 N, i64 K, i64 R, bool) {
   gemm_wmma<__nv_bfloat16, __nv_bfloat16, __nv_bfloat16, 32, 16>(la, lb, ep, M, N, K, R);
 }
+// Grid: (ceil(M / tile), ceil(N / tile), Z) -- rows on x, which allows 2^31 - 1 blocks.
 // Tile sizes the host must use for the grid (blocks of 256 threads):
 //   f32 (no tf32), f64: 64 x 64;  f16, bf16, f32 with tf32: 128 x 128.

@@ -2,7 +2,7 @@
 // every transpose and batch layout expressed as strides: A element (m, k) of batch z,
 // reduce-batch r at a[z*saz + r*sar + m*sa0 + k*sa1] (trans_a swaps sa0/sa1), B (k, n)
 // likewise. matmul_backward is the same kernel: dA = G . op(B)^T, dB = op(A)^T . G (with
-// r running over the batch when b was shared). Grid: (ceil(N/tile), ceil(M/tile), Z),
+// r running over the batch when b was shared). Grid: (ceil(M/tile), ceil(N/tile), Z),
 // 256 threads; tile 64 for f32/f64, 128 for f16/bf16 and for f32 with tf32 = 1.
 // matmul_bias_grad: dbias[n] = sum over rows of G[row, n] (fixed order, deterministic).
 #include "gemm.cuh"

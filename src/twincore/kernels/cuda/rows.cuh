@@ -19,7 +19,15 @@ __device__ __forceinline__ void row_stats(const T* x, i64 C, typename Acc<T>::ty
   typedef typename Acc<T>::type A;
   __shared__ A sm[32], ss[32];
   A m = -tc_inf<A>(), s = A(0);
-  for (i64 j = threadIdx.x; j < C; j += blockDim.x) online_merge(m, s, ld(x, j), A(1));
+  for (i64 j = threadIdx.x; j < C; j += blockDim.x) {  // one exp per element
+    A v = ld(x, j);
+    if (v > m || v != v) {  // new max (or NaN, which then sticks)
+      s = (m == -tc_inf<A>() ? A(0) : s * tc_exp(m - v)) + A(1);
+      m = v;
+    } else {
+      s += v == -tc_inf<A>() ? A(0) : tc_exp(v - m);
+    }
+  }
   for (int o = 16; o > 0; o >>= 1) {
     A m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
     online_merge(m, s, m2, s2);
