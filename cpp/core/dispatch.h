@@ -12,8 +12,13 @@
                                              ::tc::dtype_name(dtype)));              \
   }
 
+// Helpers called from a TC_ISA_FN body must be TC_INLINE: a plain `inline`
+// template used by the three variants may be emitted once, for the generic ISA,
+// and called from the wide variants, which then never run wide code.
+#define TC_INLINE inline __attribute__((always_inline))
+
 // TC_ISA_FN(name, (params), (args), { body }): defines name_avx512, name_avx2 and
-// name_generic from one body (the compiler vectorizes each for its ISA; inline
+// name_generic from one body (the compiler vectorizes each for its ISA; TC_INLINE
 // helpers called from the body are compiled for that ISA too) and a function
 // `name` that calls the one matching tc::cpu_isa().
 #define TC_ISA_FN(name, params, args, ...)                                           \

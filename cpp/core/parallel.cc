@@ -117,9 +117,13 @@ void set_num_threads(int n) { pool().resize(n); }
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
+  // Nested: run serially here (the pool is busy with the outer region; waiting on it would deadlock).
+  if (in_parallel) {
+    fn(0, n);
+    return;
+  }
   grain = std::max<int64_t>(1, grain);
-  int threads = in_parallel ? 1 : num_threads();
-  int64_t chunks = std::min<int64_t>((n + grain - 1) / grain, int64_t(threads) * 4);
+  int64_t chunks = std::min<int64_t>((n + grain - 1) / grain, int64_t(num_threads()) * 4);
   if (chunks <= 1) {
     fn(0, n);
     return;

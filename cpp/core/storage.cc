@@ -6,19 +6,19 @@
 
 namespace tc {
 
-Storage::Storage(size_t n) : nbytes(n) {
+Storage::Storage(size_t n, bool zero) : nbytes(n) {
   size_t padded = (n + kAlignment - 1) / kAlignment * kAlignment;
   data = std::aligned_alloc(kAlignment, padded ? padded : kAlignment);
   if (!data) throw std::bad_alloc();
-  std::memset(data, 0, padded ? padded : kAlignment);
+  if (zero) std::memset(data, 0, padded ? padded : kAlignment);
 }
 
 Storage::~Storage() { std::free(data); }
 
-OwnedTensor::OwnedTensor(const Shape& shape, DType dtype) {
+OwnedTensor::OwnedTensor(const Shape& shape, DType dtype, bool zero) {
   for (int i = 0; i < shape.ndim; ++i)
     if (shape[i] < 0) throw ValueError(cat("twincore: negative dimension in shape ", shape.str()));
-  storage = std::make_shared<Storage>(size_t(shape.numel()) * dtype_size(dtype));
+  storage = std::make_shared<Storage>(size_t(shape.numel()) * dtype_size(dtype), zero);
   view.data = storage->data;
   view.dtype = dtype;
   view.shape = shape;

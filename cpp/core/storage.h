@@ -14,7 +14,7 @@ constexpr size_t kAlignment = 64;
 struct Storage {
   void* data = nullptr;
   size_t nbytes = 0;
-  explicit Storage(size_t nbytes);  // zero-filled
+  explicit Storage(size_t nbytes, bool zero = true);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -25,7 +25,7 @@ struct OwnedTensor {
   std::shared_ptr<Storage> storage;
   Tensor view;
   OwnedTensor() = default;
-  OwnedTensor(const Shape& shape, DType dtype);  // zero-filled
+  OwnedTensor(const Shape& shape, DType dtype, bool zero = true);
 };
 
 // A DLManagedTensor that keeps `t.storage` alive until the consumer calls its deleter.

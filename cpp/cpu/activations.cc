@@ -12,11 +12,11 @@ namespace {
 constexpr int64_t kGrain = 1 << 14;
 
 template <typename T>
-inline T relu_of(T x) { return x < T(0) ? T(0) : x; }  // NaN < 0 is false: NaN passes
+TC_INLINE T relu_of(T x) { return x < T(0) ? T(0) : x; }  // NaN < 0 is false: NaN passes
 
 // tanh for float as a rational function (the coefficients of Eigen's
 // generic_fast_tanh_float, max error ~2 ulp) so the loop vectorizes; double uses std::tanh.
-inline float tanh_of(float x) {
+TC_INLINE float tanh_of(float x) {
   const float c = 7.90531110763549805f;
   float xc = x > c ? c : (x < -c ? -c : x);
   float x2 = xc * xc;
@@ -35,22 +35,22 @@ inline float tanh_of(float x) {
   float r = std::fabs(x) < 0.0004f ? x : p / q;
   return x != x ? x : r;
 }
-inline double tanh_of(double x) { return std::tanh(x); }
+TC_INLINE double tanh_of(double x) { return std::tanh(x); }
 
 template <typename T>
-inline void relu_span(const T* x, T* y, int64_t n) {
+TC_INLINE void relu_span(const T* x, T* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = relu_of(x[i]);
 }
 template <typename T>
-inline void relu_bwd_span(const T* dy, const T* y, T* dx, int64_t n) {
+TC_INLINE void relu_bwd_span(const T* dy, const T* y, T* dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
 }
 template <typename T>
-inline void tanh_span(const T* x, T* y, int64_t n) {
+TC_INLINE void tanh_span(const T* x, T* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = tanh_of(x[i]);
 }
 template <typename T>
-inline void tanh_bwd_span(const T* dy, const T* y, T* dx, int64_t n) {
+TC_INLINE void tanh_bwd_span(const T* dy, const T* y, T* dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
 }
 

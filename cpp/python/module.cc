@@ -66,9 +66,12 @@ PYBIND11_MODULE(_core, m) {
       .def("__dlpack_device__", [](const tc::OwnedTensor&) { return pyb::make_tuple(int(kDLCPU), 0); });
 
   m.def("empty", [](pyb::object shape, const std::string& dtype) {
-          return tc::OwnedTensor(tc::py::shape_from(shape, "empty", "shape"), tc::dtype_from_name(dtype));
+          return tc::OwnedTensor(tc::py::shape_from(shape, "empty", "shape"), tc::dtype_from_name(dtype), false);
         }, pyb::arg("shape"), pyb::arg("dtype"),
-        "A zero-filled, 64-byte aligned core buffer of the given shape and dtype name.");
+        "An uninitialised, 64-byte aligned core buffer (outputs for TensorFlow callers).");
+  m.def("zeros", [](pyb::object shape, const std::string& dtype) {
+          return tc::OwnedTensor(tc::py::shape_from(shape, "zeros", "shape"), tc::dtype_from_name(dtype), true);
+        }, pyb::arg("shape"), pyb::arg("dtype"), "A zero-filled, 64-byte aligned core buffer.");
   m.def("num_threads", &tc::num_threads, "Threads the CPU kernels use.");
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw tc::ValueError("twincore.set_num_threads: argument 'n': must be >= 1");

@@ -8,7 +8,15 @@ Bad input raises ValueError/TypeError naming the op and the argument.
 
 from twincore._core import cpu_isa, cpu_best_isa, set_cpu_isa, num_threads, set_num_threads  # noqa: F401
 from twincore.kernels.activations import relu, relu_backward, tanh, tanh_backward  # noqa: F401
+from twincore.kernels.max_pool2d import max_pool2d, max_pool2d_backward  # noqa: F401
+from twincore.kernels.global_avg_pool2d import global_avg_pool2d, global_avg_pool2d_backward  # noqa: F401
+from twincore.kernels.optim import sgd_step, adam_step  # noqa: F401
+from twincore.kernels.conv2d import conv2d, conv2d_backward  # noqa: F401
 from twincore.kernels.rotate import rotate, rotate_backward  # noqa: F401
+from twincore.kernels.matmul import matmul, matmul_backward  # noqa: F401
+from twincore.kernels.mse import mse, mse_backward  # noqa: F401
+from twincore.kernels.softmax import softmax, softmax_backward  # noqa: F401
+from twincore.kernels.softmax_cross_entropy import softmax_cross_entropy  # noqa: F401
 
 # CUDA arrays (torch / CuPy / any DLPack kCUDA array) go to the GPU kernels: the nvcc build's
 # or CuPy's (see _dispatch). Keep this last: it wraps every op imported above by name.

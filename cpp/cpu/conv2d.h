@@ -1,0 +1,33 @@
+// 2-D convolution (cross-correlation, as torch and TF define it), forward and backward.
+//   NCHW: x [N,C,H,W], w [O,C,KH,KW] (OIHW, torch), y [N,O,OH,OW]
+//   NHWC: x [N,H,W,C], w [KH,KW,C,O] (HWIO, TF),    y [N,OH,OW,O]
+// bias [O]. Both layouts are computed natively (no transposes of activations):
+// NCHW by im2col + W[O, C*KH*KW] x col[C*KH*KW, OH*OW]; NHWC by gathering patch rows
+// (contiguous over C) + P[OH*OW, KH*KW*C] x W[KH*KW*C, O]. All tensors contiguous,
+// float32 or float64, one dtype.
+#pragma once
+#include <cstdint>
+#include <utility>
+
+#include "core/geometry.h"
+#include "core/tensor.h"
+
+namespace tc::cpu {
+
+// Validates x, w, bias (rank 4, dtype, channel match -> 'w', bias [O] -> 'bias') and the
+// geometry (stride, padding, dilation, kernel vs padded input -> 'w'); sets *out_shape.
+// `op` names the op in error messages (the backward passes "conv2d_backward").
+Window2d conv2d_check(const Tensor& x, const Tensor& w, const Tensor* bias,
+                      std::pair<int64_t, int64_t> stride, PadSpec padding,
+                      std::pair<int64_t, int64_t> dilation, bool nhwc, Shape* out_shape,
+                      const char* op = "conv2d");
+
+// y = conv(x, w) + bias (bias may be nullptr); y preallocated with conv2d_check's shape.
+void conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, bool nhwc,
+            const Tensor& y);
+
+// From grad = dL/dy: dx (x's shape), dw (w's shape), dbias [O]; each may be nullptr (not needed).
+void conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window2d& g,
+                     bool nhwc, const Tensor* dx, const Tensor* dw, const Tensor* dbias);
+
+}  // namespace tc::cpu
