@@ -321,7 +321,7 @@ def test_tf32_flag_picks_tile(recorder):
     (lambda: _gpu.softmax_cross_entropy("record", _f((4, 3)), _f((4,), "int64"), reduction="avg"), ValueError,
      "argument 'reduction': unknown value 'avg'"),
     (lambda: _gpu.softmax_cross_entropy("record", _f((4, 3)), _f((4,), "int64"), 1.5), ValueError,
-     "argument 'label_smoothing': must be in [0, 1]"),
+     "argument 'label_smoothing': expected a value in [0, 1]"),
     (lambda: _gpu.softmax_cross_entropy("record", _f((4, 3)), _f((4, 3), "float64")), TypeError,
      "argument 'labels': expected int32/int64"),
     (lambda: _gpu.mse_backward("record", _f((3,)), _f((3,)), _f((3,))), ValueError,

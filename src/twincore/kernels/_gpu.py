@@ -247,7 +247,7 @@ def softmax_cross_entropy(backend, logits, labels, label_smoothing: float = 0.0,
              f"got {li.dtype}", TypeError)
     s = float(label_smoothing)
     if not 0.0 <= s <= 1.0:
-        _err(op, "label_smoothing", f"must be in [0, 1], got {label_smoothing}")
+        _err(op, "label_smoothing", f"expected a value in [0, 1], got {label_smoothing}")
     red = c.choose("reduction", reduction, ["mean", "sum", "none"])
     dl, dli = c.alloc((N, C), xi.dtype)
     sfx = _sfx(xi)
