@@ -207,13 +207,32 @@ class NvccLauncher:
         _core.cuda_memset0(int(ptr), int(nbytes), int(stream), int(device))
 
 
+def _cuda_include_dirs() -> list[str]:
+    """Folders holding mma.h (WMMA) for NVRTC: CUDA_PATH / CUDA_HOME / CuPy's CUDA path,
+    /usr/local/cuda, or the pip wheels' nvidia/*/include."""
+    roots = [os.environ.get("CUDA_PATH"), os.environ.get("CUDA_HOME")]
+    try:
+        import cupy
+
+        roots.append(cupy.cuda.get_cuda_path())
+    except Exception:
+        pass
+    roots.append("/usr/local/cuda")
+    found = [str(Path(r) / "include") for r in roots if r and (Path(r) / "include" / "mma.h").exists()]
+    if not found:
+        try:
+            import nvidia  # the pip CUDA wheels (namespace package)
+
+            for base in getattr(nvidia, "__path__", []):
+                found += [str(p.parent) for p in Path(base).glob("*/include/mma.h")]
+        except ImportError:
+            pass
+    return found[:1]
+
+
 def nvrtc_options(arch: str | None = None) -> tuple[str, ...]:
     """Options for compiling a kernel file with NVRTC (CuPy's RawModule)."""
-    opts = ["-std=c++17", f"-I{CUDA_DIR}"]
-    for root in (os.environ.get("CUDA_PATH"), os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
-        if root and (Path(root) / "include" / "mma.h").exists():
-            opts.append(f"-I{Path(root) / 'include'}")  # mma.h for the WMMA GEMM
-            break
+    opts = ["-std=c++17", f"-I{CUDA_DIR}"] + [f"-I{d}" for d in _cuda_include_dirs()]
     if arch:
         opts.append(f"--gpu-architecture={arch}")
     return tuple(opts)
