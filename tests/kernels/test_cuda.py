@@ -426,6 +426,12 @@ def test_backend_for_cpu_arrays():
         assert K.backend_for(torch.zeros(2)) == "cpu"
 
 
+def test_gpu_info():
+    info = K.gpu_info()
+    assert info["nvcc_build"] == bool(_core.with_cuda) and info["cupy"] == has("cupy")
+    assert info["devices"] >= 0 and (info["kernels"] > 100) == bool(_core.with_cuda)
+
+
 def test_backend_for_cuda_arrays(monkeypatch):
     fake = _f((3,))
     assert _dispatch.device_of(fake) == (2, 0)

@@ -20,7 +20,7 @@ from twincore.kernels.softmax_cross_entropy import softmax_cross_entropy  # noqa
 
 # CUDA arrays (torch / CuPy / any DLPack kCUDA array) go to the GPU kernels: the nvcc build's
 # or CuPy's (see _dispatch). Keep this last: it wraps every op imported above by name.
-from twincore.kernels._dispatch import backend_for, backends_used, set_stream  # noqa: E402,F401
+from twincore.kernels._dispatch import backend_for, backends_used, gpu_info, set_stream  # noqa: E402,F401
 from twincore.kernels import _dispatch as _gpu_dispatch  # noqa: E402
 
 _gpu_dispatch.install(globals())

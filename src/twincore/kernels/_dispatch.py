@@ -94,6 +94,16 @@ def backends_used() -> dict[str, str]:
     return dict(_USED)
 
 
+def gpu_info() -> dict:
+    """What this install can do with CUDA arrays (for `twincore check` and bug reports):
+    {"nvcc_build": bool, "cupy": bool, "devices": int, "kernels": int}. Touches the CUDA
+    runtime only when the build has CUDA (and then only to count devices)."""
+    nvcc = bool(getattr(_core, "with_cuda", False))
+    return {"nvcc_build": nvcc, "cupy": _cupy_importable(),
+            "devices": int(_core.cuda_device_count()) if nvcc else 0,
+            "kernels": len(_core.cuda_kernel_names()) if nvcc else 0}
+
+
 def set_stream(ptr: int | None) -> None:
     """Stream (cudaStream_t as an int) for launches from this thread on arrays that carry
     no stream of their own (not torch / CuPy); None = the legacy default stream."""
