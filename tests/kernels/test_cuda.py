@@ -374,6 +374,8 @@ def test_tf32_flag_picks_tile(recorder):
     (lambda: _gpu.max_pool2d("record", _f((1, 1, 2, 2)), 3), ValueError,
      "twincore.max_pool2d: argument 'kernel_size': the (dilated) kernel 3x3 is larger"),
     (lambda: _gpu.max_pool2d("record", _f((1, 1, 4, 4)), 2, layout="nchw"), ValueError, "argument 'layout'"),
+    (lambda: _gpu.max_pool2d("record", _f((1, 1, 8, 8)), 2, padding=2), ValueError,
+     "argument 'padding': must be at most half the kernel size"),
     (lambda: _gpu.max_pool2d("record", _f((1, 4, 4)), 2), ValueError, "argument 'x': expected rank 4, got rank 3"),
     (lambda: _gpu.max_pool2d_backward("record", _f((1, 1, 2, 2)), _f((1, 1, 2, 2), "int32"), (1, 1, 4, 4)),
      TypeError, "argument 'indices': expected int64"),

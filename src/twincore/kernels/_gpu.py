@@ -384,6 +384,8 @@ def max_pool2d(backend, x, kernel_size=2, stride=None, padding=0, layout: str = 
     k = _pair(op, "kernel_size", kernel_size)
     s = k if stride is None else _pair(op, "stride", stride)
     OH, OW, pt, pl = window(op, "kernel_size", H, W, k, s, (1, 1), padding)
+    if not isinstance(padding, str) and (pt > k[0] // 2 or pl > k[1] // 2):
+        _err(op, "padding", f"must be at most half the kernel size ({k[0] // 2}, {k[1] // 2}), got ({pt}, {pl})")
     shape = _layout_shape(N, C, OH, OW, nhwc)
     y, yi = c.alloc(shape, xi.dtype)
     idx, ii = c.alloc(shape, "int64") if return_indices else (None, None)
