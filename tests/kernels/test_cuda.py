@@ -503,6 +503,233 @@ def test_cuda_build_without_gpu_fails_cleanly():
     assert (np.asarray(K.relu(np.array([-1.0, 2.0]))) == [0.0, 2.0]).all()
 
 
+# ---- the kernels themselves, run in the CPU emulation (tests/kernels/cuda_emu) ----------
+# The real kernel files compiled by g++ with a thread-per-GPU-thread emulation of blocks,
+# barriers and warp shuffles: checks every kernel's arithmetic and indexing against the
+# CPU kernels without a GPU. Not covered: the WMMA (tensor core) GEMM (gemm.cuh's SIMT
+# fallback runs for f16/bf16/TF32 instead), the memory model, performance.
+
+def _to_bf16_bits(x):
+    u = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def _from_fake(f):
+    if f is None:
+        return None
+    if f.dtype_name == "bfloat16":
+        return (f.a.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    return f.a.astype(np.float64) if f.a.dtype.kind == "f" else f.a
+
+
+def _fake(a, dt):
+    a = np.asarray(a)
+    if a.dtype.kind in "iu":
+        f = FakeCuda(a.shape, a.dtype.name)
+        f.a[...] = a
+        return f
+    f = FakeCuda(a.shape, dt)
+    f.a[...] = _to_bf16_bits(a) if dt == "bfloat16" else a.astype(dt)
+    return f
+
+
+def _rounded(a, dt):
+    """a as the GPU sees it in dtype dt, back in float64 (the reference's input)."""
+    return _from_fake(_fake(a, dt))
+
+
+@pytest.fixture(scope="module")
+def emu_lib():
+    sys.path.insert(0, str(Path(__file__).parent / "cuda_emu"))
+    try:
+        import build as emu_build
+    finally:
+        sys.path.pop(0)
+    try:
+        return emu_build, emu_build.build()
+    except RuntimeError as e:
+        pytest.skip(f"CPU emulation not built: {e}")
+
+
+@pytest.fixture
+def emu(emu_lib, monkeypatch):
+    mod, path = emu_lib
+    lf = mod.EmuLauncher(path)
+    monkeypatch.setitem(_dispatch._LAUNCHERS, "emu", lf)
+    monkeypatch.setattr(_dispatch, "backend_for", lambda x, op="", arg="": "emu" if _dispatch.is_cuda(x) else "cpu")
+    monkeypatch.setattr(_gpu, "prepare", lambda x: (x, _FakeKind))
+    monkeypatch.setattr(_gpu, "_kind_of", lambda x: _FakeKind)
+    return lf
+
+
+EMU_TOL = {"float64": (1e-9, 1e-10), "float32": (1e-4, 1e-5), "float16": (1e-2, 5e-3), "bfloat16": (2e-2, 2e-2)}
+
+
+def _emu_close(got, want, dt, what):
+    from twincore.testing import assert_close
+
+    rtol, atol = EMU_TOL[dt]
+    want = np.asarray(want, np.float64)
+    scale = max(1.0, float(np.nanmax(np.abs(want)))) if want.size else 1.0
+    if dt in ("float16", "bfloat16"):  # outputs are rounded to dt: compare against the rounded reference
+        want = _rounded(want, dt)
+    assert_close(got, want, rtol=rtol, atol=atol * scale, what=f"{what} [{dt}]")
+
+
+EMU_DTYPES = [pytest.param(d, marks=pytest.mark.slow) for d in DTYPES]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dt", DTYPES)
+def test_emu_elementwise_losses_optim(emu, dt):
+    rng = np.random.default_rng(11)
+    for n in (1, 3, 17, 513):
+        x = _rounded(rng.standard_normal((n, 3)), dt)
+        for op in ("relu", "tanh"):
+            _emu_close(_from_fake(getattr(K, op)(_fake(x, dt))), getattr(K, op)(x), dt, op)
+            g = _rounded(rng.standard_normal(x.shape), dt)
+            y = _rounded(getattr(K, op)(x), dt)
+            _emu_close(_from_fake(getattr(K, op + "_backward")(_fake(g, dt), _fake(y, dt))),
+                       getattr(K, op + "_backward")(g, y), dt, op + "_backward")
+    x = _rounded(rng.standard_normal((5, 3, 17)) * 3, dt)
+    x[1, 1, 4] = np.nan
+    _emu_close(_from_fake(K.softmax(_fake(x, dt))), K.softmax(x), dt, "softmax (with a NaN row)")
+    y = _rounded(K.softmax(x[0]), dt)
+    g = _rounded(rng.standard_normal(y.shape), dt)
+    _emu_close(_from_fake(K.softmax_backward(_fake(g, dt), _fake(y, dt))), K.softmax_backward(g, y), dt,
+               "softmax_backward")
+    for C in (1, 7, 513):
+        lg = _rounded(rng.standard_normal((17, C)) * (1e4 if dt in ("float32", "float64") else 4), dt)
+        for labels in (rng.integers(0, C, 17).astype(np.int64), rng.integers(0, C, 17).astype(np.int32),
+                       _rounded(rng.dirichlet(np.ones(C), 17), dt)):
+            for red in ("mean", "sum", "none"):
+                for sm in (0.0, 0.1):
+                    lab = labels if labels.dtype.kind == "i" else labels
+                    want = K.softmax_cross_entropy(lg, lab, sm, red)
+                    got = K.softmax_cross_entropy(_fake(lg, dt), _fake(lab, dt), sm, red)
+                    _emu_close(_from_fake(got[0]), want[0], dt, f"ce loss C={C} {red} s={sm}")
+                    _emu_close(_from_fake(got[1]), want[1], dt, f"ce dlogits C={C} {red} s={sm}")
+    p, t = _rounded(rng.standard_normal((7, 9)), dt), _rounded(rng.standard_normal((7, 9)), dt)
+    for red in ("mean", "sum", "none"):
+        _emu_close(_from_fake(K.mse(_fake(p, dt), _fake(t, dt), red)), K.mse(p, t, red), dt, f"mse {red}")
+    _emu_close(_from_fake(K.mse_backward(_fake(p, dt), _fake(t, dt), 0.5)), K.mse_backward(p, t, 0.5), dt,
+               "mse_backward scalar")
+    gg = _rounded(rng.standard_normal(p.shape), dt)
+    _emu_close(_from_fake(K.mse_backward(_fake(p, dt), _fake(t, dt), _fake(gg, dt), "none")),
+               K.mse_backward(p, t, gg, "none"), dt, "mse_backward none")
+    if dt in ("float32", "float64"):  # the CPU reference runs these two dtypes
+        for kw in ({"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}, {"momentum": 0.5, "dampening": 0.1}, {}):
+            prm, grd, buf = (_rounded(rng.standard_normal(37), dt).astype(dt) for _ in range(3))
+            fp, fg, fb = _fake(prm, dt), _fake(grd, dt), _fake(buf, dt)
+            K.sgd_step(fp, fg, fb, 0.1, **kw)
+            K.sgd_step(prm, grd, buf, 0.1, **kw)
+            _emu_close(_from_fake(fp), prm, dt, f"sgd {kw}")
+        for kw in ({"weight_decay": 0.1}, {"weight_decay": 0.1, "decoupled_weight_decay": True},
+                   {"flavor": "keras", "eps": 1e-7}, {"flavor": "keras", "weight_decay": 0.05,
+                                                      "decoupled_weight_decay": True}):
+            prm, grd, m = (rng.standard_normal(37).astype(dt) for _ in range(3))
+            v = np.abs(rng.standard_normal(37)).astype(dt)
+            fs = [_fake(a, dt) for a in (prm, grd, m, v)]
+            K.adam_step(*fs, 3, lr=0.01, **kw)
+            K.adam_step(prm, grd, m, v, 3, lr=0.01, **kw)
+            for f, a, n in zip(fs, (prm, grd, m, v), "pgmv"):
+                _emu_close(_from_fake(f), a, dt, f"adam {n} {kw}")
+    sfx = _gpu._SFX[dt]
+    assert {f"relu_{sfx}", f"softmax_{sfx}", f"softmax_cross_entropy_{sfx}_prob", f"mse_partial_{sfx}"} <= set(emu.launches)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dt", DTYPES)
+def test_emu_matmul_conv(emu, dt):
+    rng = np.random.default_rng(12)
+    r = lambda *s: _rounded(rng.standard_normal(s), dt)  # noqa: E731
+    for (ash, bsh, ta, tb) in (((17, 33), (33, 3), False, False), ((2, 5, 70), (70, 9), False, False),
+                               ((2, 70, 5), (2, 9, 70), True, True), ((1, 3), (3, 127), False, True)):
+        a, b = r(*ash), r(*bsh)
+        if tb:
+            b = r(*(bsh[:-2] + (bsh[-1], bsh[-2]))) if len(bsh) == 2 else b
+        N = b.shape[-2] if tb else b.shape[-1]
+        bias = r(N)
+        want = K.matmul(a, b, bias, ta, tb)
+        _emu_close(_from_fake(K.matmul(_fake(a, dt), _fake(b, dt), _fake(bias, dt), ta, tb)), want, dt, "matmul")
+        g = r(*want.shape)
+        w3 = K.matmul_backward(g, a, b, ta, tb, need_bias=True)
+        g3 = K.matmul_backward(_fake(g, dt), _fake(a, dt), _fake(b, dt), ta, tb, need_bias=True)
+        for got, w, n in zip(g3, w3, ("da", "db", "dbias")):
+            _emu_close(_from_fake(got), w, dt, f"matmul_backward {n} {ash} {bsh} {ta} {tb}")
+    for layout in ("NCHW", "NHWC"):
+        for (xs, o, k, stride, padding, dil) in (((2, 3, 9, 7), 4, 3, 1, "same", 1), ((1, 2, 8, 8), 3, 3, 2, "same", 1),
+                                                 ((2, 1, 7, 9), 2, 2, 2, 1, 2), ((1, 3, 5, 5), 2, 1, 1, "valid", 1)):
+            n_, c_, h_, w_ = xs
+            x = r(*((n_, c_, h_, w_) if layout == "NCHW" else (n_, h_, w_, c_)))
+            w = r(*((o, c_, k, k) if layout == "NCHW" else (k, k, c_, o)))
+            bias = r(o)
+            want = K.conv2d(x, w, bias, stride, padding, dil, layout)
+            got = K.conv2d(_fake(x, dt), _fake(w, dt), _fake(bias, dt), stride, padding, dil, layout)
+            _emu_close(_from_fake(got), want, dt, f"conv2d {layout} {xs} k{k} s{stride} {padding} d{dil}")
+            g = r(*want.shape)
+            w3 = K.conv2d_backward(g, x, w, stride, padding, dil, layout, need_bias=True)
+            g3 = K.conv2d_backward(_fake(g, dt), _fake(x, dt), _fake(w, dt), stride, padding, dil, layout,
+                                   need_bias=True)
+            for gv, wv, n in zip(g3, w3, ("dx", "dw", "dbias")):
+                _emu_close(_from_fake(gv), wv, dt, f"conv2d_backward {n} {layout} {xs} s{stride} {padding} d{dil}")
+    assert {f"matmul_{_gpu._SFX[dt]}", f"conv2d_backward_input_{_gpu._SFX[dt]}"} <= set(emu.launches)
+    if dt == "float32":  # the TF32 entry (the emulation runs its SIMT stand-in)
+        _gpu.set_allow_tf32(True)
+        try:
+            a, b = r(20, 30), r(30, 10)
+            _emu_close(_from_fake(K.matmul(_fake(a, dt), _fake(b, dt))), K.matmul(a, b), dt, "matmul tf32 entry")
+        finally:
+            _gpu.set_allow_tf32(False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dt", DTYPES)
+def test_emu_pooling_rotate(emu, dt):
+    rng = np.random.default_rng(13)
+    r = lambda *s: _rounded(rng.standard_normal(s), dt)  # noqa: E731
+    for layout in ("NCHW", "NHWC"):
+        x = r(2, 3, 9, 7) if layout == "NCHW" else r(2, 9, 7, 3)
+        x.flat[5] = np.nan
+        for k, s, pad in ((2, None, 0), (3, 2, "same"), (3, 1, 1)):
+            yw, iw = K.max_pool2d(x, k, s, pad, layout, True)
+            yg, ig = K.max_pool2d(_fake(x, dt), k, s, pad, layout, True)
+            _emu_close(_from_fake(yg), yw, dt, f"max_pool2d {layout} k{k} s{s} {pad}")
+            assert (_from_fake(ig) == iw).all(), f"max_pool2d indices {layout} k{k}"
+            g = r(*yw.shape)
+            want = K.max_pool2d_backward(g, iw, x.shape, layout)
+            got = K.max_pool2d_backward(_fake(g, dt), _fake(iw, dt), x.shape, layout)
+            _emu_close(_from_fake(got), want, dt, f"max_pool2d_backward scatter {layout} k{k}")
+            got = K.max_pool2d_backward(_fake(g, dt), _fake(iw, dt), x.shape, layout, kernel_size=k, stride=s,
+                                        padding=pad)
+            _emu_close(_from_fake(got), want, dt, f"max_pool2d_backward gather {layout} k{k}")
+        x = r(*x.shape)
+        _emu_close(_from_fake(K.global_avg_pool2d(_fake(x, dt), layout)), K.global_avg_pool2d(x, layout), dt,
+                   f"gap {layout}")
+        g = r(2, 3)
+        _emu_close(_from_fake(K.global_avg_pool2d_backward(_fake(g, dt), x.shape, layout)),
+                   K.global_avg_pool2d_backward(g, x.shape, layout), dt, f"gap backward {layout}")
+        for interp in ("bilinear", "nearest"):
+            for fill in ("zeros", "constant", "nearest", "reflect"):
+                for ang, tr in ((np.array([33.0, -90.0]), np.array([[1.5, -2.25], [0.0, 0.0]])),
+                                (np.array(200.0), np.array([3.0, 0.5]))):
+                    ang_r, tr_r = _rounded(ang, dt), _rounded(tr, dt)
+                    want = K.rotate(x, ang_r, tr_r, interp, fill, 0.25, layout)
+                    got = K.rotate(_fake(x, dt), _fake(ang_r, dt), _fake(tr_r, dt), interp, fill, 0.25, layout)
+                    what = f"rotate {layout} {interp} {fill} angle {ang}"
+                    _emu_close(_from_fake(got), want, dt, what)
+                    g = r(*x.shape)
+                    w3 = K.rotate_backward(g, x, ang_r, tr_r, interp, fill, 0.25, layout, True, True, True)
+                    for det in (True, False):
+                        g3 = K.rotate_backward(_fake(g, dt), _fake(x, dt), _fake(ang_r, dt), _fake(tr_r, dt), interp,
+                                               fill, 0.25, layout, True, True, True, deterministic=det)
+                        for gv, wv, n in zip(g3, w3, ("dimages", "dangle", "dtranslate")):
+                            _emu_close(_from_fake(gv), wv, dt, f"rotate_backward {n} det={det} {what}")
+    sfx = _gpu._SFX[dt]
+    assert {f"rotate_backward_gather_{sfx}", f"rotate_backward_scatter_{sfx}", f"max_pool2d_backward_{sfx}",
+            f"rotate_backward_coords_finish_{sfx}"} <= set(emu.launches)
+
+
 # ---- on a GPU ----------------------------------------------------------------------------
 
 def _cuda_ok() -> bool:

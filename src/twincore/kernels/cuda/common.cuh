@@ -89,6 +89,8 @@ __device__ __forceinline__ A block_sum(A v, A* scratch) {
 // (cpp/cuda/registry.cc); under NVRTC (CuPy) names are looked up in the module instead.
 #if defined(__CUDACC_RTC__)
 #define TC_REGISTER(name)
+#elif defined(TC_EMU)  // the CPU emulation used by the tests (tests/kernels/cuda_emu)
+#define TC_REGISTER(name) static int tc_reg_##name = tc_emu_reg(#name, &name);
 #else
 int tc_cuda_register(const char* name, const void* fn);
 #define TC_REGISTER(name) \
