@@ -506,8 +506,9 @@ def test_cuda_build_without_gpu_fails_cleanly():
 # ---- the kernels themselves, run in the CPU emulation (tests/kernels/cuda_emu) ----------
 # The real kernel files compiled by g++ with a thread-per-GPU-thread emulation of blocks,
 # barriers and warp shuffles: checks every kernel's arithmetic and indexing against the
-# CPU kernels without a GPU. Not covered: the WMMA (tensor core) GEMM (gemm.cuh's SIMT
-# fallback runs for f16/bf16/TF32 instead), the memory model, performance.
+# CPU kernels without a GPU. The WMMA GEMM runs on a stand-in mma.h (cuda_emu/mma.h: the
+# tiling and epilogue are checked, not the tensor cores). Not covered: the memory model,
+# real warp scheduling, performance.
 
 def _to_bf16_bits(x):
     u = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
@@ -674,11 +675,18 @@ def test_emu_matmul_conv(emu, dt):
             for gv, wv, n in zip(g3, w3, ("dx", "dw", "dbias")):
                 _emu_close(_from_fake(gv), wv, dt, f"conv2d_backward {n} {layout} {xs} s{stride} {padding} d{dil}")
     assert {f"matmul_{_gpu._SFX[dt]}", f"conv2d_backward_input_{_gpu._SFX[dt]}"} <= set(emu.launches)
-    if dt == "float32":  # the TF32 entry (the emulation runs its SIMT stand-in)
+    if dt == "float32":  # TF32 (WMMA path): inputs rounded to 10 mantissa bits
+        from twincore.testing import assert_close
+
         _gpu.set_allow_tf32(True)
         try:
-            a, b = r(20, 30), r(30, 10)
-            _emu_close(_from_fake(K.matmul(_fake(a, dt), _fake(b, dt))), K.matmul(a, b), dt, "matmul tf32 entry")
+            a, b = r(130, 70), r(70, 129)
+            got = _from_fake(K.matmul(_fake(a, dt), _fake(b, dt)))
+            assert_close(got, K.matmul(a, b), rtol=1e-2, atol=2e-2, what="matmul tf32")
+            assert np.abs(got - K.matmul(a, b)).max() > 1e-4, "TF32 rounding did not happen: not the WMMA path"
+            x, w = r(2, 3, 9, 9), r(4, 3, 3, 3)
+            assert_close(_from_fake(K.conv2d(_fake(x, dt), _fake(w, dt), None, 1, "same")),
+                         K.conv2d(x, w, None, 1, "same"), rtol=1e-2, atol=2e-2, what="conv2d tf32")
         finally:
             _gpu.set_allow_tf32(False)
 

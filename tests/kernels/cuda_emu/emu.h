@@ -4,7 +4,7 @@
 // through per-warp barriers, __shared__ a static (blocks run one after another),
 // atomicAdd under a mutex. For tests only: it checks the kernels' arithmetic and
 // indexing on machines without a GPU, not their performance or memory model. The WMMA
-// (tensor core) GEMM is not emulated: gemm.cuh's SIMT fallback runs in its place.
+// GEMM runs on a stand-in mma.h (whole tiles per thread; see mma.h).
 // Force-included before each kernel file (g++ -include emu.h -DTC_EMU).
 #pragma once
 #include <cuda_bf16.h>

@@ -111,7 +111,7 @@ __device__ __forceinline__ void gemm_simt(const LA& la, const LB& lb, const Epil
 template <typename T, typename S, typename F, int BK, int WK, class LA, class LB>
 __device__ __forceinline__ void gemm_wmma(const LA& la, const LB& lb, const Epilogue<T>& ep, i64 M, i64 N,
                                           i64 K, i64 R) {
-#if __CUDA_ARCH__ >= 800
+#if __CUDA_ARCH__ >= 800 || defined(TC_EMU)  // TC_EMU: the tests' CPU emulation
   using namespace nvcuda;
   constexpr int BM = 128, BN = 128, LDA = BK + 8, LDB = BN + 8;
   constexpr int OFF_B = tc_round32(BM * LDA * sizeof(S)), OFF_C = OFF_B + tc_round32(BK * LDB * sizeof(S));
