@@ -543,7 +543,7 @@ def _rounded(a, dt):
 def emu_lib():
     sys.path.insert(0, str(Path(__file__).parent / "cuda_emu"))
     try:
-        import build as emu_build
+        import emu_build
     finally:
         sys.path.pop(0)
     try:
