@@ -41,6 +41,7 @@ cuda-check:
 	cmake --build build/cuda
 
 test: install
+	@$(MAKE) --no-print-directory data || echo "warning: no Fashion-MNIST; the tests on real data will be skipped"
 	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider
 
 test-slow: install
@@ -68,7 +69,7 @@ data:
 	  || sudo sh -c 'apt-get update -q && apt-get install -y -q dataset-fashion-mnist' >/dev/null; }
 
 demo: install data
-	$(VENV)/bin/twincore compare --model cnn --epochs 1
+	$(VENV)/bin/twincore compare --model cnn --epochs 1 --max-steps 200 --native
 
 clean:
 	rm -rf build $(VENV) src/twincore/_core*.so

@@ -18,22 +18,22 @@ import numpy as np
 FRONTENDS = ("torch", "keras", "native")
 
 
-def make_backend(frontend: str, spec, seed: int = 0, device: str = "cpu"):
+def make_backend(frontend: str, spec, seed: int = 0, device: str = "cpu", dtype: str = "float32"):
     if device != "cpu":
         raise SystemExit(f"twincore: --device {device}: this build has no CUDA kernels "
                          "(see issue 'CUDA kernels'); use --device cpu")
     if frontend in ("torch", "torch-native"):
         from twincore.workloads.torch_backend import TorchBackend
 
-        return TorchBackend(spec, ours=frontend == "torch", seed=seed)
+        return TorchBackend(spec, ours=frontend == "torch", seed=seed, dtype=dtype)
     if frontend in ("keras", "keras-native"):
         from twincore.workloads.keras_backend import KerasBackend
 
-        return KerasBackend(spec, ours=frontend == "keras", seed=seed)
+        return KerasBackend(spec, ours=frontend == "keras", seed=seed, dtype=dtype)
     if frontend == "native":
         from twincore.workloads.native_backend import NativeBackend
 
-        return NativeBackend(spec, seed=seed)
+        return NativeBackend(spec, seed=seed, dtype=dtype)
     raise SystemExit(f"twincore: unknown frontend {frontend!r}; choose from {', '.join(FRONTENDS)}")
 
 
@@ -58,7 +58,7 @@ def _spec_and_cfg(args):
     spec = MODELS[args.model]
     cfg = RunConfig(epochs=args.epochs or spec.epochs, batch_size=args.batch_size or spec.batch_size,
                     lr=args.lr or spec.lr, seed=args.seed, max_steps=args.max_steps,
-                    progress=not args.quiet)
+                    progress=not args.quiet, dtype=args.dtype)
     return spec, cfg
 
 
@@ -81,7 +81,7 @@ def cmd_train(args) -> int:
     task = _load(spec, args)
     from twincore.workloads.trainer import fit
 
-    backend = make_backend(args.frontend, spec, args.seed, args.device)
+    backend = make_backend(args.frontend, spec, args.seed, args.device, args.dtype)
     s = fit(spec, backend, task, cfg)
     print(f"\n{spec.name} through {backend.name}: test loss {s['test_loss']:.4f}"
           + (f", test accuracy {s['test_accuracy']:.4f}" if s.get("test_accuracy") is not None else ""))
@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--limit-train", type=int, help="use only the first N training images")
         p.add_argument("--limit-test", type=int, help="use only the first N test images")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
 
     t = sub.add_parser("train", help="train one model through one frontend")
     common(t)

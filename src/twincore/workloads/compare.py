@@ -29,7 +29,7 @@ def compare(spec, task, cfg: RunConfig, frontends: list[str], out: str) -> list[
         c = copy.copy(cfg)
         c.out = os.path.join(out, name)
         try:
-            backend = make_backend(name, spec, cfg.seed)
+            backend = make_backend(name, spec, cfg.seed, dtype=cfg.dtype)
         except (ImportError, ValueError) as e:
             print(f"skipping {name}: {e}")
             continue
@@ -39,7 +39,7 @@ def compare(spec, task, cfg: RunConfig, frontends: list[str], out: str) -> list[
         raise SystemExit("twincore compare: no frontend could run")
     ref = results[0]["step_losses"]
     lines = [f"{spec.name}: {cfg.epochs} epoch(s), batch {cfg.batch_size}, lr {cfg.lr}, seed {cfg.seed}, "
-             f"{results[0]['steps']} steps each; same initial weights and batch order; "
+             f"{results[0]['steps']} steps each, {cfg.dtype}; same initial weights and batch order; "
              f"optimizer: twincore's fused {spec.optimizer} kernel",
              "",
              f"| frontend | test accuracy | test loss | s/epoch | max rel. loss diff vs {results[0]['frontend']} (any step) |",

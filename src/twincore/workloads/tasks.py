@@ -57,7 +57,8 @@ def load_task(spec: Spec, data_path: str | None = None, seed: int = 0, limit_tra
         return TaskData(Split(x, y), None, Split(x, y), (), "x^2 toy")
     ds = tcdata.load(data_path)
     x, y = tcdata.normalize(ds.x_train), ds.y_train
-    (xt, yt), (xv, yv) = tcdata.split(x, y, spec.val, seed=seed)
+    val = spec.val if isinstance(spec.val, float) else min(spec.val, len(x) // 5)  # small data: 20% at most
+    (xt, yt), (xv, yv) = tcdata.split(x, y, val, seed=seed)
     if limit_train:
         xt, yt = xt[:limit_train], yt[:limit_train]
     xs, ys = tcdata.normalize(ds.x_test), ds.y_test

@@ -71,12 +71,14 @@ class MultiIO(nn.Module):
 
 
 class TorchBackend:
-    def __init__(self, spec: Spec, ours: bool = True, seed: int = 0):
+    def __init__(self, spec: Spec, ours: bool = True, seed: int = 0, dtype: str = "float32"):
         from twincore.frontends import torch as tc
 
         torch.manual_seed(seed)
         self.spec, self.name = spec, "torch" if ours else "torch-native"
         self.model = MultiIO(spec, ours) if spec.task == "multi-io" else _layers(spec, ours)
+        self.dtype = np.dtype(dtype)
+        self.model.to(getattr(torch, self.dtype.name))
         self.params = list(self.model.parameters())
         self.kinds = param_kinds(spec)
         if ours:
@@ -87,10 +89,14 @@ class TorchBackend:
             self.xent, self.mse = nn.functional.cross_entropy, nn.functional.mse_loss
         del tc
 
+    def _t(self, a):
+        a = np.asarray(a)
+        return torch.from_numpy(a.astype(self.dtype, copy=False) if a.dtype.kind == "f" else a)
+
     def _x(self, x):
         if isinstance(x, tuple):
-            return tuple(torch.from_numpy(a) for a in x)
-        t = torch.from_numpy(x)
+            return tuple(self._t(a) for a in x)
+        t = self._t(x)
         return t.unsqueeze(1) if t.dim() == 3 else t  # images [N,28,28] -> NCHW [N,1,28,28]
 
     def to_native(self, i, a):
@@ -113,10 +119,10 @@ class TorchBackend:
         if self.spec.task == "multi-io":
             w = self.spec.loss_weights
             logits, value = out
-            return w[0] * self.xent(logits, torch.from_numpy(y[0])) + w[1] * self.mse(value, torch.from_numpy(y[1])), logits
+            return w[0] * self.xent(logits, self._t(y[0])) + w[1] * self.mse(value, self._t(y[1])), logits
         if self.spec.task == "regress":
-            return self.mse(out, torch.from_numpy(y)), None
-        return self.xent(out, torch.from_numpy(y)), out
+            return self.mse(out, self._t(y)), None
+        return self.xent(out, self._t(y)), out
 
     def grad_step(self, x, y):
         self.model.train()
@@ -128,7 +134,7 @@ class TorchBackend:
         loss.backward()
         labels = y[0] if isinstance(y, tuple) else y
         correct = int((logits.argmax(1).numpy() == labels).sum()) if logits is not None else 0
-        return float(loss), correct, [p.grad for p in self.params]
+        return float(loss.detach()), correct, [p.grad for p in self.params]
 
     @torch.no_grad()
     def predict(self, x):

@@ -43,6 +43,7 @@ class RunConfig:
     init_from: str | None = None     # checkpoint to take the first layers from (transfer)
     freeze: int = 0                  # number of leading layers (weight + bias) to load and freeze
     eval_every_epoch: bool = True
+    dtype: str = "float32"           # float64 for tight cross-frontend parity
 
 
 @dataclass
@@ -124,7 +125,7 @@ def fit(spec: Spec, backend, task: TaskData, cfg: RunConfig, on_step=None) -> di
     ckpt = os.path.join(cfg.out, "checkpoint.npz") if cfg.out else None
     if cfg.out:
         os.makedirs(cfg.out, exist_ok=True)
-    weights = init_weights(spec, cfg.seed)
+    weights = init_weights(spec, cfg.seed, np.dtype(cfg.dtype))
     if cfg.init_from:
         meta, arrays = load_checkpoint(cfg.init_from)
         if meta["model"] != spec.name:

@@ -1,0 +1,132 @@
+"""Small helpers shared by the torch ops: argument normalisation (with errors in the
+project's format), output-size rules for the fake (meta) kernels, and the empty
+placeholder that stands for "gradient not needed" in a backward op's outputs.
+
+Custom ops cannot return None, so a backward op that was told `need_x=False`
+returns `torch.empty(0)` in that slot and the autograd formula turns it back into None.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+
+def bad(op: str, arg: str, msg: str, exc: type = ValueError) -> Exception:
+    """An exception whose message starts `twincore.<op>: argument '<arg>': `."""
+    return exc(f"twincore.{op}: argument '{arg}': {msg}")
+
+
+def pair(v, op: str, arg: str) -> list[int]:
+    """An int or a pair of ints -> [h, w]."""
+    if isinstance(v, bool):
+        raise bad(op, arg, f"expected an int or a pair of ints, got {v!r}", TypeError)
+    if isinstance(v, int):
+        return [v, v]
+    if isinstance(v, (tuple, list, torch.Size)) and len(v) == 2 and all(
+            isinstance(i, int) and not isinstance(i, bool) for i in v):
+        return [int(v[0]), int(v[1])]
+    raise bad(op, arg, f"expected an int or a pair of ints, got {v!r}", TypeError)
+
+
+def padding_arg(padding, op: str) -> tuple[list[int], str]:
+    """padding (int, pair, "same", "valid") -> (pads [h, w], mode "explicit"|"same"|"valid").
+
+    Custom-op schemas need one type per argument, so the polymorphic padding of the
+    public API travels as two arguments.
+    """
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise bad(op, "padding", f"expected an int, a pair, 'same' or 'valid', got {padding!r}")
+        return [0, 0], padding
+    return pair(padding, op, "padding"), "explicit"
+
+
+def kernel_padding(pads: Sequence[int], mode: str):
+    """The padding argument of twincore.kernels from the custom op's two arguments."""
+    return mode if mode != "explicit" else (int(pads[0]), int(pads[1]))
+
+
+def layout_arg(layout, op: str) -> str:
+    if layout not in ("NCHW", "NHWC"):
+        raise bad(op, "layout", f"expected 'NCHW' or 'NHWC', got {layout!r}")
+    return layout
+
+
+def out_size(n, k: int, s: int, d: int, pad: int, mode: str):
+    """Output length of a window sliding over n (conv2d / max_pool2d geometry).
+
+    Written with // only, so it also works on the symbolic ints of torch.compile.
+    """
+    if mode == "same":
+        return (n + s - 1) // s
+    if mode == "valid":
+        pad = 0
+    return (n + 2 * pad - d * (k - 1) - 1) // s + 1
+
+
+def none_if_empty(t: torch.Tensor, needed: bool):
+    """Back from a backward op's placeholder convention to autograd's None."""
+    return t if needed else None
+
+
+def placeholder(like: torch.Tensor) -> torch.Tensor:
+    return like.new_empty((0,))
+
+
+def check_tensor(x, op: str, arg: str) -> None:
+    """Reject non-tensors early with the op's name (torch's dispatcher would say less)."""
+    if not isinstance(x, torch.Tensor):
+        raise bad(op, arg, f"expected a torch.Tensor, got {type(x).__name__}", TypeError)
+
+
+def register(op, forward, setup_context, backward) -> None:
+    """Give custom op `op` its autograd formula, and an eager twin `op.eager`.
+
+    `op.eager` is a torch.autograd.Function with the same forward, setup_context and
+    backward, called without the dispatcher: in eager mode that halves the per-call
+    overhead of the wrappers. The backward tells the two apart by `ctx.eager` and calls
+    the backward kernels directly there (see `backward_op`), or the backward custom ops
+    (which torch.compile traces) otherwise.
+    """
+    op.register_autograd(backward, setup_context=setup_context)
+
+    class Eager(torch.autograd.Function):
+        @staticmethod
+        def forward(*args):
+            return forward(*args)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.eager = True
+            setup_context(ctx, inputs, output)
+
+        @staticmethod
+        @torch.autograd.function.once_differentiable  # double backward: a clear error, never silent zeros
+        def backward(ctx, *grads):
+            return backward(ctx, *grads)
+
+    Eager.__name__ = Eager.__qualname__ = f"{op._name}_eager"
+    op.eager = Eager.apply
+    op.forward_impl = forward
+
+
+def backward_op(ctx, op, impl):
+    """The backward custom op, or its plain implementation in the eager twin."""
+    return impl if getattr(ctx, "eager", False) else op
+
+
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
+def call(op, *args):
+    """Run custom op `op`: itself under torch.compile/export and for meta or fake tensors
+    (its fake kernel gives the shapes); in eager mode its autograd twin, or the bare kernel
+    call when no gradient can flow (inference: nothing to record)."""
+    x = args[0]
+    if torch.compiler.is_compiling() or type(x) not in _PLAIN or x.device.type == "meta":
+        return op(*args)
+    if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
+        return op.eager(*args)
+    return op.forward_impl(*args)

@@ -1,0 +1,149 @@
+"""twincore's ops for torch tensors, with torch-style signatures (`import
+twincore.frontends.torch.functional as tcf`).
+
+Each function only normalises arguments and calls one custom op of
+`twincore.frontends.torch.ops` (autograd-aware, torch.compile-friendly); in eager mode
+through the op's autograd.Function twin, which skips the dispatcher (`_common.call`). The Keras
+frontend calls these same functions on its torch backend with layout="NHWC".
+Tensors: float32 or float64; images NCHW ("layout") unless said otherwise.
+"""
+
+from __future__ import annotations
+
+
+import torch
+from torch import Tensor
+
+from twincore.frontends.torch import ops
+from twincore.frontends.torch._common import bad, call, check_tensor, layout_arg, pair, padding_arg
+
+__all__ = ["linear", "matmul", "conv2d", "rotate", "max_pool2d", "global_avg_pool2d", "relu", "tanh",
+           "softmax", "cross_entropy", "mse_loss"]
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x [*, in] @ weight[out, in].T + bias [out] -> [*, out] (torch's layout, as F.linear)."""
+    check_tensor(x, "matmul", "a")
+    check_tensor(weight, "matmul", "b")
+    if x.dim() == 2:
+        return call(ops.matmul, x, weight, bias, False, True)
+    if x.dim() == 0:
+        raise bad("matmul", "a", "expected a tensor of rank >= 1, got a 0-d tensor")
+    # One GEMM over all leading dims: [*, in] -> [prod(*), in] (a view for contiguous x).
+    y = call(ops.matmul, x.reshape(-1, x.shape[-1]), weight, bias, False, True)
+    return y.reshape(*x.shape[:-1], y.shape[-1])
+
+
+def matmul(a: Tensor, b: Tensor, bias: Tensor | None = None) -> Tensor:
+    """a [M,K] or [B,M,K] @ b [K,N] or [B,K,N] (+ bias [N]) -> [M,N] or [B,M,N].
+
+    With a 2-D b and a bias this is Keras's Dense (kernel [in, out]) in one fused GEMM."""
+    check_tensor(a, "matmul", "a")
+    check_tensor(b, "matmul", "b")
+    return call(ops.matmul, a, b, bias, False, False)
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           layout: str = "NCHW") -> Tensor:
+    """2-D convolution (cross-correlation, as torch and TF).
+
+    layout "NCHW": x [N,C,H,W], weight [O,C,KH,KW]; "NHWC": x [N,H,W,C], weight
+    [KH,KW,C,O]. bias [O]. stride/dilation int or pair; padding int, pair, "same"
+    (TF's rule: out = ceil(in / stride), odd pixel at the bottom/right) or "valid".
+    """
+    check_tensor(x, "conv2d", "x")
+    check_tensor(weight, "conv2d", "w")
+    pads, mode = padding_arg(padding, "conv2d")
+    return call(ops.conv2d, x, weight, bias, pair(stride, "conv2d", "stride"), pads, mode,
+                      pair(dilation, "conv2d", "dilation"), layout_arg(layout, "conv2d"))
+
+
+def _param(v, images: Tensor, op: str, arg: str) -> Tensor:
+    """angle / translate as a tensor in images' dtype and device (differentiable if v is)."""
+    if isinstance(v, Tensor):
+        return v.to(dtype=images.dtype, device=images.device)
+    try:
+        return torch.as_tensor(v, dtype=images.dtype, device=images.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise bad(op, arg, f"expected a number, a sequence or a tensor, got {v!r}", TypeError) from None
+
+
+def rotate(images: Tensor, angle, translate=(0, 0), interpolation: str = "bilinear", fill: str = "zeros",
+           fill_value: float = 0.0, layout: str = "NCHW") -> Tensor:
+    """Rotate each image by `angle` degrees counter-clockwise about its centre, then shift it by
+    translate = (dx, dy) pixels.
+
+    images [N,C,H,W] / [N,H,W,C]; angle a number, 0-d or [N] tensor; translate a pair, [2] or
+    [N,2] tensor. Differentiable w.r.t. images, angle and translate. interpolation "bilinear" |
+    "nearest"; fill "zeros" | "constant" (with fill_value) | "nearest" | "reflect".
+    """
+    check_tensor(images, "rotate", "images")
+    return call(ops.rotate, images, _param(angle, images, "rotate", "angle"),
+                      _param(translate, images, "rotate", "translate"), interpolation, fill, float(fill_value),
+                      layout_arg(layout, "rotate"))
+
+
+def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, layout: str = "NCHW") -> Tensor:
+    """Max pooling. x [N,C,H,W] / [N,H,W,C]; kernel_size, stride (None = kernel_size) int or pair;
+    padding int, pair (padded cells never win), "same" or "valid"."""
+    check_tensor(x, "max_pool2d", "x")
+    k = pair(kernel_size, "max_pool2d", "kernel_size")
+    s = k if stride is None else pair(stride, "max_pool2d", "stride")
+    pads, mode = padding_arg(padding, "max_pool2d")
+    y, _ = call(ops.max_pool2d, x, k, s, pads, mode, layout_arg(layout, "max_pool2d"))
+    return y
+
+
+def global_avg_pool2d(x: Tensor, layout: str = "NCHW") -> Tensor:
+    """Mean over the spatial dims: [N,C,H,W] / [N,H,W,C] -> [N,C]."""
+    check_tensor(x, "global_avg_pool2d", "x")
+    return call(ops.global_avg_pool2d, x, layout_arg(layout, "global_avg_pool2d"))
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0) elementwise, any shape."""
+    check_tensor(x, "relu", "x")
+    return call(ops.relu, x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    """tanh elementwise, any shape."""
+    check_tensor(x, "tanh", "x")
+    return call(ops.tanh, x)
+
+
+def softmax(x: Tensor) -> Tensor:
+    """Softmax over the last dim, any rank >= 1."""
+    check_tensor(x, "softmax", "x")
+    return call(ops.softmax, x)
+
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy from logits [N,C] (as F.cross_entropy, without weight/ignore_index).
+
+    target: [N] integer class ids, or [N,C] class probabilities (e.g. one-hot) in logits'
+    dtype. label_smoothing in [0, 1]. reduction "mean" | "sum" -> 0-d loss, "none" -> [N].
+    Differentiable w.r.t. logits only.
+    """
+    check_tensor(logits, "softmax_cross_entropy", "logits")
+    check_tensor(target, "softmax_cross_entropy", "labels")
+    if reduction not in _REDUCTIONS:
+        raise bad("softmax_cross_entropy", "reduction", f"expected one of {_REDUCTIONS}, got {reduction!r}")
+    if target.requires_grad and torch.is_grad_enabled():
+        raise bad("softmax_cross_entropy", "labels",
+                  "gradients w.r.t. probability targets are not supported; pass target.detach()")
+    loss, _ = call(ops.softmax_cross_entropy, logits, target, float(label_smoothing), reduction)
+    return loss
+
+
+def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error of pred and target of the same shape (as F.mse_loss, no broadcasting).
+    reduction "mean" | "sum" -> 0-d loss, "none" -> pred's shape."""
+    check_tensor(pred, "mse", "pred")
+    check_tensor(target, "mse", "target")
+    if reduction not in _REDUCTIONS:
+        raise bad("mse", "reduction", f"expected one of {_REDUCTIONS}, got {reduction!r}")
+    return call(ops.mse, pred, target, reduction)

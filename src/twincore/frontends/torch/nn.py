@@ -1,0 +1,236 @@
+"""nn.Modules over twincore's ops, with torch.nn's names, constructor arguments and
+parameter names (weight, bias), so state_dicts move between them and torch.nn layers of
+the same shape. Modules hold parameters, validate arguments and call
+`twincore.frontends.torch.functional`; they contain no math.
+
+Images are NCHW, as in torch.nn.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from twincore.frontends.torch import functional as tcf
+from twincore.frontends.torch._common import bad, pair, padding_arg
+
+__all__ = ["Linear", "Conv2d", "RotationConv2d", "MaxPool2d", "GlobalAvgPool2d", "ReLU", "Tanh", "Softmax",
+           "CrossEntropyLoss", "MSELoss"]
+
+
+def _reset_like_torch(weight: nn.Parameter, bias: nn.Parameter | None, fan_in: int) -> None:
+    """torch.nn.Linear / Conv2d's reset_parameters: the same calls, so the same RNG draws."""
+    nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        nn.init.uniform_(bias, -bound, bound)
+
+
+class Linear(nn.Module):
+    """y = x @ weight.T + bias; x [*, in_features] -> [*, out_features]; weight [out, in]."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise bad("Linear", "in_features" if in_features < 1 else "out_features", "must be >= 1")
+        self.in_features, self.out_features = in_features, out_features
+        kw = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty((out_features, in_features), **kw))
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_features, **kw))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _reset_like_torch(self.weight, self.bias, self.in_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return tcf.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Conv2d(nn.Module):
+    """2-D convolution, NCHW: x [N,in_channels,H,W] -> [N,out_channels,OH,OW]; weight
+    [out, in, KH, KW]. padding: int, pair, "same" (TF's rule, any stride) or "valid".
+    groups and padding_mode other than torch's defaults are not supported."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__()
+        if groups != 1:
+            raise bad("conv2d", "groups", f"only groups=1 is supported, got {groups}")
+        if padding_mode != "zeros":
+            raise bad("conv2d", "padding_mode", f"only 'zeros' is supported, got {padding_mode!r}")
+        if in_channels < 1 or out_channels < 1:
+            raise bad("conv2d", "in_channels" if in_channels < 1 else "out_channels", "must be >= 1")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = tuple(pair(kernel_size, "conv2d", "kernel_size"))
+        self.stride = tuple(pair(stride, "conv2d", "stride"))
+        self.dilation = tuple(pair(dilation, "conv2d", "dilation"))
+        pads, mode = padding_arg(padding, "conv2d")
+        self.padding = mode if mode != "explicit" else tuple(pads)
+        self.groups, self.padding_mode = 1, "zeros"
+        kw = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty((out_channels, in_channels, *self.kernel_size), **kw))
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_channels, **kw))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _reset_like_torch(self.weight, self.bias, self.in_channels * self.kernel_size[0] * self.kernel_size[1])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return tcf.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}, bias={self.bias is not None}")
+
+
+class RotationConv2d(Conv2d):
+    """Random rotation + translation of each input image, then Conv2d (the seed's
+    CustomConv2D(filters, kernel_size, rotation_angle=30, translation_range=10)).
+
+    In training mode each sample n of x [N,C,H,W] is rotated by an angle drawn uniformly in
+    [-rotation_angle, rotation_angle] degrees and shifted by (dx, dy) drawn uniformly in
+    [-translation_range, translation_range] pixels, with torch's RNG on x's device (so
+    torch.manual_seed reproduces it); in eval mode it only convolves. Parameters as Conv2d.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, rotation_angle: float = 30.0,
+                 translation_range: float = 10.0, stride=1, padding="same", dilation=1, bias: bool = True,
+                 interpolation: str = "bilinear", fill: str = "zeros", fill_value: float = 0.0, device=None,
+                 dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias=bias,
+                         device=device, dtype=dtype)
+        if not rotation_angle >= 0:
+            raise bad("RotationConv2d", "rotation_angle", f"must be >= 0, got {rotation_angle!r}")
+        if not translation_range >= 0:
+            raise bad("RotationConv2d", "translation_range", f"must be >= 0, got {translation_range!r}")
+        if interpolation not in ("bilinear", "nearest"):
+            raise bad("rotate", "interpolation", f"expected 'bilinear' or 'nearest', got {interpolation!r}")
+        if fill not in ("zeros", "constant", "nearest", "reflect"):
+            raise bad("rotate", "fill", f"expected 'zeros', 'constant', 'nearest' or 'reflect', got {fill!r}")
+        self.rotation_angle, self.translation_range = float(rotation_angle), float(translation_range)
+        self.interpolation, self.fill, self.fill_value = interpolation, fill, float(fill_value)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and (self.rotation_angle > 0 or self.translation_range > 0):
+            if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[0] < 1:
+                raise bad("rotate", "images", f"expected a non-empty [N,C,H,W] tensor, got "
+                          f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+            n, kw = x.shape[0], {"dtype": x.dtype, "device": x.device}
+            angle = torch.empty(n, **kw).uniform_(-self.rotation_angle, self.rotation_angle)
+            shift = torch.empty(n, 2, **kw).uniform_(-self.translation_range, self.translation_range)
+            x = tcf.rotate(x, angle, shift, self.interpolation, self.fill, self.fill_value)
+        return super().forward(x)
+
+    def extra_repr(self) -> str:
+        return (super().extra_repr() + f", rotation_angle={self.rotation_angle}, "
+                f"translation_range={self.translation_range}")
+
+
+class MaxPool2d(nn.Module):
+    """Max pooling over [N,C,H,W]. dilation, return_indices and ceil_mode other than torch's
+    defaults are not supported."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False):
+        super().__init__()
+        for arg, value, default in (("dilation", dilation, 1), ("return_indices", return_indices, False),
+                                    ("ceil_mode", ceil_mode, False)):
+            if value not in (default, (default, default)):
+                raise bad("max_pool2d", arg, f"only {default!r} is supported, got {value!r}")
+        self.kernel_size = tuple(pair(kernel_size, "max_pool2d", "kernel_size"))
+        self.stride = self.kernel_size if stride is None else tuple(pair(stride, "max_pool2d", "stride"))
+        pads, mode = padding_arg(padding, "max_pool2d")
+        self.padding = mode if mode != "explicit" else tuple(pads)
+        self.dilation, self.return_indices, self.ceil_mode = 1, False, False
+
+    def forward(self, x: Tensor) -> Tensor:
+        return tcf.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class GlobalAvgPool2d(nn.Module):
+    """Mean over H and W: [N,C,H,W] -> [N,C] (Keras's GlobalAveragePooling2D)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return tcf.global_avg_pool2d(x)
+
+
+class ReLU(nn.Module):
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace  # accepted for torch compatibility; the op always writes a new tensor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return tcf.relu(x)
+
+
+class Tanh(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return tcf.tanh(x)
+
+
+class Softmax(nn.Module):
+    """Softmax over the last dim (dim must be -1 or x.dim() - 1)."""
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.dim not in (-1, x.dim() - 1):
+            raise bad("softmax", "dim", f"only the last dim is supported, got dim={self.dim} for rank {x.dim()}")
+        return tcf.softmax(x)
+
+
+def _no_legacy(size_average, reduce, op: str) -> None:
+    if size_average is not None or reduce is not None:
+        raise bad(op, "size_average" if size_average is not None else "reduce",
+                  "deprecated legacy argument, use reduction=")
+
+
+class CrossEntropyLoss(nn.Module):
+    """Softmax cross-entropy of logits [N,C] and targets [N] (class ids) or [N,C]
+    (probabilities). Weight-free: weight must be None; ignore_index is not supported
+    (targets must all be valid class ids)."""
+
+    def __init__(self, weight: Tensor | None = None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__()
+        if weight is not None:
+            raise bad("softmax_cross_entropy", "weight", "class weights are not supported (weight must be None)")
+        if ignore_index != -100:
+            raise bad("softmax_cross_entropy", "ignore_index", "ignore_index is not supported")
+        _no_legacy(size_average, reduce, "softmax_cross_entropy")
+        if reduction not in ("mean", "sum", "none"):
+            raise bad("softmax_cross_entropy", "reduction", f"expected 'mean', 'sum' or 'none', got {reduction!r}")
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise bad("softmax_cross_entropy", "label_smoothing", f"must be in [0, 1], got {label_smoothing!r}")
+        self.reduction, self.label_smoothing = reduction, float(label_smoothing)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return tcf.cross_entropy(logits, target, self.label_smoothing, self.reduction)
+
+
+class MSELoss(nn.Module):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__()
+        _no_legacy(size_average, reduce, "mse")
+        if reduction not in ("mean", "sum", "none"):
+            raise bad("mse", "reduction", f"expected 'mean', 'sum' or 'none', got {reduction!r}")
+        self.reduction = reduction
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        return tcf.mse_loss(pred, target, self.reduction)
