@@ -49,7 +49,7 @@ class Call:
     """One op call on the GPU: launcher, the caller's kind/stream/device, checks, allocation."""
 
     def __init__(self, backend: str, op: str, first: Any, name: str, copy: bool = True):
-        self.op, self.lf = op, D.launcher(backend)
+        self.op, self.lf, self.name = op, D.launcher(backend), name
         if copy:  # non-contiguous torch / CuPy inputs are copied once, as on the CPU path
             first, self.kind = prepare(first)
         else:  # in-place ops (optimizer steps) write into the caller's array itself
@@ -559,6 +559,9 @@ def _tile(dtype: str, tf32: bool) -> int:
 
 def _gemm(c: Call, file, kernel, M, N, Z, dtype, tf32, args):
     t = _tile(dtype, tf32)
+    if -(-N // t) > 65535 or Z > 65535:  # grid y / z limits (rows go on x, up to 2^31 - 1)
+        _err(c.op, c.name, f"too large for the GPU GEMM grid: {-(-N // t)} column tiles (N = {N}) and {Z} "
+             "batches; at most 65535 each")
     c.launch(file, kernel, (-(-M // t), -(-N // t), Z), args)
 
 
@@ -809,6 +812,8 @@ def rotate_backward(backend, grad, images, angle, translate=(0, 0), interpolatio
                 if i is not None:
                     c.zero(i)
         else:
+            if N > 65535:
+                _err(op, "images", f"d angle / d translate support at most 65535 images per call, got {N}")
             nb = _blocks(H * W, cap=64)
             part = c.scratch(N * nb * 3)
             work = c.scratch(N * 3)
