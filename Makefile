@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 DATA   := /usr/share/datasets/fashion-mnist
 
-.PHONY: venv install dev test test-slow sanitize bench demo data clean
+.PHONY: venv install dev test test-slow sanitize bench demo data clean cuda-check
 
 $(VENV)/.stamp: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,20 @@ install: venv
 BUILD ?= build/dev
 dev:
 	cmake -S . -B $(BUILD) -G Ninja -DPython_EXECUTABLE=$(abspath $(PY)) \
-	    -Dpybind11_DIR=$$($(PY) -m pybind11 --cmakedir) -DTWINCORE_INPLACE_DIR=$(abspath src/twincore) >/dev/null
+	    -Dpybind11_DIR=$$($(PY) -m pybind11 --cmakedir) -DTWINCORE_INPLACE_DIR=$(abspath src/twincore) \
+	    -DTWINCORE_CUDA=$(DEV_CUDA) >/dev/null
 	cmake --build $(BUILD)
+
+# The developer build skips nvcc (minutes); `make cuda-check` builds the CUDA kernels and
+# launcher into build/cuda (the module lands in build/cuda/pkg, not in src/).
+DEV_CUDA ?= OFF
+cuda-check:
+	mkdir -p build/cuda/pkg
+	cmake -S . -B build/cuda -G Ninja -DPython_EXECUTABLE=$(abspath $(PY)) \
+	    -Dpybind11_DIR=$$($(PY) -m pybind11 --cmakedir) -DTWINCORE_CUDA=ON \
+	    -DCMAKE_CUDA_COMPILER=$${CUDACXX:-/usr/local/cuda/bin/nvcc} \
+	    -DTWINCORE_INPLACE_DIR=$(abspath build/cuda/pkg) >/dev/null
+	cmake --build build/cuda
 
 test: install
 	@$(MAKE) --no-print-directory data || echo "warning: no Fashion-MNIST; the tests on real data will be skipped"
