@@ -146,8 +146,10 @@ CHECKS = [("relu/tanh", check_activations), ("matmul", check_matmul),
           ("conv2d", check_conv2d), ("rotate", check_rotate)]
 
 
-def backend_name() -> str:
-    return f"cpu ({_core.cpu_isa()}, {_core.num_threads()} threads)"
+def backend_name(ops=()) -> str:
+    """Which backend ran the op's last call (cuda / cupy / cpu), with the CPU's SIMD path."""
+    used = {K.backends_used().get(op, "cpu") for op in ops} or {"cpu"}
+    return ",".join(sorted(used)).replace("cpu", f"cpu ({_core.cpu_isa()}, {_core.num_threads()} thr)")
 
 
 def run_checks(verbose: bool = True) -> bool:
@@ -157,6 +159,7 @@ def run_checks(verbose: bool = True) -> bool:
     if verbose:
         print(f"twincore self-check: core built {'with' if _core.with_cuda else 'without'} CUDA; "
               f"best CPU path here: {_core.cpu_best_isa()}")
+        print(f"GPU: {K.gpu_info()}")
         print(f"{'op':<30} {'backend':<26} {'float32':<8} {'float64':<8}")
     before = _core.cpu_isa()
     paths = ["generic", "avx2", "avx512"]
@@ -186,5 +189,5 @@ def _run_all(verbose: bool) -> bool:
                     print(f"  {name} {np.dtype(dt).name}: {type(e).__name__}: {e}")
                     traceback.print_exc(limit=2)
         if verbose:
-            print(f"{name:<30} {backend_name():<26} {res[0]:<8} {res[1]:<8}")
+            print(f"{name:<30} {backend_name(name.split('/')):<26} {res[0]:<8} {res[1]:<8}")
     return ok
