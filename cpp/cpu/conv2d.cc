@@ -91,31 +91,35 @@ void col2im(const T* col, T* dx, const Window2d& g, int64_t C) {
       }
 }
 
-// The kernel columns kw in [lo, hi) that land inside the image for output column ow
-// (the same for every kh and every output row).
-inline void kw_range(const Window2d& g, int64_t ow, int64_t& lo, int64_t& hi) {
-  inside(ow * g.sw - g.pad_left, g.dw, g.iw, g.kw, lo, hi);
-}
+// For each output column ow: the kernel columns kw in [lo, hi) that land inside the image
+// (the same for every kh and every output row), and the input column of kw = lo.
+struct KwRanges {
+  std::vector<int64_t> lo, hi, iw0;
+  explicit KwRanges(const Window2d& g) : lo(g.ow), hi(g.ow), iw0(g.ow) {
+    for (int64_t ow = 0; ow < g.ow; ++ow) {
+      inside(ow * g.sw - g.pad_left, g.dw, g.iw, g.kw, lo[ow], hi[ow]);
+      iw0[ow] = ow * g.sw + lo[ow] * g.dw - g.pad_left;
+    }
+  }
+};
 
 // NHWC, one image: P[(oh, ow), (kh, kw, c)] = x[oh*sh + kh*dh - pt, ow*sw + kw*dw - pl, c]
 // (0 outside). With dilation 1 the kw pieces of one kh are kw*C contiguous values of x,
 // so each (pixel, kh) is one copy (a copy per C values cost more than the data).
 template <typename T>
-void gather_nhwc(const T* x, T* P, const Window2d& g, int64_t C) {
-  const int64_t run = g.kw * C, KK = g.kh * run;
-  for (int64_t ow = 0; ow < g.ow; ++ow) {
-    int64_t k0, k1;
-    kw_range(g, ow, k0, k1);
-    const int64_t iw0 = ow * g.sw + k0 * g.dw - g.pad_left;  // input column of kw = k0
-    for (int64_t oh = 0; oh < g.oh; ++oh) {
-      T* p = P + (oh * g.ow + ow) * KK;
+void gather_nhwc(const T* x, T* P, const Window2d& g, const KwRanges& r, int64_t C) {
+  const int64_t run = g.kw * C;
+  T* p = P;
+  for (int64_t oh = 0; oh < g.oh; ++oh)
+    for (int64_t ow = 0; ow < g.ow; ++ow) {
+      const int64_t k0 = r.lo[ow], k1 = r.hi[ow];
       for (int64_t kh = 0; kh < g.kh; ++kh, p += run) {
         const int64_t ih = oh * g.sh + kh * g.dh - g.pad_top;
         if (ih < 0 || ih >= g.ih || k0 >= k1) {
           std::fill(p, p + run, T(0));
           continue;
         }
-        const T* xr = x + (ih * g.iw + iw0) * C;
+        const T* xr = x + (ih * g.iw + r.iw0[ow]) * C;
         std::fill(p, p + k0 * C, T(0));
         if (g.dw == 1)
           std::memcpy(p + k0 * C, xr, sizeof(T) * (k1 - k0) * C);
@@ -124,24 +128,21 @@ void gather_nhwc(const T* x, T* P, const Window2d& g, int64_t C) {
         std::fill(p + k1 * C, p + run, T(0));
       }
     }
-  }
 }
 
 // The transpose of gather_nhwc: dx[ih, iw, c] += dP[(oh, ow), (kh, kw, c)]; dx zeroed first.
 template <typename T>
-TC_INLINE void scatter_nhwc(const T* P, T* dx, const Window2d& g, int64_t C) {
-  const int64_t run = g.kw * C, KK = g.kh * run;
+TC_INLINE void scatter_nhwc(const T* P, T* dx, const Window2d& g, const KwRanges& r, int64_t C) {
+  const int64_t run = g.kw * C;
   std::fill(dx, dx + g.ih * g.iw * C, T(0));
+  const T* p = P;
   for (int64_t oh = 0; oh < g.oh; ++oh)
     for (int64_t ow = 0; ow < g.ow; ++ow) {
-      int64_t k0, k1;
-      kw_range(g, ow, k0, k1);
-      const int64_t iw0 = ow * g.sw + k0 * g.dw - g.pad_left;
-      const T* p = P + (oh * g.ow + ow) * KK;
+      const int64_t k0 = r.lo[ow], k1 = r.hi[ow];
       for (int64_t kh = 0; kh < g.kh; ++kh, p += run) {
         const int64_t ih = oh * g.sh + kh * g.dh - g.pad_top;
         if (ih < 0 || ih >= g.ih) continue;
-        T* d = dx + (ih * g.iw + iw0) * C;
+        T* d = dx + (ih * g.iw + r.iw0[ow]) * C;
         const T* s = p + k0 * C;
         if (g.dw == 1) {
           for (int64_t i = 0; i < (k1 - k0) * C; ++i) d[i] += s[i];
@@ -161,6 +162,9 @@ TC_INLINE void scatter_nhwc(const T* P, T* dx, const Window2d& g, int64_t C) {
 constexpr int64_t kSmallK = 16;
 
 #define TC_VEC(T, VB) T __attribute__((vector_size(VB)))
+// The vector helpers are always inlined into one ISA's code: no vector crosses a call, so
+// GCC's note that such a return "changes the ABI" does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 template <typename V, typename T>
 TC_INLINE V vload(const T* p) {
@@ -352,15 +356,15 @@ TC_INLINE void row_sums(const T* g, int64_t rows, int64_t n, double* out) {
 // TC_ISA_FN with the vector width kVB (bytes) of each ISA path in scope.
 #define TC_CONV_ISA_FN(name, params, args, ...)                                     \
   TC_TARGET_AVX512 static void name##_avx512 params {                               \
-    constexpr int kVB = 64;                                                         \
+    [[maybe_unused]] constexpr int kVB = 64;                                                         \
     __VA_ARGS__                                                                     \
   }                                                                                 \
   TC_TARGET_AVX2 static void name##_avx2 params {                                   \
-    constexpr int kVB = 32;                                                         \
+    [[maybe_unused]] constexpr int kVB = 32;                                                         \
     __VA_ARGS__                                                                     \
   }                                                                                 \
   static void name##_generic params {                                               \
-    constexpr int kVB = 16;                                                         \
+    [[maybe_unused]] constexpr int kVB = 16;                                                         \
     __VA_ARGS__                                                                     \
   }                                                                                 \
   static void name params {                                                         \
@@ -387,8 +391,8 @@ TC_INLINE void row_sums(const T* g, int64_t rows, int64_t n, double* out) {
                                    const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O),  \
                  (xp, off, G, dw, db, g, PW, C, K, O),                                              \
                  { nhwc_small_dw<T, kVB>(xp, off, G, dw, db, g, PW, C, K, O); })                    \
-  TC_CONV_ISA_FN(k_scatter_nhwc, (const T* P, T* dx, const Window2d& g, int64_t C), (P, dx, g, C),   \
-                 { scatter_nhwc(P, dx, g, C); })                                                    \
+  TC_CONV_ISA_FN(k_scatter_nhwc, (const T* P, T* dx, const Window2d& g, const KwRanges& r, int64_t C), \
+                 (P, dx, g, r, C), { scatter_nhwc(P, dx, g, r, C); })                                                    \
   TC_CONV_ISA_FN(k_add_bias, (bool nhwc, T* y, const T* b, int64_t R, int64_t O),                    \
                  (nhwc, y, b, R, O), { nhwc ? add_bias_nhwc(y, b, R, O) : add_bias_nchw(y, b, O, R); }) \
   TC_CONV_ISA_FN(k_bias_grad, (bool nhwc, const T* g, int64_t R, int64_t O, double* db),             \
@@ -412,11 +416,11 @@ void pad_nhwc(const T* x, T* xp, const Window2d& g, int64_t C, int64_t PW) {
 // covers the group and packs W once).
 template <typename T>
 const T* patches(const T* X, int64_t n, int64_t cnt, T* buf, const Window2d& g, const Dims& d,
-                 bool nhwc) {
+                 const KwRanges& r, bool nhwc) {
   if (d.direct) return X + n * d.xsize;
   for (int64_t i = 0; i < cnt; ++i) {
     if (nhwc)
-      gather_nhwc(X + (n + i) * d.xsize, buf + i * d.OHW * d.KK, g, d.C);
+      gather_nhwc(X + (n + i) * d.xsize, buf + i * d.OHW * d.KK, g, r, d.C);
     else
       im2col(X + (n + i) * d.xsize, buf, g, d.C);
   }
@@ -474,6 +478,7 @@ void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2
   const T* W = w.ptr<T>();
   const T* B = bias ? bias->ptr<T>() : nullptr;
   T* Y = y.ptr<T>();
+  const KwRanges kwr(g);
   if (d.KK < kSmallK) {  // direct loops, image by image
     const PaddedNhwc pad(g, d);
     over_batch(d.N, parts_for(d.N), [&](int64_t, int64_t n0, int64_t n1) {
@@ -483,7 +488,7 @@ void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2
           pad_nhwc(X + n * d.xsize, buf.get(), g, d.C, pad.PW);
           k_nhwc_small_fwd(buf.get(), pad.off, W, B, Y + n * d.ysize, g, pad.PW, d.C, d.KK, d.O);
         } else {
-          k_rows_small_k(W, patches(X, n, 1, buf.get(), g, d, false), B, Y + n * d.ysize, d.O, d.KK, d.OHW);
+          k_rows_small_k(W, patches(X, n, 1, buf.get(), g, d, kwr, false), B, Y + n * d.ysize, d.O, d.KK, d.OHW);
         }
       }
     });
@@ -494,7 +499,7 @@ void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2
     auto buf = scratch<T>(d.direct ? 0 : grp * d.OHW * d.KK);
     for (int64_t n = n0; n < n1; n += grp) {
       const int64_t cnt = std::min(grp, n1 - n), rows = cnt * d.OHW;
-      const T* col = patches(X, n, cnt, buf.get(), g, d, nhwc);
+      const T* col = patches(X, n, cnt, buf.get(), g, d, kwr, nhwc);
       T* yn = Y + n * d.ysize;
       if (nhwc)  // y[rows, O] = P[rows, KK] * W[KK, O]
         gemm(false, false, rows, d.O, d.KK, T(1), col, d.KK, W, d.O, T(0), yn, d.O);
@@ -519,6 +524,7 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
   // Small K: dw (with dbias, from the same reads of grad) by direct loops, image by image.
   const bool small = dw && d.KK < kSmallK;
   const PaddedNhwc pad(g, d);
+  const KwRanges kwr(g);
   // dw and dbias are sums over the batch: each part accumulates its own copy (part 0
   // straight into dw), then they are added up; dbias partials in double for accuracy.
   std::vector<T> dw_parts(dw ? (parts - 1) * wsize : 0);
@@ -542,13 +548,13 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
             pad_nhwc(X + (n + i) * d.xsize, buf.get(), g, d.C, pad.PW);
             k_nhwc_small_dw(buf.get(), pad.off, gi, acc, db ? dbi.data() : nullptr, g, pad.PW, d.C, d.KK, d.O);
           } else {
-            k_dw_rows_small_k(gi, patches(X, n + i, 1, buf.get(), g, d, false), acc, db ? dbi.data() : nullptr,
+            k_dw_rows_small_k(gi, patches(X, n + i, 1, buf.get(), g, d, kwr, false), acc, db ? dbi.data() : nullptr,
                               d.O, d.KK, d.OHW);
           }
           for (int64_t o = 0; db && o < d.O; ++o) db[o] += dbi[o];
         }
       } else if (acc) {
-        const T* col = patches(X, n, cnt, buf.get(), g, d, nhwc);
+        const T* col = patches(X, n, cnt, buf.get(), g, d, kwr, nhwc);
         if (nhwc)  // dW[KK, O] += P^T[KK, rows] * G[rows, O]
           gemm(true, false, d.KK, d.O, rows, T(1), col, d.KK, gn, d.O, beta, acc, d.O);
         else  // dW[O, KK] += G[O, OHW] * col^T[OHW, KK]
@@ -564,7 +570,7 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
         if (!d.direct)
           for (int64_t i = 0; i < cnt; ++i) {
             if (nhwc)
-              k_scatter_nhwc(dcol + i * d.OHW * d.KK, dxn + i * d.xsize, g, d.C);
+              k_scatter_nhwc(dcol + i * d.OHW * d.KK, dxn + i * d.xsize, g, kwr, d.C);
             else
               col2im(dcol, dxn, g, d.C);
           }
