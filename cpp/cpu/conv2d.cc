@@ -439,21 +439,29 @@ std::unique_ptr<T[]> scratch(int64_t n) {
   return std::unique_ptr<T[]>(n > 0 ? new T[n] : nullptr);
 }
 
-// Runs fn(part, n_begin, n_end) over the batch split into `parts` contiguous ranges.
-// With one part (batch 1, or one thread) the caller runs it and each GEMM inside uses
-// every thread; with several parts each runs on one thread (the GEMM inside is serial).
+// The batch is cut into parts of whole groups of `grp` images. One part (batch of one
+// group, or one thread): the caller runs it and each GEMM inside uses every thread.
+// Several parts: up to 4 per thread, taken by whichever thread is free (on a shared
+// machine a thread that is descheduled holds up a quarter of its share, not all of it);
+// the GEMMs inside run serially.
+int64_t parts_for(int64_t N, int64_t grp) {
+  const int64_t threads = num_threads();
+  return threads <= 1 ? 1 : std::min<int64_t>((N + grp - 1) / grp, 4 * threads);
+}
+
+// Runs fn(part, n_begin, n_end) for each part; n_begin is a multiple of grp.
 template <typename F>
-void over_batch(int64_t N, int64_t parts, F fn) {
+void over_batch(int64_t N, int64_t grp, int64_t parts, F fn) {
   if (parts <= 1) {
     fn(int64_t(0), int64_t(0), N);
     return;
   }
+  const int64_t units = (N + grp - 1) / grp;
   parallel_for(parts, 1, [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p) fn(p, p * N / parts, (p + 1) * N / parts);
+    for (int64_t p = b; p < e; ++p)
+      fn(p, std::min(N, p * units / parts * grp), std::min(N, (p + 1) * units / parts * grp));
   });
 }
-
-int64_t parts_for(int64_t N) { return std::min<int64_t>(N, num_threads()); }
 
 // The small-K NHWC kernels' view of x: a zero-padded image [PH, PW, C] and the offsets
 // of the KK patch values from a patch's corner (see nhwc_small_fwd).
@@ -481,7 +489,7 @@ void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2
   const KwRanges kwr(g);
   if (d.KK < kSmallK) {  // direct loops, image by image
     const PaddedNhwc pad(g, d);
-    over_batch(d.N, parts_for(d.N), [&](int64_t, int64_t n0, int64_t n1) {
+    over_batch(d.N, 1, parts_for(d.N, 1), [&](int64_t, int64_t n0, int64_t n1) {
       auto buf = scratch<T>(nhwc ? pad.size : d.direct ? 0 : d.OHW * d.KK);
       for (int64_t n = n0; n < n1; ++n) {
         if (nhwc) {
@@ -495,7 +503,7 @@ void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2
     return;
   }
   const int64_t grp = group_of<T>(d, nhwc);
-  over_batch(d.N, parts_for(d.N), [&](int64_t, int64_t n0, int64_t n1) {
+  over_batch(d.N, grp, parts_for(d.N, grp), [&](int64_t, int64_t n0, int64_t n1) {
     auto buf = scratch<T>(d.direct ? 0 : grp * d.OHW * d.KK);
     for (int64_t n = n0; n < n1; n += grp) {
       const int64_t cnt = std::min(grp, n1 - n), rows = cnt * d.OHW;
@@ -518,9 +526,9 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
   const T* X = x.ptr<T>();
   const T* W = w.ptr<T>();
   T* DX = dx ? dx->ptr<T>() : nullptr;
-  const int64_t parts = parts_for(d.N);
   const int64_t wsize = d.KK * d.O;
   const int64_t grp = group_of<T>(d, nhwc);
+  const int64_t parts = parts_for(d.N, grp);
   // Small K: dw (with dbias, from the same reads of grad) by direct loops, image by image.
   const bool small = dw && d.KK < kSmallK;
   const PaddedNhwc pad(g, d);
@@ -530,7 +538,7 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
   std::vector<T> dw_parts(dw ? (parts - 1) * wsize : 0);
   std::vector<double> db_parts(dbias ? parts * d.O : 0, 0.0);
 
-  over_batch(d.N, parts, [&](int64_t p, int64_t n0, int64_t n1) {
+  over_batch(d.N, grp, parts, [&](int64_t p, int64_t n0, int64_t n1) {
     T* acc = dw ? (p == 0 ? dw->ptr<T>() : dw_parts.data() + (p - 1) * wsize) : nullptr;
     auto buf = scratch<T>(!dw ? 0 : small && nhwc ? pad.size : d.direct ? 0 : grp * d.OHW * d.KK);
     auto dbuf = scratch<T>(dx && !d.direct ? grp * d.OHW * d.KK : 0);
