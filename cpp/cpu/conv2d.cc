@@ -321,6 +321,108 @@ TC_INLINE void nhwc_small_dw(const T* xp, const int64_t* off, const T* G, T* dw,
   }
 }
 
+// NHWC direct kernels for a moderate weight (KK x O fits L2; e.g. 3x3x32 -> 64): patch
+// values are read straight from the zero-padded image (no patch matrix, no packing) into
+// register tiles of MR pixels (or kernel rows) x NV vectors of output channels.
+// base[r]: offset in xp of output pixel r's patch corner; off[k] as for the small-K path.
+template <int VB>
+struct Tile {
+  static constexpr int MR = VB == 64 ? 6 : 4, NV = VB == 64 ? 4 : 2;
+};
+
+// y[r, o] = bias[o] + sum_k xp[base[r] + off[k]] * W[k, o] for the R pixels of one image.
+template <typename T, int VB>
+TC_INLINE void nhwc_direct_fwd(const T* xp, const int64_t* base, const int64_t* off, const T* Wt,
+                               const T* bias, T* y, int64_t R, int64_t K, int64_t O) {
+  typedef TC_VEC(T, VB) V;
+  constexpr int64_t W = VB / sizeof(T);
+  constexpr int MR = Tile<VB>::MR, NV = Tile<VB>::NV;
+  int64_t o = 0;
+  for (; o + NV * W <= O; o += NV * W)
+    for (int64_t r = 0; r < R; r += MR) {
+      const T* px[MR];  // rows past R repeat the last one (computed, not stored)
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) px[i] = xp + base[std::min<int64_t>(r + i, R - 1)];
+      V acc[MR][NV];
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = bias ? vload<V>(bias + o + v * W) : V{};
+      for (int64_t k = 0; k < K; ++k) {
+        const T* wk = Wt + k * O + o;
+        V wv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) wv[v] = vload<V>(wk + v * W);
+        const int64_t ok = off[k];
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; ++i) {
+          const V a = V{} + px[i][ok];
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) acc[i][v] += a * wv[v];
+        }
+      }
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i)
+        if (r + i < R)
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) vstore(y + (r + i) * O + o + v * W, acc[i][v]);
+    }
+  for (; o < O; ++o)  // the last O % (NV * W) channels
+    for (int64_t r = 0; r < R; ++r) {
+      T s = bias ? bias[o] : T(0);
+      for (int64_t k = 0; k < K; ++k) s += xp[base[r] + off[k]] * Wt[k * O + o];
+      y[r * O + o] = s;
+    }
+}
+
+// dw[k, o] += sum_r xp[base[r] + off[k]] * g[r, o] over the R pixels of one image.
+template <typename T, int VB>
+TC_INLINE void nhwc_direct_dw(const T* xp, const int64_t* base, const int64_t* off, const T* G, T* dw,
+                              int64_t R, int64_t K, int64_t O) {
+  typedef TC_VEC(T, VB) V;
+  constexpr int64_t W = VB / sizeof(T);
+  constexpr int MR = Tile<VB>::MR, NV = Tile<VB>::NV;
+  int64_t o = 0;
+  for (; o + NV * W <= O; o += NV * W)
+    for (int64_t k0 = 0; k0 < K; k0 += MR) {
+      int64_t ok[MR];  // kernel rows past K repeat the last one (computed, not stored)
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) ok[i] = off[std::min<int64_t>(k0 + i, K - 1)];
+      V acc[MR][NV];
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+      for (int64_t r = 0; r < R; ++r) {
+        const T* gr = G + r * O + o;
+        const T* px = xp + base[r];
+        V gv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) gv[v] = vload<V>(gr + v * W);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; ++i) {
+          const V a = V{} + px[ok[i]];
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) acc[i][v] += a * gv[v];
+        }
+      }
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i)
+        if (k0 + i < K)
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) {
+            T* d = dw + (k0 + i) * O + o + v * W;
+            vstore(d, vload<V>(d) + acc[i][v]);
+          }
+    }
+  for (; o < O; ++o)
+    for (int64_t k = 0; k < K; ++k) {
+      T s = 0;
+      for (int64_t r = 0; r < R; ++r) s += xp[base[r] + off[k]] * G[r * O + o];
+      dw[k * O + o] += s;
+    }
+}
+
 // Bias and dbias of the GEMM path. NHWC: y[r, o] += b[o]; db[o] += sum_r g[r, o].
 template <typename T>
 TC_INLINE void add_bias_nhwc(T* y, const T* b, int64_t rows, int64_t O) {
@@ -391,6 +493,12 @@ TC_INLINE void row_sums(const T* g, int64_t rows, int64_t n, double* out) {
                                    const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O),  \
                  (xp, off, G, dw, db, g, PW, C, K, O),                                              \
                  { nhwc_small_dw<T, kVB>(xp, off, G, dw, db, g, PW, C, K, O); })                    \
+  TC_CONV_ISA_FN(k_nhwc_direct_fwd, (const T* xp, const int64_t* base, const int64_t* off, const T* W,   \
+                                     const T* b, T* y, int64_t R, int64_t K, int64_t O),             \
+                 (xp, base, off, W, b, y, R, K, O), { nhwc_direct_fwd<T, kVB>(xp, base, off, W, b, y, R, K, O); }) \
+  TC_CONV_ISA_FN(k_nhwc_direct_dw, (const T* xp, const int64_t* base, const int64_t* off, const T* G,    \
+                                    T* dw, int64_t R, int64_t K, int64_t O),                         \
+                 (xp, base, off, G, dw, R, K, O), { nhwc_direct_dw<T, kVB>(xp, base, off, G, dw, R, K, O); }) \
   TC_CONV_ISA_FN(k_scatter_nhwc, (const T* P, T* dx, const Window2d& g, const KwRanges& r, int64_t C), \
                  (P, dx, g, r, C), { scatter_nhwc(P, dx, g, r, C); })                                                    \
   TC_CONV_ISA_FN(k_add_bias, (bool nhwc, T* y, const T* b, int64_t R, int64_t O),                    \
@@ -463,20 +571,29 @@ void over_batch(int64_t N, int64_t grp, int64_t parts, F fn) {
   });
 }
 
-// The small-K NHWC kernels' view of x: a zero-padded image [PH, PW, C] and the offsets
-// of the KK patch values from a patch's corner (see nhwc_small_fwd).
+// The NHWC direct kernels' view of x: a zero-padded image [PH, PW, C], the offsets of the
+// KK patch values from a patch's corner and each output pixel's corner (see nhwc_small_fwd).
 struct PaddedNhwc {
   int64_t PW, size;
-  int64_t off[kSmallK];
-  PaddedNhwc(const Window2d& g, const Dims& d) {
+  std::vector<int64_t> off, base;
+  PaddedNhwc(const Window2d& g, const Dims& d, bool nhwc) {
     PW = g.iw + g.pad_left + g.pad_right;
     size = (g.ih + g.pad_top + g.pad_bottom) * PW * d.C;
-    if (d.KK >= kSmallK) return;  // not used: the GEMM path
-    for (int64_t kh = 0, k = 0; kh < g.kh; ++kh)
+    if (!nhwc) return;
+    for (int64_t kh = 0; kh < g.kh; ++kh)
       for (int64_t kw = 0; kw < g.kw; ++kw)
-        for (int64_t c = 0; c < d.C; ++c) off[k++] = (kh * g.dh * PW + kw * g.dw) * d.C + c;
+        for (int64_t c = 0; c < d.C; ++c) off.push_back((kh * g.dh * PW + kw * g.dw) * d.C + c);
+    for (int64_t oh = 0; oh < g.oh; ++oh)
+      for (int64_t ow = 0; ow < g.ow; ++ow) base.push_back((oh * g.sh * PW + ow * g.sw) * d.C);
   }
 };
+
+// NHWC forward and dw run the direct kernels while the weight stays in L2 (the GEMM's
+// cache blocking pays off beyond); 1x1 stride-1 convs use x as the GEMM operand as is.
+template <typename T>
+bool nhwc_direct(const Dims& d, bool nhwc) {
+  return nhwc && !d.direct && d.KK >= kSmallK && d.KK * d.O * int64_t(sizeof(T)) <= (int64_t(256) << 10);
+}
 
 template <typename T>
 void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, bool nhwc,
@@ -487,14 +604,24 @@ void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2
   const T* B = bias ? bias->ptr<T>() : nullptr;
   T* Y = y.ptr<T>();
   const KwRanges kwr(g);
+  const PaddedNhwc pad(g, d, nhwc);
+  if (nhwc_direct<T>(d, nhwc)) {
+    over_batch(d.N, 1, parts_for(d.N, 1), [&](int64_t, int64_t n0, int64_t n1) {
+      auto xp = scratch<T>(pad.size);
+      for (int64_t n = n0; n < n1; ++n) {
+        pad_nhwc(X + n * d.xsize, xp.get(), g, d.C, pad.PW);
+        k_nhwc_direct_fwd(xp.get(), pad.base.data(), pad.off.data(), W, B, Y + n * d.ysize, d.OHW, d.KK, d.O);
+      }
+    });
+    return;
+  }
   if (d.KK < kSmallK) {  // direct loops, image by image
-    const PaddedNhwc pad(g, d);
     over_batch(d.N, 1, parts_for(d.N, 1), [&](int64_t, int64_t n0, int64_t n1) {
       auto buf = scratch<T>(nhwc ? pad.size : d.direct ? 0 : d.OHW * d.KK);
       for (int64_t n = n0; n < n1; ++n) {
         if (nhwc) {
           pad_nhwc(X + n * d.xsize, buf.get(), g, d.C, pad.PW);
-          k_nhwc_small_fwd(buf.get(), pad.off, W, B, Y + n * d.ysize, g, pad.PW, d.C, d.KK, d.O);
+          k_nhwc_small_fwd(buf.get(), pad.off.data(), W, B, Y + n * d.ysize, g, pad.PW, d.C, d.KK, d.O);
         } else {
           k_rows_small_k(W, patches(X, n, 1, buf.get(), g, d, kwr, false), B, Y + n * d.ysize, d.O, d.KK, d.OHW);
         }
@@ -531,7 +658,8 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
   const int64_t parts = parts_for(d.N, grp);
   // Small K: dw (with dbias, from the same reads of grad) by direct loops, image by image.
   const bool small = dw && d.KK < kSmallK;
-  const PaddedNhwc pad(g, d);
+  const bool direct_dw = dw && nhwc_direct<T>(d, nhwc);
+  const PaddedNhwc pad(g, d, nhwc);
   const KwRanges kwr(g);
   // dw and dbias are sums over the batch: each part accumulates its own copy (part 0
   // straight into dw), then they are added up; dbias partials in double for accuracy.
@@ -540,11 +668,11 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
 
   over_batch(d.N, grp, parts, [&](int64_t p, int64_t n0, int64_t n1) {
     T* acc = dw ? (p == 0 ? dw->ptr<T>() : dw_parts.data() + (p - 1) * wsize) : nullptr;
-    auto buf = scratch<T>(!dw ? 0 : small && nhwc ? pad.size : d.direct ? 0 : grp * d.OHW * d.KK);
+    auto buf = scratch<T>(!dw ? 0 : (small || direct_dw) && nhwc ? pad.size : d.direct ? 0 : grp * d.OHW * d.KK);
     auto dbuf = scratch<T>(dx && !d.direct ? grp * d.OHW * d.KK : 0);
     double* db = dbias ? db_parts.data() + p * d.O : nullptr;
     std::vector<T> dbi(small && db ? d.O : 0);  // one image's dbias (small-K kernels)
-    if (small) std::fill(acc, acc + wsize, T(0));
+    if (small || direct_dw) std::fill(acc, acc + wsize, T(0));
     for (int64_t n = n0; n < n1; n += grp) {
       const int64_t cnt = std::min(grp, n1 - n), rows = cnt * d.OHW;
       const T* gn = G + n * d.ysize;
@@ -554,12 +682,17 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
           const T* gi = gn + i * d.ysize;
           if (nhwc) {
             pad_nhwc(X + (n + i) * d.xsize, buf.get(), g, d.C, pad.PW);
-            k_nhwc_small_dw(buf.get(), pad.off, gi, acc, db ? dbi.data() : nullptr, g, pad.PW, d.C, d.KK, d.O);
+            k_nhwc_small_dw(buf.get(), pad.off.data(), gi, acc, db ? dbi.data() : nullptr, g, pad.PW, d.C, d.KK, d.O);
           } else {
             k_dw_rows_small_k(gi, patches(X, n + i, 1, buf.get(), g, d, kwr, false), acc, db ? dbi.data() : nullptr,
                               d.O, d.KK, d.OHW);
           }
           for (int64_t o = 0; db && o < d.O; ++o) db[o] += dbi[o];
+        }
+      } else if (direct_dw) {
+        for (int64_t i = 0; i < cnt; ++i) {
+          pad_nhwc(X + (n + i) * d.xsize, buf.get(), g, d.C, pad.PW);
+          k_nhwc_direct_dw(buf.get(), pad.base.data(), pad.off.data(), gn + i * d.ysize, acc, d.OHW, d.KK, d.O);
         }
       } else if (acc) {
         const T* col = patches(X, n, cnt, buf.get(), g, d, kwr, nhwc);
