@@ -330,44 +330,53 @@ struct Tile {
   static constexpr int MR = VB == 64 ? 6 : 4, NV = VB == 64 ? 4 : 2;
 };
 
-// y[r, o] = bias[o] + sum_k xp[base[r] + off[k]] * W[k, o] for the R pixels of one image.
+// Output channels [o, o + NV*W) of y[r, o] = bias[o] + sum_k xp[base[r] + off[k]] * W[k, o],
+// for the R pixels of one image.
+template <typename T, int VB, int NV>
+TC_INLINE void direct_fwd_cols(const T* xp, const int64_t* base, const int64_t* off, const T* Wt,
+                               const T* bias, T* y, int64_t R, int64_t K, int64_t O, int64_t o) {
+  typedef TC_VEC(T, VB) V;
+  constexpr int64_t W = VB / sizeof(T);
+  constexpr int MR = Tile<VB>::MR;
+  for (int64_t r = 0; r < R; r += MR) {
+    const T* px[MR];  // rows past R repeat the last one (computed, not stored)
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) px[i] = xp + base[std::min<int64_t>(r + i, R - 1)];
+    V acc[MR][NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = bias ? vload<V>(bias + o + v * W) : V{};
+    for (int64_t k = 0; k < K; ++k) {
+      const T* wk = Wt + k * O + o;
+      V wv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) wv[v] = vload<V>(wk + v * W);
+      const int64_t ok = off[k];
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) {
+        const V a = V{} + px[i][ok];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] += a * wv[v];
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+      if (r + i < R)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) vstore(y + (r + i) * O + o + v * W, acc[i][v]);
+  }
+}
+
 template <typename T, int VB>
 TC_INLINE void nhwc_direct_fwd(const T* xp, const int64_t* base, const int64_t* off, const T* Wt,
                                const T* bias, T* y, int64_t R, int64_t K, int64_t O) {
-  typedef TC_VEC(T, VB) V;
   constexpr int64_t W = VB / sizeof(T);
-  constexpr int MR = Tile<VB>::MR, NV = Tile<VB>::NV;
+  constexpr int NV = Tile<VB>::NV;
   int64_t o = 0;
-  for (; o + NV * W <= O; o += NV * W)
-    for (int64_t r = 0; r < R; r += MR) {
-      const T* px[MR];  // rows past R repeat the last one (computed, not stored)
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) px[i] = xp + base[std::min<int64_t>(r + i, R - 1)];
-      V acc[MR][NV];
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[i][v] = bias ? vload<V>(bias + o + v * W) : V{};
-      for (int64_t k = 0; k < K; ++k) {
-        const T* wk = Wt + k * O + o;
-        V wv[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) wv[v] = vload<V>(wk + v * W);
-        const int64_t ok = off[k];
-#pragma GCC unroll 8
-        for (int i = 0; i < MR; ++i) {
-          const V a = V{} + px[i][ok];
-#pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v) acc[i][v] += a * wv[v];
-        }
-      }
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i)
-        if (r + i < R)
-#pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v) vstore(y + (r + i) * O + o + v * W, acc[i][v]);
-    }
-  for (; o < O; ++o)  // the last O % (NV * W) channels
+  for (; o + NV * W <= O; o += NV * W) direct_fwd_cols<T, VB, NV>(xp, base, off, Wt, bias, y, R, K, O, o);
+  for (; o + W <= O; o += W) direct_fwd_cols<T, VB, 1>(xp, base, off, Wt, bias, y, R, K, O, o);
+  for (; o < O; ++o)  // the last O % W channels
     for (int64_t r = 0; r < R; ++r) {
       T s = bias ? bias[o] : T(0);
       for (int64_t k = 0; k < K; ++k) s += xp[base[r] + off[k]] * Wt[k * O + o];
@@ -375,46 +384,55 @@ TC_INLINE void nhwc_direct_fwd(const T* xp, const int64_t* base, const int64_t* 
     }
 }
 
-// dw[k, o] += sum_r xp[base[r] + off[k]] * g[r, o] over the R pixels of one image.
+// Output channels [o, o + NV*W) of dw[k, o] += sum_r xp[base[r] + off[k]] * g[r, o], over the
+// R pixels of one image.
+template <typename T, int VB, int NV>
+TC_INLINE void direct_dw_cols(const T* xp, const int64_t* base, const int64_t* off, const T* G, T* dw,
+                              int64_t R, int64_t K, int64_t O, int64_t o) {
+  typedef TC_VEC(T, VB) V;
+  constexpr int64_t W = VB / sizeof(T);
+  constexpr int MR = Tile<VB>::MR;
+  for (int64_t k0 = 0; k0 < K; k0 += MR) {
+    int64_t ok[MR];  // kernel rows past K repeat the last one (computed, not stored)
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) ok[i] = off[std::min<int64_t>(k0 + i, K - 1)];
+    V acc[MR][NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+    for (int64_t r = 0; r < R; ++r) {
+      const T* gr = G + r * O + o;
+      const T* px = xp + base[r];
+      V gv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) gv[v] = vload<V>(gr + v * W);
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) {
+        const V a = V{} + px[ok[i]];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] += a * gv[v];
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+      if (k0 + i < K)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          T* d = dw + (k0 + i) * O + o + v * W;
+          vstore(d, vload<V>(d) + acc[i][v]);
+        }
+  }
+}
+
 template <typename T, int VB>
 TC_INLINE void nhwc_direct_dw(const T* xp, const int64_t* base, const int64_t* off, const T* G, T* dw,
                               int64_t R, int64_t K, int64_t O) {
-  typedef TC_VEC(T, VB) V;
   constexpr int64_t W = VB / sizeof(T);
-  constexpr int MR = Tile<VB>::MR, NV = Tile<VB>::NV;
+  constexpr int NV = Tile<VB>::NV;
   int64_t o = 0;
-  for (; o + NV * W <= O; o += NV * W)
-    for (int64_t k0 = 0; k0 < K; k0 += MR) {
-      int64_t ok[MR];  // kernel rows past K repeat the last one (computed, not stored)
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) ok[i] = off[std::min<int64_t>(k0 + i, K - 1)];
-      V acc[MR][NV];
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[i][v] = V{};
-      for (int64_t r = 0; r < R; ++r) {
-        const T* gr = G + r * O + o;
-        const T* px = xp + base[r];
-        V gv[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) gv[v] = vload<V>(gr + v * W);
-#pragma GCC unroll 8
-        for (int i = 0; i < MR; ++i) {
-          const V a = V{} + px[ok[i]];
-#pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v) acc[i][v] += a * gv[v];
-        }
-      }
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i)
-        if (k0 + i < K)
-#pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v) {
-            T* d = dw + (k0 + i) * O + o + v * W;
-            vstore(d, vload<V>(d) + acc[i][v]);
-          }
-    }
+  for (; o + NV * W <= O; o += NV * W) direct_dw_cols<T, VB, NV>(xp, base, off, G, dw, R, K, O, o);
+  for (; o + W <= O; o += W) direct_dw_cols<T, VB, 1>(xp, base, off, G, dw, R, K, O, o);
   for (; o < O; ++o)
     for (int64_t k = 0; k < K; ++k) {
       T s = 0;
@@ -589,10 +607,12 @@ struct PaddedNhwc {
 };
 
 // NHWC forward and dw run the direct kernels while the weight stays in L2 (the GEMM's
-// cache blocking pays off beyond); 1x1 stride-1 convs use x as the GEMM operand as is.
+// cache blocking pays off beyond) and O fills vectors (fewer than 16 channels would run
+// their scalar tail); 1x1 stride-1 convs use x as the GEMM operand as is.
 template <typename T>
 bool nhwc_direct(const Dims& d, bool nhwc) {
-  return nhwc && !d.direct && d.KK >= kSmallK && d.KK * d.O * int64_t(sizeof(T)) <= (int64_t(256) << 10);
+  return nhwc && !d.direct && d.KK >= kSmallK && d.O >= 16 &&
+         d.KK * d.O * int64_t(sizeof(T)) <= (int64_t(256) << 10);
 }
 
 template <typename T>

@@ -308,3 +308,20 @@ def test_nhwc_dilated_gather(isa):
         got = K.conv2d_backward(g, x, w, layout="NHWC", need_bias=True, **_args(cfg))
         for a, r, name in zip(got, ref.conv2d_backward(g, x, w, layout="NHWC", **_args(cfg)), ("dx", "dw", "db")):
             _close(a, r, np.float32, f"{name} ({isa})")
+
+
+def test_nhwc_direct_and_gemm_paths(isa):
+    # NHWC forward and dw read patches straight from the padded image (register tiles of
+    # pixels x channel vectors, with row, kernel-row and channel tails) while the weight fits
+    # L2 and O >= 16; a larger weight or fewer channels take the patch-matrix GEMM.
+    for cfg, dtype in ((dict(n=2, c=7, h=9, w=11, o=100, kh=3, kw=3, stride=2, padding="same", dilation=1), np.float32),
+                       (dict(n=3, c=5, h=6, w=7, o=19, kh=2, kw=3, stride=1, padding=(1, 2), dilation=(2, 1)), np.float64),
+                       (dict(n=1, c=64, h=5, w=4, o=130, kh=3, kw=3, stride=1, padding=1, dilation=1), np.float32),
+                       (dict(n=2, c=6, h=5, w=5, o=7, kh=3, kw=3, stride=1, padding="same", dilation=1), np.float32)):
+        x, w, b = _data(cfg, "NHWC", dtype, seed=13)
+        y = K.conv2d(x, w, b, layout="NHWC", **_args(cfg))
+        _close(y, ref.conv2d(x, w, b, layout="NHWC", **_args(cfg)), dtype, f"forward {cfg} ({isa})")
+        g = randn(y.shape, dtype, seed=14)
+        got = K.conv2d_backward(g, x, w, layout="NHWC", need_bias=True, **_args(cfg))
+        for a, r, name in zip(got, ref.conv2d_backward(g, x, w, layout="NHWC", **_args(cfg)), ("dx", "dw", "db")):
+            _close(a, r, dtype, f"{name} {cfg} ({isa})")
