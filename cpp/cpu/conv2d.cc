@@ -441,6 +441,56 @@ TC_INLINE void nhwc_direct_dw(const T* xp, const int64_t* base, const int64_t* o
     }
 }
 
+// Kernel values [k0, k0 + NV*W) of dxp[base[r] + off[k]] += sum_o g[r, o] * Wt[o, k] for
+// the R pixels of one image; dxp is the zero-padded image's gradient. C % W == 0, so each
+// vector of k is C-contiguous in dxp (one (kh, kw) piece).
+template <typename T, int VB, int NV>
+TC_INLINE void direct_dx_rows(const T* G, const T* Wt, T* dxp, const int64_t* base, const int64_t* off,
+                              int64_t R, int64_t K, int64_t O, int64_t k0) {
+  typedef TC_VEC(T, VB) V;
+  constexpr int64_t W = VB / sizeof(T);
+  constexpr int MR = Tile<VB>::MR;
+  for (int64_t r = 0; r < R; r += MR) {
+    const T* gr[MR];  // rows past R repeat the last one (computed, not stored)
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) gr[i] = G + std::min<int64_t>(r + i, R - 1) * O;
+    V acc[MR][NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+    for (int64_t o = 0; o < O; ++o) {
+      V wv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) wv[v] = vload<V>(Wt + o * K + k0 + v * W);
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) {
+        const V a = V{} + gr[i][o];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] += a * wv[v];
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+      if (r + i < R)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          T* d = dxp + base[r + i] + off[k0 + v * W];
+          vstore(d, vload<V>(d) + acc[i][v]);
+        }
+  }
+}
+
+template <typename T, int VB>
+TC_INLINE void nhwc_direct_dx(const T* G, const T* Wt, T* dxp, const int64_t* base, const int64_t* off,
+                              int64_t R, int64_t K, int64_t O) {
+  constexpr int64_t W = VB / sizeof(T);
+  constexpr int NV = Tile<VB>::NV;
+  int64_t k0 = 0;
+  for (; k0 + NV * W <= K; k0 += NV * W) direct_dx_rows<T, VB, NV>(G, Wt, dxp, base, off, R, K, O, k0);
+  for (; k0 < K; k0 += W) direct_dx_rows<T, VB, 1>(G, Wt, dxp, base, off, R, K, O, k0);  // K % W == 0
+}
+
 // Bias and dbias of the GEMM path. NHWC: y[r, o] += b[o]; db[o] += sum_r g[r, o].
 template <typename T>
 TC_INLINE void add_bias_nhwc(T* y, const T* b, int64_t rows, int64_t O) {
@@ -517,6 +567,9 @@ TC_INLINE void row_sums(const T* g, int64_t rows, int64_t n, double* out) {
   TC_CONV_ISA_FN(k_nhwc_direct_dw, (const T* xp, const int64_t* base, const int64_t* off, const T* G,    \
                                     T* dw, int64_t R, int64_t K, int64_t O),                         \
                  (xp, base, off, G, dw, R, K, O), { nhwc_direct_dw<T, kVB>(xp, base, off, G, dw, R, K, O); }) \
+  TC_CONV_ISA_FN(k_nhwc_direct_dx, (const T* G, const T* Wt, T* dxp, const int64_t* base, const int64_t* off, \
+                                    int64_t R, int64_t K, int64_t O), (G, Wt, dxp, base, off, R, K, O), \
+                 { nhwc_direct_dx<T, kVB>(G, Wt, dxp, base, off, R, K, O); })                       \
   TC_CONV_ISA_FN(k_scatter_nhwc, (const T* P, T* dx, const Window2d& g, const KwRanges& r, int64_t C), \
                  (P, dx, g, r, C), { scatter_nhwc(P, dx, g, r, C); })                                                    \
   TC_CONV_ISA_FN(k_add_bias, (bool nhwc, T* y, const T* b, int64_t R, int64_t O),                    \
@@ -679,7 +732,12 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
   // Small K: dw (with dbias, from the same reads of grad) by direct loops, image by image.
   const bool small = dw && d.KK < kSmallK;
   const bool direct_dw = dw && nhwc_direct<T>(d, nhwc);
+  // NHWC dx by the direct kernel when every vector of C fits (C a multiple of 64 bytes).
+  const bool direct_dx = dx && nhwc_direct<T>(d, nhwc) && (d.C * int64_t(sizeof(T))) % 64 == 0;
   const PaddedNhwc pad(g, d, nhwc);
+  std::vector<T> Wt(direct_dx ? wsize : 0);  // W^T [O, KK]
+  for (int64_t k = 0; direct_dx && k < d.KK; ++k)
+    for (int64_t o = 0; o < d.O; ++o) Wt[o * d.KK + k] = W[k * d.O + o];
   const KwRanges kwr(g);
   // dw and dbias are sums over the batch: each part accumulates its own copy (part 0
   // straight into dw), then they are added up; dbias partials in double for accuracy.
@@ -689,7 +747,7 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
   over_batch(d.N, grp, parts, [&](int64_t p, int64_t n0, int64_t n1) {
     T* acc = dw ? (p == 0 ? dw->ptr<T>() : dw_parts.data() + (p - 1) * wsize) : nullptr;
     auto buf = scratch<T>(!dw ? 0 : (small || direct_dw) && nhwc ? pad.size : d.direct ? 0 : grp * d.OHW * d.KK);
-    auto dbuf = scratch<T>(dx && !d.direct ? grp * d.OHW * d.KK : 0);
+    auto dbuf = scratch<T>(direct_dx ? pad.size : dx && !d.direct ? grp * d.OHW * d.KK : 0);
     double* db = dbias ? db_parts.data() + p * d.O : nullptr;
     std::vector<T> dbi(small && db ? d.O : 0);  // one image's dbias (small-K kernels)
     if (small || direct_dw) std::fill(acc, acc + wsize, T(0));
@@ -721,7 +779,17 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
         else  // dW[O, KK] += G[O, OHW] * col^T[OHW, KK]
           gemm(false, true, d.O, d.KK, d.OHW, T(1), gn, d.OHW, col, d.OHW, beta, acc, d.KK);
       }
-      if (DX) {
+      if (direct_dx) {
+        const int64_t pl = g.pad_left, pt = g.pad_top;
+        for (int64_t i = 0; i < cnt; ++i) {
+          T* dxp = dbuf.get();
+          std::fill(dxp, dxp + pad.size, T(0));
+          k_nhwc_direct_dx(gn + i * d.ysize, Wt.data(), dxp, pad.base.data(), pad.off.data(), d.OHW, d.KK, d.O);
+          T* dxi = DX + (n + i) * d.xsize;  // the image without its padding
+          for (int64_t ih = 0; ih < g.ih; ++ih)
+            std::memcpy(dxi + ih * g.iw * d.C, dxp + ((ih + pt) * pad.PW + pl) * d.C, sizeof(T) * g.iw * d.C);
+        }
+      } else if (DX) {
         T* dxn = DX + n * d.xsize;
         T* dcol = d.direct ? dxn : dbuf.get();
         if (nhwc)  // dP[rows, KK] = G[rows, O] * W^T[O, KK]

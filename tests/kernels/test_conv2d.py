@@ -313,9 +313,12 @@ def test_nhwc_dilated_gather(isa):
 def test_nhwc_direct_and_gemm_paths(isa):
     # NHWC forward and dw read patches straight from the padded image (register tiles of
     # pixels x channel vectors, with row, kernel-row and channel tails) while the weight fits
-    # L2 and O >= 16; a larger weight or fewer channels take the patch-matrix GEMM.
+    # L2 and O >= 16 (dx too when C fills 64-byte vectors: 16 floats, 8 doubles); a larger
+    # weight or fewer channels take the patch-matrix GEMM.
     for cfg, dtype in ((dict(n=2, c=7, h=9, w=11, o=100, kh=3, kw=3, stride=2, padding="same", dilation=1), np.float32),
                        (dict(n=3, c=5, h=6, w=7, o=19, kh=2, kw=3, stride=1, padding=(1, 2), dilation=(2, 1)), np.float64),
+                       (dict(n=3, c=16, h=7, w=9, o=24, kh=3, kw=2, stride=2, padding="same", dilation=(1, 2)), np.float32),
+                       (dict(n=2, c=8, h=5, w=6, o=17, kh=3, kw=3, stride=(1, 2), padding=2, dilation=1), np.float64),
                        (dict(n=1, c=64, h=5, w=4, o=130, kh=3, kw=3, stride=1, padding=1, dilation=1), np.float32),
                        (dict(n=2, c=6, h=5, w=5, o=7, kh=3, kw=3, stride=1, padding="same", dilation=1), np.float32)):
         x, w, b = _data(cfg, "NHWC", dtype, seed=13)
