@@ -3,9 +3,22 @@
 NCHW vs torch CPU (F.conv2d + autograd) and NHWC vs TF CPU (tf.nn.conv2d under
 tf.GradientTape inside a tf.function). Like the native side, ours computes dx only
 where a real network needs it: not for the first layer (its input is the image).
+
+    python benchmarks/bench_cpu.py conv2d           # wall time, every thread (the table)
+    python benchmarks/cpu/conv2d.py [--threads 1]   # CPU time (process_time), 1 thread each
+The second is the yardstick on a machine whose cores are shared: CPU time does not count
+the time a thread waits for a core; wall time on a busy machine measures the others' load.
 """
 
+import pathlib
+import statistics
+import sys
+import time
+
 import numpy as np
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import twincore.kernels as K
 from harness import Case
@@ -79,3 +92,38 @@ def _tf_cases():
 
 def cases(torch):
     return _torch_cases(torch) + _tf_cases()
+
+
+def _cpu_ms(fn, reps: int = 30) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return statistics.median(times) * 1e3
+
+
+def cpu_time_table(threads: int = 1, rounds: int = 3) -> None:
+    """Median CPU time of ours and the native op, each limited to `threads` threads,
+    interleaved for `rounds` rounds (the best round's median of each is shown)."""
+    import torch
+    import tensorflow as tf
+
+    from twincore import _core
+
+    _core.set_num_threads(threads)
+    torch.set_num_threads(threads)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    print(f"conv2d fwd+bwd, CPU time (process_time), {threads} thread(s); twincore path {_core.cpu_isa()}")
+    print("| op | ours (CPU ms) | reference | ref (CPU ms) | ratio ref/ours |\n|---|---:|---|---:|---:|")
+    for c in cases(torch):
+        times = [(_cpu_ms(c.ours), _cpu_ms(c.ref)) for _ in range(rounds)]
+        ours, ref = min(t[0] for t in times), min(t[1] for t in times)
+        print(f"| {c.op} | {ours:.2f} | {c.ref_name} | {ref:.2f} | {ref / ours:.2f}x |", flush=True)
+
+
+if __name__ == "__main__":
+    cpu_time_table(int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 1)

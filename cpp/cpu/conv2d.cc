@@ -91,164 +91,503 @@ void col2im(const T* col, T* dx, const Window2d& g, int64_t C) {
       }
 }
 
+// For each output column ow: the kernel columns kw in [lo, hi) that land inside the image
+// (the same for every kh and every output row), and the input column of kw = lo.
+struct KwRanges {
+  std::vector<int64_t> lo, hi, iw0;
+  explicit KwRanges(const Window2d& g) : lo(g.ow), hi(g.ow), iw0(g.ow) {
+    for (int64_t ow = 0; ow < g.ow; ++ow) {
+      inside(ow * g.sw - g.pad_left, g.dw, g.iw, g.kw, lo[ow], hi[ow]);
+      iw0[ow] = ow * g.sw + lo[ow] * g.dw - g.pad_left;
+    }
+  }
+};
+
 // NHWC, one image: P[(oh, ow), (kh, kw, c)] = x[oh*sh + kh*dh - pt, ow*sw + kw*dw - pl, c]
-// (0 outside). Each (kh, kw) piece of a patch row is C contiguous values of x.
+// (0 outside). With dilation 1 the kw pieces of one kh are kw*C contiguous values of x,
+// so each (pixel, kh) is one copy (a copy per C values cost more than the data).
 template <typename T>
-void gather_nhwc(const T* x, T* P, const Window2d& g, int64_t C) {
-  const int64_t KK = g.kh * g.kw * C;
+void gather_nhwc(const T* x, T* P, const Window2d& g, const KwRanges& r, int64_t C) {
+  const int64_t run = g.kw * C;
+  T* p = P;
   for (int64_t oh = 0; oh < g.oh; ++oh)
     for (int64_t ow = 0; ow < g.ow; ++ow) {
-      T* p = P + (oh * g.ow + ow) * KK;
-      for (int64_t kh = 0; kh < g.kh; ++kh) {
+      const int64_t k0 = r.lo[ow], k1 = r.hi[ow];
+      for (int64_t kh = 0; kh < g.kh; ++kh, p += run) {
         const int64_t ih = oh * g.sh + kh * g.dh - g.pad_top;
-        if (ih < 0 || ih >= g.ih) {
-          std::fill(p, p + g.kw * C, T(0));
-          p += g.kw * C;
+        if (ih < 0 || ih >= g.ih || k0 >= k1) {
+          std::fill(p, p + run, T(0));
           continue;
         }
-        for (int64_t kw = 0; kw < g.kw; ++kw, p += C) {
-          const int64_t iw = ow * g.sw + kw * g.dw - g.pad_left;
-          if (iw < 0 || iw >= g.iw)
-            std::fill(p, p + C, T(0));
-          else if (C == 1)  // a call to memcpy per element would cost more than the copy
-            *p = x[ih * g.iw + iw];
-          else
-            std::memcpy(p, x + (ih * g.iw + iw) * C, sizeof(T) * C);
-        }
+        const T* xr = x + (ih * g.iw + r.iw0[ow]) * C;
+        std::fill(p, p + k0 * C, T(0));
+        if (g.dw == 1)
+          std::memcpy(p + k0 * C, xr, sizeof(T) * (k1 - k0) * C);
+        else
+          for (int64_t kw = k0; kw < k1; ++kw) std::memcpy(p + kw * C, xr + (kw - k0) * g.dw * C, sizeof(T) * C);
+        std::fill(p + k1 * C, p + run, T(0));
       }
     }
 }
 
 // The transpose of gather_nhwc: dx[ih, iw, c] += dP[(oh, ow), (kh, kw, c)]; dx zeroed first.
 template <typename T>
-void scatter_nhwc(const T* P, T* dx, const Window2d& g, int64_t C) {
-  const int64_t KK = g.kh * g.kw * C;
+TC_INLINE void scatter_nhwc(const T* P, T* dx, const Window2d& g, const KwRanges& r, int64_t C) {
+  const int64_t run = g.kw * C;
   std::fill(dx, dx + g.ih * g.iw * C, T(0));
+  const T* p = P;
   for (int64_t oh = 0; oh < g.oh; ++oh)
     for (int64_t ow = 0; ow < g.ow; ++ow) {
-      const T* p = P + (oh * g.ow + ow) * KK;
-      for (int64_t kh = 0; kh < g.kh; ++kh) {
+      const int64_t k0 = r.lo[ow], k1 = r.hi[ow];
+      for (int64_t kh = 0; kh < g.kh; ++kh, p += run) {
         const int64_t ih = oh * g.sh + kh * g.dh - g.pad_top;
-        if (ih < 0 || ih >= g.ih) {
-          p += g.kw * C;
-          continue;
-        }
-        for (int64_t kw = 0; kw < g.kw; ++kw, p += C) {
-          const int64_t iw = ow * g.sw + kw * g.dw - g.pad_left;
-          if (iw < 0 || iw >= g.iw) continue;
-          T* d = dx + (ih * g.iw + iw) * C;
-          for (int64_t c = 0; c < C; ++c) d[c] += p[c];
+        if (ih < 0 || ih >= g.ih) continue;
+        T* d = dx + (ih * g.iw + r.iw0[ow]) * C;
+        const T* s = p + k0 * C;
+        if (g.dw == 1) {
+          for (int64_t i = 0; i < (k1 - k0) * C; ++i) d[i] += s[i];
+        } else {
+          for (int64_t kw = k0; kw < k1; ++kw, d += g.dw * C, s += C)
+            for (int64_t c = 0; c < C; ++c) d[c] += s[c];
         }
       }
     }
 }
 
+// ---------------------------------------------------------------------------
 // Small inner dimension (KK < kSmallK, e.g. a 3x3 conv of a 1-channel image): a GEMM
-// would spend its time packing, so these direct loops run instead (vectorized per ISA).
+// would spend its time packing a K of a few values, so direct loops run instead. They
+// keep their accumulators in registers: kVB-byte GCC vectors, the widest each ISA path
+// has (64 AVX-512, 32 AVX2, 16 baseline SSE2), set by TC_CONV_ISA_FN below.
 constexpr int64_t kSmallK = 16;
 
-// Both keep a block of outputs (two 64-byte vectors: 32 floats or 16 doubles) in registers
-// across the K products, so y is written once instead of K times. GCC vector types make
-// the two accumulators registers on every ISA path (AVX-512: 2 zmm; AVX2: 4 ymm).
-template <typename T>
-constexpr int64_t kBlock = 128 / sizeof(T);
+#define TC_VEC(T, VB) T __attribute__((vector_size(VB)))
+// The vector helpers are always inlined into one ISA's code: no vector crosses a call, so
+// GCC's note that such a return "changes the ABI" does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
 
-// y[j] = (bias_vec ? bias_vec[j] : b) + sum_k a[k] * src[k * src_step + j], j < kBlock<T>.
-template <typename T>
-inline void block_dot(const T* a, const T* src, int64_t src_step, int64_t K, T b,
-                      const T* bias_vec, T* y) {
-  typedef T vec __attribute__((vector_size(64)));
-  constexpr int64_t L = 64 / sizeof(T);
-  vec acc0, acc1;
-  if (bias_vec) {
-    std::memcpy(&acc0, bias_vec, 64);
-    std::memcpy(&acc1, bias_vec + L, 64);
-  } else {
-    acc0 = vec{} + b;
-    acc1 = acc0;
-  }
-  for (int64_t k = 0; k < K; ++k) {
-    const vec ak = vec{} + a[k];
-    vec r0, r1;
-    std::memcpy(&r0, src + k * src_step, 64);
-    std::memcpy(&r1, src + k * src_step + L, 64);
-    acc0 += ak * r0;
-    acc1 += ak * r1;
-  }
-  std::memcpy(y, &acc0, 64);
-  std::memcpy(y + L, &acc1, 64);
+template <typename V, typename T>
+TC_INLINE V vload(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
 }
-
-template <typename T>
-inline void block_dot_tail(const T* a, const T* src, int64_t src_step, int64_t K, T b,
-                           const T* bias_vec, T* y, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) y[j] = bias_vec ? bias_vec[j] : b;
-  for (int64_t k = 0; k < K; ++k) {
-    const T ak = a[k];
-    const T* r = src + k * src_step;
-    for (int64_t j = 0; j < n; ++j) y[j] += ak * r[j];
-  }
+template <typename V, typename T>
+TC_INLINE void vstore(T* p, V v) {
+  std::memcpy(p, &v, sizeof(V));
 }
-
-// NCHW: y[M, L] = A[M, K] * col[K, L] (+ bias[m] on row m).
-template <typename T>
-inline void rows_small_k(const T* A, const T* col, const T* bias, T* y, int64_t M, int64_t K, int64_t L) {
-  for (int64_t m = 0; m < M; ++m) {
-    const T b = bias ? bias[m] : T(0);
-    int64_t l = 0;
-    for (; l + kBlock<T> <= L; l += kBlock<T>)
-      block_dot<T>(A + m * K, col + l, L, K, b, nullptr, y + m * L + l);
-    block_dot_tail<T>(A + m * K, col + l, L, K, b, nullptr, y + m * L + l, L - l);
-  }
-}
-
-// NHWC: y[M, N] = P[M, K] * B[K, N] (+ bias[n] on column n).
-template <typename T>
-inline void cols_small_k(const T* P, const T* B, const T* bias, T* y, int64_t M, int64_t K, int64_t N) {
-  for (int64_t m = 0; m < M; ++m) {
-    int64_t n = 0;
-    for (; n + kBlock<T> <= N; n += kBlock<T>)
-      block_dot<T>(P + m * K, B + n, N, K, T(0), bias ? bias + n : nullptr, y + m * N + n);
-    block_dot_tail<T>(P + m * K, B + n, N, K, T(0), bias ? bias + n : nullptr, y + m * N + n, N - n);
-  }
-}
-
-// Sum of a row, in 16 independent lanes so that it vectorizes without -ffast-math.
-template <typename T>
-inline double row_sum(const T* r, int64_t n) {
-  T lanes[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) lanes[j] += r[i + j];
-  double s = 0;
-  for (int j = 0; j < 16; ++j) s += lanes[j];
-  for (; i < n; ++i) s += r[i];
+template <typename V, typename T>
+TC_INLINE T hsum(V v) {
+  T s = 0;
+  for (size_t i = 0; i < sizeof(V) / sizeof(T); ++i) s += v[i];
   return s;
 }
 
-#define TC_CONV_SMALLK(T, S)                                                                    \
-  TC_ISA_FN(rows_small_k_##S, (const T* A, const T* col, const T* b, T* y, int64_t M, int64_t K, \
-                               int64_t L), (A, col, b, y, M, K, L),                              \
-            { rows_small_k(A, col, b, y, M, K, L); })                                           \
-  TC_ISA_FN(cols_small_k_##S, (const T* P, const T* B, const T* b, T* y, int64_t M, int64_t K,   \
-                               int64_t N), (P, B, b, y, M, K, N),                                \
-            { cols_small_k(P, B, b, y, M, K, N); })                                             \
-  TC_ISA_FN(row_sums_##S, (const T* g, int64_t rows, int64_t n, double* out), (g, rows, n, out), \
-            { for (int64_t r = 0; r < rows; ++r) out[r] += row_sum(g + r * n, n); })
-TC_CONV_SMALLK(float, f32)
-TC_CONV_SMALLK(double, f64)
-#undef TC_CONV_SMALLK
+// NCHW forward: y[M, L] = A[M, K] * col[K, L] (+ bias[m] on row m). Blocks of two vectors
+// of outputs stay in registers across the K products, so y is written once.
+template <typename T, int VB>
+TC_INLINE void rows_small_k(const T* A, const T* col, const T* bias, T* y, int64_t M, int64_t K, int64_t L) {
+  typedef TC_VEC(T, VB) V;
+  constexpr int64_t W = VB / sizeof(T);
+  for (int64_t m = 0; m < M; ++m) {
+    const T b = bias ? bias[m] : T(0);
+    const T* a = A + m * K;
+    T* ym = y + m * L;
+    int64_t l = 0;
+    for (; l + 2 * W <= L; l += 2 * W) {
+      V acc0 = V{} + b, acc1 = acc0;
+      for (int64_t k = 0; k < K; ++k) {
+        const V ak = V{} + a[k];
+        acc0 += ak * vload<V>(col + k * L + l);
+        acc1 += ak * vload<V>(col + k * L + l + W);
+      }
+      vstore(ym + l, acc0);
+      vstore(ym + l + W, acc1);
+    }
+    for (; l < L; ++l) {
+      T s = b;
+      for (int64_t k = 0; k < K; ++k) s += a[k] * col[k * L + l];
+      ym[l] = s;
+    }
+  }
+}
 
-inline void small_k(bool nhwc, const float* a, const float* b, const float* bias, float* y, int64_t M,
-                    int64_t K, int64_t N) {
-  nhwc ? cols_small_k_f32(a, b, bias, y, M, K, N) : rows_small_k_f32(a, b, bias, y, M, K, N);
+// NCHW dw (and dbias): dw[o, k] += sum_l g[o, l] * col[k, l]; db[o] = sum_l g[o, l]
+// (db may be nullptr), for one image's g [O, L] and col [K, L]. The K + 1 row sums of
+// one o stay in registers (K < kSmallK), g is read once.
+template <typename T, int VB>
+TC_INLINE void dw_rows_small_k(const T* G, const T* col, T* dw, T* db, int64_t O, int64_t K, int64_t L) {
+  typedef TC_VEC(T, VB) V;
+  constexpr int64_t W = VB / sizeof(T);
+  for (int64_t o = 0; o < O; ++o) {
+    const T* go = G + o * L;
+    V acc[kSmallK], accb = V{};
+#pragma GCC unroll 16
+    for (int k = 0; k < kSmallK; ++k) acc[k] = V{};
+    int64_t l = 0;
+    for (; l + W <= L; l += W) {
+      const V gv = vload<V>(go + l);
+      accb += gv;
+#pragma GCC unroll 16
+      for (int k = 0; k < kSmallK; ++k)
+        if (k < K) acc[k] += gv * vload<V>(col + k * L + l);
+    }
+    T sb = hsum<V, T>(accb);
+    for (int64_t r = l; r < L; ++r) sb += go[r];
+#pragma GCC unroll 16
+    for (int k = 0; k < kSmallK; ++k)
+      if (k < K) {
+        T s = hsum<V, T>(acc[k]);
+        for (int64_t r = l; r < L; ++r) s += go[r] * col[k * L + r];
+        dw[o * K + k] += s;
+      }
+    if (db) db[o] = sb;
+  }
 }
-inline void small_k(bool nhwc, const double* a, const double* b, const double* bias, double* y,
-                    int64_t M, int64_t K, int64_t N) {
-  nhwc ? cols_small_k_f64(a, b, bias, y, M, K, N) : rows_small_k_f64(a, b, bias, y, M, K, N);
+
+// NHWC small-K kernels read patches straight from a zero-padded copy of the image,
+// xp [PH, PW, C]: patch value k = (kh, kw, c) of output (oh, ow) is
+// xp[(oh*sh*PW + ow*sw)*C + off[k]], off[k] = (kh*dh*PW + kw*dw)*C + c.
+
+// NHWC forward, one image: y[(oh, ow), o] = bias[o] + sum_k patch[k] * W[k, o].
+template <typename T, int VB>
+TC_INLINE void nhwc_small_fwd(const T* xp, const int64_t* off, const T* Wt, const T* bias, T* y,
+                              const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O) {
+  typedef TC_VEC(T, VB) V;
+  constexpr int64_t W = VB / sizeof(T);
+  for (int64_t oh = 0; oh < g.oh; ++oh)
+    for (int64_t ow = 0; ow < g.ow; ++ow) {
+      const T* base = xp + (oh * g.sh * PW + ow * g.sw) * C;
+      T a[kSmallK];
+      for (int64_t k = 0; k < K; ++k) a[k] = base[off[k]];
+      T* yr = y + (oh * g.ow + ow) * O;
+      int64_t o = 0;
+      for (; o + 2 * W <= O; o += 2 * W) {
+        V acc0 = bias ? vload<V>(bias + o) : V{}, acc1 = bias ? vload<V>(bias + o + W) : V{};
+        for (int64_t k = 0; k < K; ++k) {
+          const V ak = V{} + a[k];
+          acc0 += ak * vload<V>(Wt + k * O + o);
+          acc1 += ak * vload<V>(Wt + k * O + o + W);
+        }
+        vstore(yr + o, acc0);
+        vstore(yr + o + W, acc1);
+      }
+      for (; o < O; ++o) {
+        T s = bias ? bias[o] : T(0);
+        for (int64_t k = 0; k < K; ++k) s += a[k] * Wt[k * O + o];
+        yr[o] = s;
+      }
+    }
 }
-inline void row_sums(const float* g, int64_t rows, int64_t n, double* out) { row_sums_f32(g, rows, n, out); }
-inline void row_sums(const double* g, int64_t rows, int64_t n, double* out) { row_sums_f64(g, rows, n, out); }
+
+// NHWC dw (and dbias), one image: dw[k, o] += sum_pix patch[k] * g[pix, o];
+// db[o] = sum_pix g[pix, o] (db may be nullptr). One vector of o at a time with its
+// K + 1 sums in registers; g's rows of that vector are one cache line (AVX-512 f32).
+template <typename T, int VB>
+TC_INLINE void nhwc_small_dw(const T* xp, const int64_t* off, const T* G, T* dw, T* db, const Window2d& g,
+                             int64_t PW, int64_t C, int64_t K, int64_t O) {
+  typedef TC_VEC(T, VB) V;
+  constexpr int64_t W = VB / sizeof(T);
+  int64_t o = 0;
+  for (; o + W <= O; o += W) {
+    V acc[kSmallK], accb = V{};
+#pragma GCC unroll 16
+    for (int k = 0; k < kSmallK; ++k) acc[k] = V{};
+    for (int64_t oh = 0; oh < g.oh; ++oh)
+      for (int64_t ow = 0; ow < g.ow; ++ow) {
+        const T* base = xp + (oh * g.sh * PW + ow * g.sw) * C;
+        const V gv = vload<V>(G + (oh * g.ow + ow) * O + o);
+        accb += gv;
+#pragma GCC unroll 16
+        for (int k = 0; k < kSmallK; ++k)
+          if (k < K) acc[k] += gv * base[off[k]];
+      }
+#pragma GCC unroll 16
+    for (int k = 0; k < kSmallK; ++k)
+      if (k < K) vstore(dw + k * O + o, vload<V>(dw + k * O + o) + acc[k]);
+    if (db) vstore(db + o, accb);
+  }
+  for (; o < O; ++o) {  // the last O % W columns
+    T acc[kSmallK] = {}, accb = 0;
+    for (int64_t oh = 0; oh < g.oh; ++oh)
+      for (int64_t ow = 0; ow < g.ow; ++ow) {
+        const T* base = xp + (oh * g.sh * PW + ow * g.sw) * C;
+        const T gv = G[(oh * g.ow + ow) * O + o];
+        accb += gv;
+        for (int64_t k = 0; k < K; ++k) acc[k] += gv * base[off[k]];
+      }
+    for (int64_t k = 0; k < K; ++k) dw[k * O + o] += acc[k];
+    if (db) db[o] = accb;
+  }
+}
+
+// NHWC direct kernels for a moderate weight (KK x O fits L2; e.g. 3x3x32 -> 64): patch
+// values are read straight from the zero-padded image (no patch matrix, no packing) into
+// register tiles of MR pixels (or kernel rows) x NV vectors of output channels.
+// base[r]: offset in xp of output pixel r's patch corner; off[k] as for the small-K path.
+template <int VB>
+struct Tile {
+  static constexpr int MR = VB == 64 ? 6 : 4, NV = VB == 64 ? 4 : 2;
+};
+
+// Output channels [o, o + NV*W) of y[r, o] = bias[o] + sum_k xp[base[r] + off[k]] * W[k, o],
+// for the R pixels of one image.
+template <typename T, int VB, int NV>
+TC_INLINE void direct_fwd_cols(const T* xp, const int64_t* base, const int64_t* off, const T* Wt,
+                               const T* bias, T* y, int64_t R, int64_t K, int64_t O, int64_t o) {
+  typedef TC_VEC(T, VB) V;
+  constexpr int64_t W = VB / sizeof(T);
+  constexpr int MR = Tile<VB>::MR;
+  for (int64_t r = 0; r < R; r += MR) {
+    const T* px[MR];  // rows past R repeat the last one (computed, not stored)
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) px[i] = xp + base[std::min<int64_t>(r + i, R - 1)];
+    V acc[MR][NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = bias ? vload<V>(bias + o + v * W) : V{};
+    for (int64_t k = 0; k < K; ++k) {
+      const T* wk = Wt + k * O + o;
+      V wv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) wv[v] = vload<V>(wk + v * W);
+      const int64_t ok = off[k];
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) {
+        const V a = V{} + px[i][ok];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] += a * wv[v];
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+      if (r + i < R)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) vstore(y + (r + i) * O + o + v * W, acc[i][v]);
+  }
+}
+
+template <typename T, int VB>
+TC_INLINE void nhwc_direct_fwd(const T* xp, const int64_t* base, const int64_t* off, const T* Wt,
+                               const T* bias, T* y, int64_t R, int64_t K, int64_t O) {
+  constexpr int64_t W = VB / sizeof(T);
+  constexpr int NV = Tile<VB>::NV;
+  int64_t o = 0;
+  for (; o + NV * W <= O; o += NV * W) direct_fwd_cols<T, VB, NV>(xp, base, off, Wt, bias, y, R, K, O, o);
+  for (; o + W <= O; o += W) direct_fwd_cols<T, VB, 1>(xp, base, off, Wt, bias, y, R, K, O, o);
+  for (; o < O; ++o)  // the last O % W channels
+    for (int64_t r = 0; r < R; ++r) {
+      T s = bias ? bias[o] : T(0);
+      for (int64_t k = 0; k < K; ++k) s += xp[base[r] + off[k]] * Wt[k * O + o];
+      y[r * O + o] = s;
+    }
+}
+
+// Output channels [o, o + NV*W) of dw[k, o] += sum_r xp[base[r] + off[k]] * g[r, o], over the
+// R pixels of one image.
+template <typename T, int VB, int NV>
+TC_INLINE void direct_dw_cols(const T* xp, const int64_t* base, const int64_t* off, const T* G, T* dw,
+                              int64_t R, int64_t K, int64_t O, int64_t o) {
+  typedef TC_VEC(T, VB) V;
+  constexpr int64_t W = VB / sizeof(T);
+  constexpr int MR = Tile<VB>::MR;
+  for (int64_t k0 = 0; k0 < K; k0 += MR) {
+    int64_t ok[MR];  // kernel rows past K repeat the last one (computed, not stored)
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) ok[i] = off[std::min<int64_t>(k0 + i, K - 1)];
+    V acc[MR][NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+    for (int64_t r = 0; r < R; ++r) {
+      const T* gr = G + r * O + o;
+      const T* px = xp + base[r];
+      V gv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) gv[v] = vload<V>(gr + v * W);
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) {
+        const V a = V{} + px[ok[i]];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] += a * gv[v];
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+      if (k0 + i < K)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          T* d = dw + (k0 + i) * O + o + v * W;
+          vstore(d, vload<V>(d) + acc[i][v]);
+        }
+  }
+}
+
+template <typename T, int VB>
+TC_INLINE void nhwc_direct_dw(const T* xp, const int64_t* base, const int64_t* off, const T* G, T* dw,
+                              int64_t R, int64_t K, int64_t O) {
+  constexpr int64_t W = VB / sizeof(T);
+  constexpr int NV = Tile<VB>::NV;
+  int64_t o = 0;
+  for (; o + NV * W <= O; o += NV * W) direct_dw_cols<T, VB, NV>(xp, base, off, G, dw, R, K, O, o);
+  for (; o + W <= O; o += W) direct_dw_cols<T, VB, 1>(xp, base, off, G, dw, R, K, O, o);
+  for (; o < O; ++o)
+    for (int64_t k = 0; k < K; ++k) {
+      T s = 0;
+      for (int64_t r = 0; r < R; ++r) s += xp[base[r] + off[k]] * G[r * O + o];
+      dw[k * O + o] += s;
+    }
+}
+
+// Kernel values [k0, k0 + NV*W) of dxp[base[r] + off[k]] += sum_o g[r, o] * Wt[o, k] for
+// the R pixels of one image; dxp is the zero-padded image's gradient. C % W == 0, so each
+// vector of k is C-contiguous in dxp (one (kh, kw) piece).
+template <typename T, int VB, int NV>
+TC_INLINE void direct_dx_rows(const T* G, const T* Wt, T* dxp, const int64_t* base, const int64_t* off,
+                              int64_t R, int64_t K, int64_t O, int64_t k0) {
+  typedef TC_VEC(T, VB) V;
+  constexpr int64_t W = VB / sizeof(T);
+  constexpr int MR = Tile<VB>::MR;
+  for (int64_t r = 0; r < R; r += MR) {
+    const T* gr[MR];  // rows past R repeat the last one (computed, not stored)
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) gr[i] = G + std::min<int64_t>(r + i, R - 1) * O;
+    V acc[MR][NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+    for (int64_t o = 0; o < O; ++o) {
+      V wv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) wv[v] = vload<V>(Wt + o * K + k0 + v * W);
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) {
+        const V a = V{} + gr[i][o];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] += a * wv[v];
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+      if (r + i < R)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          T* d = dxp + base[r + i] + off[k0 + v * W];
+          vstore(d, vload<V>(d) + acc[i][v]);
+        }
+  }
+}
+
+template <typename T, int VB>
+TC_INLINE void nhwc_direct_dx(const T* G, const T* Wt, T* dxp, const int64_t* base, const int64_t* off,
+                              int64_t R, int64_t K, int64_t O) {
+  constexpr int64_t W = VB / sizeof(T);
+  constexpr int NV = Tile<VB>::NV;
+  int64_t k0 = 0;
+  for (; k0 + NV * W <= K; k0 += NV * W) direct_dx_rows<T, VB, NV>(G, Wt, dxp, base, off, R, K, O, k0);
+  for (; k0 < K; k0 += W) direct_dx_rows<T, VB, 1>(G, Wt, dxp, base, off, R, K, O, k0);  // K % W == 0
+}
+
+// Bias and dbias of the GEMM path. NHWC: y[r, o] += b[o]; db[o] += sum_r g[r, o].
+template <typename T>
+TC_INLINE void add_bias_nhwc(T* y, const T* b, int64_t rows, int64_t O) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < O; ++o) y[r * O + o] += b[o];
+}
+template <typename T>
+TC_INLINE void col_sums(const T* g, int64_t rows, int64_t O, double* db) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < O; ++o) db[o] += g[r * O + o];
+}
+// NCHW: y[o, l] += b[o]; db[o] += sum_l g[o, l] (in 16 independent lanes so that it
+// vectorizes without -ffast-math).
+template <typename T>
+TC_INLINE void add_bias_nchw(T* y, const T* b, int64_t O, int64_t L) {
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t l = 0; l < L; ++l) y[o * L + l] += b[o];
+}
+template <typename T>
+TC_INLINE void row_sums(const T* g, int64_t rows, int64_t n, double* out) {
+  for (int64_t r = 0; r < rows; ++r, g += n) {
+    T lanes[16] = {};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      for (int j = 0; j < 16; ++j) lanes[j] += g[i + j];
+    double s = 0;
+    for (int j = 0; j < 16; ++j) s += lanes[j];
+    for (; i < n; ++i) s += g[i];
+    out[r] += s;
+  }
+}
+
+// TC_ISA_FN with the vector width kVB (bytes) of each ISA path in scope.
+#define TC_CONV_ISA_FN(name, params, args, ...)                                     \
+  TC_TARGET_AVX512 static void name##_avx512 params {                               \
+    [[maybe_unused]] constexpr int kVB = 64;                                                         \
+    __VA_ARGS__                                                                     \
+  }                                                                                 \
+  TC_TARGET_AVX2 static void name##_avx2 params {                                   \
+    [[maybe_unused]] constexpr int kVB = 32;                                                         \
+    __VA_ARGS__                                                                     \
+  }                                                                                 \
+  static void name##_generic params {                                               \
+    [[maybe_unused]] constexpr int kVB = 16;                                                         \
+    __VA_ARGS__                                                                     \
+  }                                                                                 \
+  static void name params {                                                         \
+    switch (::tc::cpu_isa()) {                                                      \
+      case ::tc::Isa::avx512: name##_avx512 args; break;                            \
+      case ::tc::Isa::avx2: name##_avx2 args; break;                                \
+      default: name##_generic args;                                                 \
+    }                                                                               \
+  }
+
+// One overload set per kernel: name(T...) for T = float, double.
+#define TC_CONV_KERNELS(T)                                                                          \
+  TC_CONV_ISA_FN(k_rows_small_k, (const T* A, const T* col, const T* b, T* y, int64_t M, int64_t K,   \
+                                  int64_t L), (A, col, b, y, M, K, L),                              \
+                 { rows_small_k<T, kVB>(A, col, b, y, M, K, L); })                                  \
+  TC_CONV_ISA_FN(k_dw_rows_small_k, (const T* G, const T* col, T* dw, T* db, int64_t O, int64_t K,    \
+                                     int64_t L), (G, col, dw, db, O, K, L),                          \
+                 { dw_rows_small_k<T, kVB>(G, col, dw, db, O, K, L); })                             \
+  TC_CONV_ISA_FN(k_nhwc_small_fwd, (const T* xp, const int64_t* off, const T* W, const T* b, T* y,    \
+                                    const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O), \
+                 (xp, off, W, b, y, g, PW, C, K, O),                                                \
+                 { nhwc_small_fwd<T, kVB>(xp, off, W, b, y, g, PW, C, K, O); })                     \
+  TC_CONV_ISA_FN(k_nhwc_small_dw, (const T* xp, const int64_t* off, const T* G, T* dw, T* db,         \
+                                   const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O),  \
+                 (xp, off, G, dw, db, g, PW, C, K, O),                                              \
+                 { nhwc_small_dw<T, kVB>(xp, off, G, dw, db, g, PW, C, K, O); })                    \
+  TC_CONV_ISA_FN(k_nhwc_direct_fwd, (const T* xp, const int64_t* base, const int64_t* off, const T* W,   \
+                                     const T* b, T* y, int64_t R, int64_t K, int64_t O),             \
+                 (xp, base, off, W, b, y, R, K, O), { nhwc_direct_fwd<T, kVB>(xp, base, off, W, b, y, R, K, O); }) \
+  TC_CONV_ISA_FN(k_nhwc_direct_dw, (const T* xp, const int64_t* base, const int64_t* off, const T* G,    \
+                                    T* dw, int64_t R, int64_t K, int64_t O),                         \
+                 (xp, base, off, G, dw, R, K, O), { nhwc_direct_dw<T, kVB>(xp, base, off, G, dw, R, K, O); }) \
+  TC_CONV_ISA_FN(k_nhwc_direct_dx, (const T* G, const T* Wt, T* dxp, const int64_t* base, const int64_t* off, \
+                                    int64_t R, int64_t K, int64_t O), (G, Wt, dxp, base, off, R, K, O), \
+                 { nhwc_direct_dx<T, kVB>(G, Wt, dxp, base, off, R, K, O); })                       \
+  TC_CONV_ISA_FN(k_scatter_nhwc, (const T* P, T* dx, const Window2d& g, const KwRanges& r, int64_t C), \
+                 (P, dx, g, r, C), { scatter_nhwc(P, dx, g, r, C); })                                                    \
+  TC_CONV_ISA_FN(k_add_bias, (bool nhwc, T* y, const T* b, int64_t R, int64_t O),                    \
+                 (nhwc, y, b, R, O), { nhwc ? add_bias_nhwc(y, b, R, O) : add_bias_nchw(y, b, O, R); }) \
+  TC_CONV_ISA_FN(k_bias_grad, (bool nhwc, const T* g, int64_t R, int64_t O, double* db),             \
+                 (nhwc, g, R, O, db), { nhwc ? col_sums(g, R, O, db) : row_sums(g, O, R, db); })
+TC_CONV_KERNELS(float)
+TC_CONV_KERNELS(double)
+#undef TC_CONV_KERNELS
+
+// Zero-padded copy of one image: NHWC xp [PH, PW, C] (NCHW images go through im2col).
+template <typename T>
+void pad_nhwc(const T* x, T* xp, const Window2d& g, int64_t C, int64_t PW) {
+  const int64_t PH = g.ih + g.pad_top + g.pad_bottom;
+  std::fill(xp, xp + PH * PW * C, T(0));
+  for (int64_t ih = 0; ih < g.ih; ++ih)
+    std::memcpy(xp + ((ih + g.pad_top) * PW + g.pad_left) * C, x + ih * g.iw * C, sizeof(T) * g.iw * C);
+}
 
 // The patch matrix of images [n, n + cnt) in `buf`, or x itself for a direct 1x1 conv.
 // NCHW: cnt is 1, the matrix col[KK, OHW]. NHWC: the images' patch rows stacked into one
@@ -256,11 +595,11 @@ inline void row_sums(const double* g, int64_t rows, int64_t n, double* out) { ro
 // covers the group and packs W once).
 template <typename T>
 const T* patches(const T* X, int64_t n, int64_t cnt, T* buf, const Window2d& g, const Dims& d,
-                 bool nhwc) {
+                 const KwRanges& r, bool nhwc) {
   if (d.direct) return X + n * d.xsize;
   for (int64_t i = 0; i < cnt; ++i) {
     if (nhwc)
-      gather_nhwc(X + (n + i) * d.xsize, buf + i * d.OHW * d.KK, g, d.C);
+      gather_nhwc(X + (n + i) * d.xsize, buf + i * d.OHW * d.KK, g, r, d.C);
     else
       im2col(X + (n + i) * d.xsize, buf, g, d.C);
   }
@@ -279,21 +618,55 @@ std::unique_ptr<T[]> scratch(int64_t n) {
   return std::unique_ptr<T[]>(n > 0 ? new T[n] : nullptr);
 }
 
-// Runs fn(part, n_begin, n_end) over the batch split into `parts` contiguous ranges.
-// With one part (batch 1, or one thread) the caller runs it and each GEMM inside uses
-// every thread; with several parts each runs on one thread (the GEMM inside is serial).
+// The batch is cut into parts of whole groups of `grp` images. One part (batch of one
+// group, or one thread): the caller runs it and each GEMM inside uses every thread.
+// Several parts: up to 4 per thread, taken by whichever thread is free (on a shared
+// machine a thread that is descheduled holds up a quarter of its share, not all of it);
+// the GEMMs inside run serially.
+int64_t parts_for(int64_t N, int64_t grp) {
+  const int64_t threads = num_threads();
+  return threads <= 1 ? 1 : std::min<int64_t>((N + grp - 1) / grp, 4 * threads);
+}
+
+// Runs fn(part, n_begin, n_end) for each part; n_begin is a multiple of grp.
 template <typename F>
-void over_batch(int64_t N, int64_t parts, F fn) {
+void over_batch(int64_t N, int64_t grp, int64_t parts, F fn) {
   if (parts <= 1) {
     fn(int64_t(0), int64_t(0), N);
     return;
   }
+  const int64_t units = (N + grp - 1) / grp;
   parallel_for(parts, 1, [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p) fn(p, p * N / parts, (p + 1) * N / parts);
+    for (int64_t p = b; p < e; ++p)
+      fn(p, std::min(N, p * units / parts * grp), std::min(N, (p + 1) * units / parts * grp));
   });
 }
 
-int64_t parts_for(int64_t N) { return std::min<int64_t>(N, num_threads()); }
+// The NHWC direct kernels' view of x: a zero-padded image [PH, PW, C], the offsets of the
+// KK patch values from a patch's corner and each output pixel's corner (see nhwc_small_fwd).
+struct PaddedNhwc {
+  int64_t PW, size;
+  std::vector<int64_t> off, base;
+  PaddedNhwc(const Window2d& g, const Dims& d, bool nhwc) {
+    PW = g.iw + g.pad_left + g.pad_right;
+    size = (g.ih + g.pad_top + g.pad_bottom) * PW * d.C;
+    if (!nhwc) return;
+    for (int64_t kh = 0; kh < g.kh; ++kh)
+      for (int64_t kw = 0; kw < g.kw; ++kw)
+        for (int64_t c = 0; c < d.C; ++c) off.push_back((kh * g.dh * PW + kw * g.dw) * d.C + c);
+    for (int64_t oh = 0; oh < g.oh; ++oh)
+      for (int64_t ow = 0; ow < g.ow; ++ow) base.push_back((oh * g.sh * PW + ow * g.sw) * d.C);
+  }
+};
+
+// NHWC forward and dw run the direct kernels while the weight stays in L2 (the GEMM's
+// cache blocking pays off beyond) and O fills vectors (fewer than 16 channels would run
+// their scalar tail); 1x1 stride-1 convs use x as the GEMM operand as is.
+template <typename T>
+bool nhwc_direct(const Dims& d, bool nhwc) {
+  return nhwc && !d.direct && d.KK >= kSmallK && d.O >= 16 &&
+         d.KK * d.O * int64_t(sizeof(T)) <= (int64_t(256) << 10);
+}
 
 template <typename T>
 void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, bool nhwc,
@@ -303,31 +676,44 @@ void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2
   const T* W = w.ptr<T>();
   const T* B = bias ? bias->ptr<T>() : nullptr;
   T* Y = y.ptr<T>();
+  const KwRanges kwr(g);
+  const PaddedNhwc pad(g, d, nhwc);
+  if (nhwc_direct<T>(d, nhwc)) {
+    over_batch(d.N, 1, parts_for(d.N, 1), [&](int64_t, int64_t n0, int64_t n1) {
+      auto xp = scratch<T>(pad.size);
+      for (int64_t n = n0; n < n1; ++n) {
+        pad_nhwc(X + n * d.xsize, xp.get(), g, d.C, pad.PW);
+        k_nhwc_direct_fwd(xp.get(), pad.base.data(), pad.off.data(), W, B, Y + n * d.ysize, d.OHW, d.KK, d.O);
+      }
+    });
+    return;
+  }
+  if (d.KK < kSmallK) {  // direct loops, image by image
+    over_batch(d.N, 1, parts_for(d.N, 1), [&](int64_t, int64_t n0, int64_t n1) {
+      auto buf = scratch<T>(nhwc ? pad.size : d.direct ? 0 : d.OHW * d.KK);
+      for (int64_t n = n0; n < n1; ++n) {
+        if (nhwc) {
+          pad_nhwc(X + n * d.xsize, buf.get(), g, d.C, pad.PW);
+          k_nhwc_small_fwd(buf.get(), pad.off.data(), W, B, Y + n * d.ysize, g, pad.PW, d.C, d.KK, d.O);
+        } else {
+          k_rows_small_k(W, patches(X, n, 1, buf.get(), g, d, kwr, false), B, Y + n * d.ysize, d.O, d.KK, d.OHW);
+        }
+      }
+    });
+    return;
+  }
   const int64_t grp = group_of<T>(d, nhwc);
-  over_batch(d.N, parts_for(d.N), [&](int64_t, int64_t n0, int64_t n1) {
+  over_batch(d.N, grp, parts_for(d.N, grp), [&](int64_t, int64_t n0, int64_t n1) {
     auto buf = scratch<T>(d.direct ? 0 : grp * d.OHW * d.KK);
     for (int64_t n = n0; n < n1; n += grp) {
       const int64_t cnt = std::min(grp, n1 - n), rows = cnt * d.OHW;
-      const T* col = patches(X, n, cnt, buf.get(), g, d, nhwc);
+      const T* col = patches(X, n, cnt, buf.get(), g, d, kwr, nhwc);
       T* yn = Y + n * d.ysize;
-      if (d.KK < kSmallK) {
-        if (nhwc)
-          small_k(true, col, W, B, yn, rows, d.KK, d.O);
-        else
-          small_k(false, W, col, B, yn, d.O, d.KK, d.OHW);
-      } else if (nhwc) {
-        // y[rows, O] = P[rows, KK] * W[KK, O]
+      if (nhwc)  // y[rows, O] = P[rows, KK] * W[KK, O]
         gemm(false, false, rows, d.O, d.KK, T(1), col, d.KK, W, d.O, T(0), yn, d.O);
-        if (B)
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t o = 0; o < d.O; ++o) yn[r * d.O + o] += B[o];
-      } else {
-        // y[O, OHW] = W[O, KK] * col[KK, OHW]
+      else  // y[O, OHW] = W[O, KK] * col[KK, OHW]
         gemm(false, false, d.O, d.OHW, d.KK, T(1), W, d.KK, col, d.OHW, T(0), yn, d.OHW);
-        if (B)
-          for (int64_t o = 0; o < d.O; ++o)
-            for (int64_t r = 0; r < d.OHW; ++r) yn[o * d.OHW + r] += B[o];
-      }
+      if (B) k_add_bias(nhwc, yn, B, rows, d.O);
     }
   });
 }
@@ -340,31 +726,70 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
   const T* X = x.ptr<T>();
   const T* W = w.ptr<T>();
   T* DX = dx ? dx->ptr<T>() : nullptr;
-  const int64_t parts = parts_for(d.N);
   const int64_t wsize = d.KK * d.O;
   const int64_t grp = group_of<T>(d, nhwc);
+  const int64_t parts = parts_for(d.N, grp);
+  // Small K: dw (with dbias, from the same reads of grad) by direct loops, image by image.
+  const bool small = dw && d.KK < kSmallK;
+  const bool direct_dw = dw && nhwc_direct<T>(d, nhwc);
+  // NHWC dx by the direct kernel when every vector of C fits (C a multiple of 64 bytes).
+  const bool direct_dx = dx && nhwc_direct<T>(d, nhwc) && (d.C * int64_t(sizeof(T))) % 64 == 0;
+  const PaddedNhwc pad(g, d, nhwc);
+  std::vector<T> Wt(direct_dx ? wsize : 0);  // W^T [O, KK]
+  for (int64_t k = 0; direct_dx && k < d.KK; ++k)
+    for (int64_t o = 0; o < d.O; ++o) Wt[o * d.KK + k] = W[k * d.O + o];
+  const KwRanges kwr(g);
   // dw and dbias are sums over the batch: each part accumulates its own copy (part 0
   // straight into dw), then they are added up; dbias partials in double for accuracy.
   std::vector<T> dw_parts(dw ? (parts - 1) * wsize : 0);
   std::vector<double> db_parts(dbias ? parts * d.O : 0, 0.0);
 
-  over_batch(d.N, parts, [&](int64_t p, int64_t n0, int64_t n1) {
+  over_batch(d.N, grp, parts, [&](int64_t p, int64_t n0, int64_t n1) {
     T* acc = dw ? (p == 0 ? dw->ptr<T>() : dw_parts.data() + (p - 1) * wsize) : nullptr;
-    auto buf = scratch<T>(dw && !d.direct ? grp * d.OHW * d.KK : 0);
-    auto dbuf = scratch<T>(dx && !d.direct ? grp * d.OHW * d.KK : 0);
+    auto buf = scratch<T>(!dw ? 0 : (small || direct_dw) && nhwc ? pad.size : d.direct ? 0 : grp * d.OHW * d.KK);
+    auto dbuf = scratch<T>(direct_dx ? pad.size : dx && !d.direct ? grp * d.OHW * d.KK : 0);
     double* db = dbias ? db_parts.data() + p * d.O : nullptr;
+    std::vector<T> dbi(small && db ? d.O : 0);  // one image's dbias (small-K kernels)
+    if (small || direct_dw) std::fill(acc, acc + wsize, T(0));
     for (int64_t n = n0; n < n1; n += grp) {
       const int64_t cnt = std::min(grp, n1 - n), rows = cnt * d.OHW;
       const T* gn = G + n * d.ysize;
       const T beta = n == n0 ? T(0) : T(1);
-      if (acc) {
-        const T* col = patches(X, n, cnt, buf.get(), g, d, nhwc);
+      if (small) {
+        for (int64_t i = 0; i < cnt; ++i) {
+          const T* gi = gn + i * d.ysize;
+          if (nhwc) {
+            pad_nhwc(X + (n + i) * d.xsize, buf.get(), g, d.C, pad.PW);
+            k_nhwc_small_dw(buf.get(), pad.off.data(), gi, acc, db ? dbi.data() : nullptr, g, pad.PW, d.C, d.KK, d.O);
+          } else {
+            k_dw_rows_small_k(gi, patches(X, n + i, 1, buf.get(), g, d, kwr, false), acc, db ? dbi.data() : nullptr,
+                              d.O, d.KK, d.OHW);
+          }
+          for (int64_t o = 0; db && o < d.O; ++o) db[o] += dbi[o];
+        }
+      } else if (direct_dw) {
+        for (int64_t i = 0; i < cnt; ++i) {
+          pad_nhwc(X + (n + i) * d.xsize, buf.get(), g, d.C, pad.PW);
+          k_nhwc_direct_dw(buf.get(), pad.base.data(), pad.off.data(), gn + i * d.ysize, acc, d.OHW, d.KK, d.O);
+        }
+      } else if (acc) {
+        const T* col = patches(X, n, cnt, buf.get(), g, d, kwr, nhwc);
         if (nhwc)  // dW[KK, O] += P^T[KK, rows] * G[rows, O]
           gemm(true, false, d.KK, d.O, rows, T(1), col, d.KK, gn, d.O, beta, acc, d.O);
         else  // dW[O, KK] += G[O, OHW] * col^T[OHW, KK]
           gemm(false, true, d.O, d.KK, d.OHW, T(1), gn, d.OHW, col, d.OHW, beta, acc, d.KK);
       }
-      if (DX) {
+      if (direct_dx) {
+        const int64_t pl = g.pad_left, pt = g.pad_top;
+        for (int64_t i = 0; i < cnt; ++i) {
+          T* dxp = dbuf.get();
+          std::fill(dxp, dxp + pad.size, T(0));
+          k_nhwc_direct_dx(gn + i * d.ysize, Wt.data(), dxp, pad.base.data(), pad.off.data(), d.OHW, d.KK, d.O);
+          T* dxi = DX + (n + i) * d.xsize;  // the image without its padding
+          for (int64_t ih = 0; ih < g.ih; ++ih)
+            std::memcpy(dxi + ih * g.iw * d.C, dxp + ((ih + pt) * pad.PW + pl) * d.C, sizeof(T) * g.iw * d.C);
+        }
+      } else if (DX) {
         T* dxn = DX + n * d.xsize;
         T* dcol = d.direct ? dxn : dbuf.get();
         if (nhwc)  // dP[rows, KK] = G[rows, O] * W^T[O, KK]
@@ -374,18 +799,12 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
         if (!d.direct)
           for (int64_t i = 0; i < cnt; ++i) {
             if (nhwc)
-              scatter_nhwc(dcol + i * d.OHW * d.KK, dxn + i * d.xsize, g, d.C);
+              k_scatter_nhwc(dcol + i * d.OHW * d.KK, dxn + i * d.xsize, g, kwr, d.C);
             else
               col2im(dcol, dxn, g, d.C);
           }
       }
-      if (db) {
-        if (nhwc)
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t o = 0; o < d.O; ++o) db[o] += gn[r * d.O + o];
-        else
-          row_sums(gn, d.O, d.OHW, db);
-      }
+      if (db && !small) k_bias_grad(nhwc, gn, rows, d.O, db);
     }
   });
 

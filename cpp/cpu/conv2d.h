@@ -3,8 +3,11 @@
 //   NHWC: x [N,H,W,C], w [KH,KW,C,O] (HWIO, TF),    y [N,OH,OW,O]
 // bias [O]. Both layouts are computed natively (no transposes of activations):
 // NCHW by im2col + W[O, C*KH*KW] x col[C*KH*KW, OH*OW]; NHWC by gathering patch rows
-// (contiguous over C) + P[OH*OW, KH*KW*C] x W[KH*KW*C, O]. All tensors contiguous,
-// float32 or float64, one dtype.
+// (contiguous over C) + P[OH*OW, KH*KW*C] x W[KH*KW*C, O]. Two kinds of direct loops
+// replace the GEMM where it would mostly pack: an inner dimension KH*KW*C below 16 (both
+// layouts; dw and dbias in one pass), and NHWC with a weight that fits L2 (forward, dw,
+// and dx when C fills 64-byte vectors), reading patches from a zero-padded image.
+// All tensors contiguous, float32 or float64, one dtype.
 #pragma once
 #include <cstdint>
 #include <utility>

@@ -249,3 +249,82 @@ def test_nhwc_image_groups():
     got = K.conv2d_backward(g, x, w, layout="NHWC", need_bias=True, **_args(cfg))
     for a, r, name in zip(got, ref.conv2d_backward(g, x, w, layout="NHWC", **_args(cfg)), ("dx", "dw", "db")):
         _close(a, r, np.float32, name)
+
+
+# Inner dimension KH*KW*C below 16 (e.g. the CNNs' first layer, 3x3 over 1 channel) runs
+# direct loops instead of the GEMM: forward, and dw with dbias from the same pass.
+SMALL_K = [
+    dict(n=3, c=1, h=11, w=13, o=32, kh=3, kw=3, stride=1, padding="same", dilation=1),
+    dict(n=5, c=1, h=28, w=28, o=33, kh=3, kw=3, stride=2, padding="same", dilation=1),
+    dict(n=2, c=3, h=9, w=7, o=17, kh=2, kw=2, stride=1, padding=(1, 2), dilation=2),
+    dict(n=1, c=1, h=6, w=17, o=5, kh=5, kw=3, stride=(2, 1), padding=0, dilation=(1, 2)),
+    dict(n=4, c=15, h=5, w=3, o=127, kh=1, kw=1, stride=1, padding=0, dilation=1),
+]
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_k_direct_paths(layout, dtype, isa):
+    for k, cfg in enumerate(SMALL_K):
+        x, w, b = _data(cfg, layout, dtype, seed=40 + k)
+        y = K.conv2d(x, w, b, layout=layout, **_args(cfg))
+        _close(y, ref.conv2d(x, w, b, layout=layout, **_args(cfg)), dtype, f"forward {cfg} ({isa})")
+        _close(K.conv2d(x, w, layout=layout, **_args(cfg)), ref.conv2d(x, w, None, layout=layout, **_args(cfg)),
+               dtype, "forward without bias")
+        g = randn(y.shape, dtype, seed=50 + k)
+        rx, rw, rb = ref.conv2d_backward(g, x, w, layout=layout, **_args(cfg))
+        dx, dw, db = K.conv2d_backward(g, x, w, layout=layout, need_bias=True, **_args(cfg))
+        for a, r, name in ((dx, rx, "dx"), (dw, rw, "dw"), (db, rb, "db")):
+            _close(a, r, dtype, f"{name} {cfg} ({isa})")
+        dx, dw, db = K.conv2d_backward(g, x, w, layout=layout, need_x=False, **_args(cfg))
+        assert dx is None and db is None
+        _close(dw, rw, dtype, "dw alone")
+        _, _, db = K.conv2d_backward(g, x, w, layout=layout, need_x=False, need_w=False, need_bias=True, **_args(cfg))
+        _close(db, rb, dtype, "dbias alone")
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_small_k_nan_propagates(layout):
+    cfg = dict(n=2, c=1, h=6, w=6, o=20, kh=3, kw=3, stride=1, padding=1, dilation=1)
+    x, w, b = _data(cfg, layout, np.float32, seed=5)
+    x[1].reshape(-1)[14] = np.nan  # image 1, pixel (2, 2)
+    y = K.conv2d(x, w, b, layout=layout, **_args(cfg))
+    yc = y if layout == "NCHW" else y.transpose(0, 3, 1, 2)
+    assert np.isnan(yc[1, :, 1:4, 1:4]).all() and np.isfinite(yc[0]).all() and np.isfinite(yc[1, :, 0]).all()
+    g = randn(y.shape, np.float32, seed=6)
+    _, dw, db = K.conv2d_backward(g, x, w, layout=layout, need_x=False, need_bias=True, **_args(cfg))
+    assert np.isnan(dw).all() and np.isfinite(db).all()
+
+
+def test_nhwc_dilated_gather(isa):
+    # NHWC patch rows copy kw*C contiguous values per kernel row; with dilation in w they
+    # are copied (and scattered back) C at a time, clipped at the image's edges.
+    for cfg in (dict(n=2, c=8, h=9, w=10, o=8, kh=3, kw=3, stride=1, padding=2, dilation=(1, 2)),
+                dict(n=3, c=4, h=7, w=5, o=3, kh=2, kw=5, stride=(1, 2), padding="same", dilation=(2, 1))):
+        x, w, b = _data(cfg, "NHWC", np.float32, seed=9)
+        y = K.conv2d(x, w, b, layout="NHWC", **_args(cfg))
+        _close(y, ref.conv2d(x, w, b, layout="NHWC", **_args(cfg)), np.float32, f"forward ({isa})")
+        g = randn(y.shape, np.float32, seed=10)
+        got = K.conv2d_backward(g, x, w, layout="NHWC", need_bias=True, **_args(cfg))
+        for a, r, name in zip(got, ref.conv2d_backward(g, x, w, layout="NHWC", **_args(cfg)), ("dx", "dw", "db")):
+            _close(a, r, np.float32, f"{name} ({isa})")
+
+
+def test_nhwc_direct_and_gemm_paths(isa):
+    # NHWC forward and dw read patches straight from the padded image (register tiles of
+    # pixels x channel vectors, with row, kernel-row and channel tails) while the weight fits
+    # L2 and O >= 16 (dx too when C fills 64-byte vectors: 16 floats, 8 doubles); a larger
+    # weight or fewer channels take the patch-matrix GEMM.
+    for cfg, dtype in ((dict(n=2, c=7, h=9, w=11, o=100, kh=3, kw=3, stride=2, padding="same", dilation=1), np.float32),
+                       (dict(n=3, c=5, h=6, w=7, o=19, kh=2, kw=3, stride=1, padding=(1, 2), dilation=(2, 1)), np.float64),
+                       (dict(n=3, c=16, h=7, w=9, o=24, kh=3, kw=2, stride=2, padding="same", dilation=(1, 2)), np.float32),
+                       (dict(n=2, c=8, h=5, w=6, o=17, kh=3, kw=3, stride=(1, 2), padding=2, dilation=1), np.float64),
+                       (dict(n=1, c=64, h=5, w=4, o=130, kh=3, kw=3, stride=1, padding=1, dilation=1), np.float32),
+                       (dict(n=2, c=6, h=5, w=5, o=7, kh=3, kw=3, stride=1, padding="same", dilation=1), np.float32)):
+        x, w, b = _data(cfg, "NHWC", dtype, seed=13)
+        y = K.conv2d(x, w, b, layout="NHWC", **_args(cfg))
+        _close(y, ref.conv2d(x, w, b, layout="NHWC", **_args(cfg)), dtype, f"forward {cfg} ({isa})")
+        g = randn(y.shape, dtype, seed=14)
+        got = K.conv2d_backward(g, x, w, layout="NHWC", need_bias=True, **_args(cfg))
+        for a, r, name in zip(got, ref.conv2d_backward(g, x, w, layout="NHWC", **_args(cfg)), ("dx", "dw", "db")):
+            _close(a, r, dtype, f"{name} {cfg} ({isa})")
