@@ -154,14 +154,7 @@ pyb::object gap_backward_py(pyb::handle grad_obj, pyb::handle x_shape, const std
   const char* op = "global_avg_pool2d_backward";
   auto grad = py::arg(grad_obj, op, "grad");
   const bool nhwc = py::nhwc_from(layout, op);
-  Shape xs;
-  try {
-    xs = py::shape_from(x_shape, op, "x_shape");
-  } catch (pyb::error_already_set&) {
-    type_error(op, "x_shape", "expected a sequence of 4 ints");
-  } catch (pyb::cast_error&) {
-    type_error(op, "x_shape", "expected a sequence of 4 ints");
-  }
+  Shape xs = py::shape_from(x_shape, op, "x_shape");
   if (grad.t.device != Device::cpu) value_error(op, "grad", "CUDA tensors need a CUDA build of twincore");
   cpu::global_avg_pool2d_backward_check(grad.t, xs, nhwc);
   auto dx = py::alloc(allocator, xs, grad.t.dtype, op);

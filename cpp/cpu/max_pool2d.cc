@@ -286,14 +286,7 @@ pyb::object max_pool2d_backward_py(pyb::handle grad_obj, pyb::handle indices_obj
   auto grad = py::arg(grad_obj, op, "grad");
   auto indices = py::arg(indices_obj, op, "indices");
   const bool nhwc = py::nhwc_from(layout, op);
-  Shape xs;
-  try {
-    xs = py::shape_from(x_shape, op, "x_shape");
-  } catch (pyb::error_already_set&) {
-    type_error(op, "x_shape", "expected a sequence of 4 ints");
-  } catch (pyb::cast_error&) {
-    type_error(op, "x_shape", "expected a sequence of 4 ints");
-  }
+  Shape xs = py::shape_from(x_shape, op, "x_shape");
   if (grad.t.device != Device::cpu) value_error(op, "grad", "CUDA tensors need a CUDA build of twincore");
   Window2d g = cpu::max_pool2d_backward_check(grad.t, indices.t, xs, nhwc);
   auto dx = py::alloc(allocator, xs, grad.t.dtype, op);

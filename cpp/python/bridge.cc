@@ -101,9 +101,15 @@ Out alloc(pyb::handle allocator, const Shape& shape, DType dtype, const char* op
 
 Shape shape_from(pyb::handle seq, const char* op, const char* name) {
   Shape s;
-  for (auto v : seq) {
-    if (s.ndim == kMaxDims) value_error(op, name, "rank above ", kMaxDims);
-    s[s.ndim++] = v.cast<int64_t>();
+  try {
+    for (auto v : seq) {
+      if (s.ndim == kMaxDims) value_error(op, name, "rank above ", kMaxDims);
+      s[s.ndim++] = v.cast<int64_t>();
+    }
+  } catch (pyb::error_already_set&) {
+    type_error(op, name, "expected a sequence of ints");
+  } catch (pyb::cast_error&) {
+    type_error(op, name, "expected a sequence of ints");
   }
   return s;
 }
