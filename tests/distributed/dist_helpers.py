@@ -10,7 +10,11 @@ import sys
 
 import numpy as np
 
-SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "src"))
+import twincore
+
+# Child processes import the twincore this test run imports (the installed one under
+# `make test`, src/ under PYTHONPATH=src), never a source tree without its built _core.
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(twincore.__file__)))
 
 
 def small_npz(path: str, n_train: int = 240, n_test: int = 20, seed: int = 0) -> str:

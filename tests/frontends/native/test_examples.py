@@ -58,7 +58,9 @@ def test_regression_toy_script_writes_png(tmp_path):
     import sys
 
     out = tmp_path / "fit.png"
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    import twincore
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(twincore.__file__)))
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / "regression_toy.py"), "--out", str(out),
                            "--steps", "300"], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
