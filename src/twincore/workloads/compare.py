@@ -51,6 +51,10 @@ def compare(spec, task, cfg: RunConfig, frontends: list[str], out: str) -> list[
         lines.append(f"| {r['frontend']} | {acc:.4f} | {r['test_loss']:.4f} | {per_epoch:.1f} | {diff:.2e} |"
                      if acc is not None else
                      f"| {r['frontend']} | - | {r['test_loss']:.6f} | {per_epoch:.1f} | {diff:.2e} |")
+    if cfg.dtype == "float32":
+        lines += ["", "float32 runs drift apart by rounding: the NCHW (torch) and NHWC (keras, native) conv paths sum in",
+                  "different orders, and Adam's first steps (update ~ sign(g)) amplify 1e-7 differences. With",
+                  "--dtype float64 the same runs agree step by step to ~1e-9 (tests/workloads/test_trainer.py)."]
     table = "\n".join(lines)
     print("\n" + table)
     with open(os.path.join(out, "compare.md"), "w") as f:
