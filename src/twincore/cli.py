@@ -81,6 +81,7 @@ def cmd_train(args) -> int:
     spec, cfg = _spec_and_cfg(args)
     cfg.out = args.out or os.path.join("runs", f"{spec.name}-{args.frontend}")
     cfg.resume, cfg.init_from, cfg.freeze = args.resume, args.init_from, args.freeze
+    cfg.restore_best = args.restore_best
     if cfg.freeze and not cfg.init_from:
         raise SystemExit("twincore: --freeze needs --init-from CHECKPOINT")
     task = _load(spec, args)
@@ -163,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     t.add_argument("--init-from", help="checkpoint.npz of a saved model of the same kind (transfer)")
     t.add_argument("--freeze", type=int, default=0, help="with --init-from: load and freeze the first K layers")
+    t.add_argument("--restore-best", action="store_true",
+                   help="evaluate the test set with the weights of the epoch of best validation loss "
+                        "(Keras's EarlyStopping(restore_best_weights=True))")
     from twincore.distributed.cli import add_arguments as distributed_arguments
 
     distributed_arguments(t)

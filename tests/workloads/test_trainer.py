@@ -121,3 +121,15 @@ def test_torch_keras_native_frontends_agree_step_by_step(tiny_data):
             for f in ("torch", "keras", "native")]
     np.testing.assert_allclose(runs[0], runs[1], rtol=1e-9)
     np.testing.assert_allclose(runs[0], runs[2], rtol=1e-9)
+
+
+@pytest.mark.parametrize("frontend", FRONTENDS)
+def test_restore_best_tests_with_the_best_validation_weights(frontend, tiny_data):
+    spec = MODELS["mlp"]
+    task = load_task(spec, tiny_data, limit_train=256, limit_test=100)
+    s = fit(spec, backend(frontend, spec), task, cfg(epochs=4, lr=1e-3, restore_best=True))
+    losses = [h["val_loss"] for h in s["history"]]
+    assert s["restored_epoch"] == 1 + int(np.argmin(losses))
+    # the test set is evaluated with those weights: re-running to that epoch gives the same test loss
+    again = fit(spec, backend(frontend, spec), task, cfg(epochs=s["restored_epoch"], lr=1e-3))
+    np.testing.assert_allclose(s["test_loss"], again["test_loss"], rtol=1e-5, atol=1e-6)

@@ -45,6 +45,8 @@ class RunConfig:
     freeze: int = 0                  # number of leading layers (weight + bias) to load and freeze
     eval_every_epoch: bool = True
     dtype: str = "float32"           # float64 for tight cross-frontend parity
+    restore_best: bool = False       # test with the weights of the best validation loss (as Keras's
+                                     # EarlyStopping(restore_best_weights=True)); checkpoints stay the last
 
 
 @dataclass
@@ -152,6 +154,7 @@ def fit(spec: Spec, backend, task: TaskData, cfg: RunConfig, on_step=None) -> di
         print(f"resumed from {ckpt} at epoch {state.epoch}, step {state.step}")
     backend.commit()
     frozen = _frozen_count(cfg)
+    best = None  # (val loss, epoch, canonical weights)
     n = len(task.train)
     t_train = 0.0
     for epoch in range(state.epoch, cfg.epochs):
@@ -205,15 +208,23 @@ def fit(spec: Spec, backend, task: TaskData, cfg: RunConfig, on_step=None) -> di
             row["val_accuracy"] = ev.get("accuracy")
             if bar is not None:
                 print(f"  val_loss {ev['loss']:.4f}  val_accuracy {ev.get('accuracy', float('nan')):.4f}")
+            if cfg.restore_best and (best is None or ev["loss"] < best[0]):
+                best = (ev["loss"], epoch + 1, [backend.to_canonical(i, p) for i, p in enumerate(backend.params)])
         state.history.append(row)
         state.epoch = epoch + 1
         if ckpt:
             save_checkpoint(ckpt, backend, state, spec, cfg)
             report.write_metrics_csv(os.path.join(cfg.out, "metrics.csv"), state.history)
+    if best is not None:
+        for i, w in enumerate(best[2]):
+            backend.set_param(i, backend.to_native(i, w))
+        backend.commit()
+        print(f"restored the weights of epoch {best[1]} (best validation loss {best[0]:.4f})")
     test = evaluate(backend, task.test, spec)
     summary = {"model": spec.name, "frontend": backend.name, "epochs": state.epoch, "steps": state.step,
                "test_loss": test["loss"], "test_accuracy": test.get("accuracy"),
-               "train_seconds": t_train, "history": state.history, "data": task.source}
+               "train_seconds": t_train, "history": state.history, "data": task.source,
+               "restored_epoch": best[1] if best else None}
     if spec.task != "regress":
         labels = _labels(task.test)
         cm = report.confusion(labels, test["pred"], len(task.classes))
