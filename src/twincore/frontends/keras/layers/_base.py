@@ -25,6 +25,20 @@ class TwincoreLayer(keras.layers.Layer):
                 f"'{self.dtype_policy.name}' computes in {compute}, which the twincore CPU core "
                 f"does not support (use 'float32' or 'float64', not a mixed-precision policy)")
 
+    def _kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                        bias_regularizer, kernel_constraint, bias_constraint) -> None:
+        """The activation / bias / initializer / regularizer / constraint attributes Dense and
+        Conv2D share, resolved as Keras resolves them."""
+        self.activation = keras.activations.get(activation)
+        self._fused, self._post = split_activation(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+
 
 def split_activation(activation):
     """(fused name or None, callable applied after the op or None) for a Keras activation.

@@ -14,7 +14,7 @@ import keras
 
 from twincore.frontends.keras import _shapes
 from twincore.frontends.keras.backend import impl
-from twincore.frontends.keras.layers._base import TwincoreLayer, split_activation
+from twincore.frontends.keras.layers._base import TwincoreLayer
 
 
 def _check_data_format(layer: str, data_format) -> None:
@@ -56,15 +56,8 @@ class Conv2D(TwincoreLayer):
         self.padding = padding
         self.data_format = "channels_last"
         self.groups = 1
-        self.activation = keras.activations.get(activation)
-        self._fused, self._post = split_activation(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self._kernel_options(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                             bias_regularizer, kernel_constraint, bias_constraint)
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def build(self, input_shape):

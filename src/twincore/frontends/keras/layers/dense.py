@@ -11,7 +11,7 @@ import keras
 from keras import ops
 
 from twincore.frontends.keras.backend import impl
-from twincore.frontends.keras.layers._base import TwincoreLayer, split_activation
+from twincore.frontends.keras.layers._base import TwincoreLayer
 
 
 @keras.saving.register_keras_serializable(package="twincore")
@@ -25,15 +25,8 @@ class Dense(TwincoreLayer):
         if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
             raise ValueError(f"twincore.Dense: argument 'units': expected a positive int, got {units!r}")
         self.units = units
-        self.activation = keras.activations.get(activation)
-        self._fused, self._post = split_activation(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self._kernel_options(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                             bias_regularizer, kernel_constraint, bias_constraint)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
 
     def build(self, input_shape):
