@@ -117,25 +117,25 @@ void backward(const Tensor& pred, const Tensor& target, const Tensor* grad, int 
 
 }  // namespace
 
-Shape mse_check(const Tensor& pred, const Tensor& target, int reduction) {
-  const char* op = "mse";
+// What forward and backward both check: pred and target alike, a known reduction, CPU.
+static void check_pair(const char* op, const Tensor& pred, const Tensor& target, int reduction) {
   check_input(op, "pred", pred);
   check_input_like(op, "target", target, pred);
   check_shape(op, "target", target, pred.shape);
   if (reduction < 0 || reduction > 2)
     value_error(op, "reduction", "expected 0 (none), 1 (mean) or 2 (sum), got ", reduction);
   if (pred.device != Device::cpu) value_error(op, "pred", "CUDA tensors need a CUDA build of twincore");
+}
+
+Shape mse_check(const Tensor& pred, const Tensor& target, int reduction) {
+  const char* op = "mse";
+  check_pair(op, pred, target, reduction);
   return reduction == 0 ? pred.shape : Shape{};
 }
 
 void mse_backward_check(const Tensor& pred, const Tensor& target, const Tensor* grad, int reduction) {
   const char* op = "mse_backward";
-  check_input(op, "pred", pred);
-  check_input_like(op, "target", target, pred);
-  check_shape(op, "target", target, pred.shape);
-  if (reduction < 0 || reduction > 2)
-    value_error(op, "reduction", "expected 0 (none), 1 (mean) or 2 (sum), got ", reduction);
-  if (pred.device != Device::cpu) value_error(op, "pred", "CUDA tensors need a CUDA build of twincore");
+  check_pair(op, pred, target, reduction);
   if (!grad) return;
   check_input_like(op, "grad", *grad, pred);
   if (reduction == 0) {

@@ -39,6 +39,15 @@ class TwincoreLayer(keras.layers.Layer):
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
 
+    def _add_kernel_and_bias(self, kernel_shape: tuple, units: int) -> None:
+        """Create `kernel` and (with use_bias) `bias` [units] from the options above."""
+        self.kernel = self.add_weight(name="kernel", shape=kernel_shape, initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(name="bias", shape=(units,), initializer=self.bias_initializer,
+                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+
 
 def split_activation(activation):
     """(fused name or None, callable applied after the op or None) for a Keras activation.

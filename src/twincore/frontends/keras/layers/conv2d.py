@@ -65,13 +65,7 @@ class Conv2D(TwincoreLayer):
         if channels is None:
             raise ValueError(f"twincore.{type(self).__name__}: argument 'inputs': the channel axis must be "
                              f"known, got shape {tuple(input_shape)}")
-        self.kernel = self.add_weight(name="kernel", shape=self.kernel_size + (channels, self.filters),
-                                      initializer=self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer,
-                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+        self._add_kernel_and_bias(self.kernel_size + (channels, self.filters), self.filters)
         self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: channels})
 
     def convolve(self, x):

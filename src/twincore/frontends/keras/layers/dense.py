@@ -34,13 +34,7 @@ class Dense(TwincoreLayer):
         if in_dim is None:
             raise ValueError("twincore.Dense: argument 'inputs': the last axis must be known, "
                              f"got shape {tuple(input_shape)}")
-        self.kernel = self.add_weight(name="kernel", shape=(in_dim, self.units),
-                                      initializer=self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(self.units,), initializer=self.bias_initializer,
-                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+        self._add_kernel_and_bias((in_dim, self.units), self.units)
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: in_dim})
 
     def call(self, inputs):
