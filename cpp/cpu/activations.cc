@@ -74,6 +74,30 @@ void chunks(int64_t n, F fn) {
 
 }  // namespace
 
+Act act_from(const std::string& name, const char* op) {
+  if (name.empty() || name == "linear") return Act::none;
+  if (name == "relu") return Act::relu;
+  if (name == "tanh") return Act::tanh;
+  value_error(op, "activation", "expected None, 'relu' or 'tanh', got '", name, "'");
+}
+
+void act_inplace(Act a, float* y, int64_t n) {
+  if (a == Act::relu) relu_f32(y, y, n);
+  if (a == Act::tanh) tanh_f32(y, y, n);
+}
+void act_inplace(Act a, double* y, int64_t n) {
+  if (a == Act::relu) relu_f64(y, y, n);
+  if (a == Act::tanh) tanh_span(y, y, n);
+}
+void act_backward(Act a, const float* dy, const float* y, float* g, int64_t n) {
+  if (a == Act::relu) relu_bwd_f32(dy, y, g, n);
+  if (a == Act::tanh) tanh_bwd_f32(dy, y, g, n);
+}
+void act_backward(Act a, const double* dy, const double* y, double* g, int64_t n) {
+  if (a == Act::relu) relu_bwd_f64(dy, y, g, n);
+  if (a == Act::tanh) tanh_bwd_f64(dy, y, g, n);
+}
+
 void relu(const Tensor& x, const Tensor& y) {
   if (x.dtype == DType::f32)
     chunks(x.numel(), [&](int64_t o, int64_t n) { relu_f32(x.ptr<float>() + o, y.ptr<float>() + o, n); });

@@ -670,7 +670,7 @@ bool nhwc_direct(const Dims& d, bool nhwc) {
 
 template <typename T>
 void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, bool nhwc,
-             const Tensor& y) {
+             const Tensor& y, Act act) {
   const Dims d = dims_of(x, w, g, nhwc);
   const T* X = x.ptr<T>();
   const T* W = w.ptr<T>();
@@ -684,6 +684,7 @@ void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2
       for (int64_t n = n0; n < n1; ++n) {
         pad_nhwc(X + n * d.xsize, xp.get(), g, d.C, pad.PW);
         k_nhwc_direct_fwd(xp.get(), pad.base.data(), pad.off.data(), W, B, Y + n * d.ysize, d.OHW, d.KK, d.O);
+        act_inplace(act, Y + n * d.ysize, d.ysize);
       }
     });
     return;
@@ -698,6 +699,7 @@ void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2
         } else {
           k_rows_small_k(W, patches(X, n, 1, buf.get(), g, d, kwr, false), B, Y + n * d.ysize, d.O, d.KK, d.OHW);
         }
+        act_inplace(act, Y + n * d.ysize, d.ysize);
       }
     });
     return;
@@ -714,15 +716,17 @@ void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2
       else  // y[O, OHW] = W[O, KK] * col[KK, OHW]
         gemm(false, false, d.O, d.OHW, d.KK, T(1), W, d.KK, col, d.OHW, T(0), yn, d.OHW);
       if (B) k_add_bias(nhwc, yn, B, rows, d.O);
+      act_inplace(act, yn, cnt * d.ysize);
     }
   });
 }
 
 template <typename T>
 void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window2d& g, bool nhwc,
-              const Tensor* dx, const Tensor* dw, const Tensor* dbias) {
+              const Tensor* dx, const Tensor* dw, const Tensor* dbias, const Tensor* y, Act act) {
   const Dims d = dims_of(x, w, g, nhwc);
   const T* G = grad.ptr<T>();
+  const T* Yf = act != Act::none ? y->ptr<T>() : nullptr;
   const T* X = x.ptr<T>();
   const T* W = w.ptr<T>();
   T* DX = dx ? dx->ptr<T>() : nullptr;
@@ -750,10 +754,15 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
     auto dbuf = scratch<T>(direct_dx ? pad.size : dx && !d.direct ? grp * d.OHW * d.KK : 0);
     double* db = dbias ? db_parts.data() + p * d.O : nullptr;
     std::vector<T> dbi(small && db ? d.O : 0);  // one image's dbias (small-K kernels)
+    auto gbuf = scratch<T>(Yf ? grp * d.ysize : 0);  // grad through the activation, one group
     if (small || direct_dw) std::fill(acc, acc + wsize, T(0));
     for (int64_t n = n0; n < n1; n += grp) {
       const int64_t cnt = std::min(grp, n1 - n), rows = cnt * d.OHW;
       const T* gn = G + n * d.ysize;
+      if (Yf) {
+        act_backward(act, gn, Yf + n * d.ysize, gbuf.get(), cnt * d.ysize);
+        gn = gbuf.get();
+      }
       const T beta = n == n0 ? T(0) : T(1);
       if (small) {
         for (int64_t i = 0; i < cnt; ++i) {
@@ -853,13 +862,15 @@ Window2d conv2d_check(const Tensor& x, const Tensor& w, const Tensor* bias,
 }
 
 void conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, bool nhwc,
-            const Tensor& y) {
-  TC_FLOAT_TYPES("conv2d", x.dtype, T, forward<T>(x, w, bias, g, nhwc, y));
+            const Tensor& y, Act act) {
+  TC_FLOAT_TYPES("conv2d", x.dtype, T, forward<T>(x, w, bias, g, nhwc, y, act));
 }
 
 void conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window2d& g,
-                     bool nhwc, const Tensor* dx, const Tensor* dw, const Tensor* dbias) {
-  TC_FLOAT_TYPES("conv2d_backward", x.dtype, T, backward<T>(grad, x, w, g, nhwc, dx, dw, dbias));
+                     bool nhwc, const Tensor* dx, const Tensor* dw, const Tensor* dbias,
+                     const Tensor* y, Act act) {
+  TC_FLOAT_TYPES("conv2d_backward", x.dtype, T,
+                 backward<T>(grad, x, w, g, nhwc, dx, dw, dbias, y, act));
 }
 
 }  // namespace tc::cpu
@@ -887,18 +898,27 @@ Options options_from(pyb::handle stride, pyb::handle padding, pyb::handle dilati
   return o;
 }
 
+// None -> no activation; a string -> act_from (ValueError names 'activation').
+cpu::Act act_of(pyb::handle a, const char* op) {
+  if (a.is_none()) return cpu::Act::none;
+  if (!PyUnicode_Check(a.ptr()))
+    type_error(op, "activation", "expected None, 'relu' or 'tanh', got ", std::string(pyb::repr(a)));
+  return cpu::act_from(a.cast<std::string>(), op);
+}
+
 void check_cpu(const char* op, const Tensor& x) {
   if (x.device != Device::cpu) value_error(op, "x", "CUDA tensors need a CUDA build of twincore");
 }
 
 pyb::object conv2d_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, pyb::handle stride,
                       pyb::handle padding, pyb::handle dilation, pyb::handle layout,
-                      pyb::handle allocator) {
+                      pyb::handle activation, pyb::handle allocator) {
   const char* op = "conv2d";
   auto x = py::arg(x_obj, op, "x");
   auto w = py::arg(w_obj, op, "w");
   auto b = py::optional_arg(b_obj, op, "bias");
   Options o = options_from(stride, padding, dilation, layout, op);
+  const cpu::Act act = act_of(activation, op);
   Shape ys;
   Window2d g = cpu::conv2d_check(x.t, w.t, b ? &b->t : nullptr, o.stride, o.padding, o.dilation,
                                  o.nhwc, &ys, op);
@@ -906,7 +926,7 @@ pyb::object conv2d_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, p
   auto y = py::alloc(allocator, ys, x.t.dtype, op);
   {
     pyb::gil_scoped_release nogil;
-    cpu::conv2d(x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t);
+    cpu::conv2d(x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t, act);
   }
   return y.obj;
 }
@@ -914,7 +934,7 @@ pyb::object conv2d_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, p
 pyb::object conv2d_backward_py(pyb::handle g_obj, pyb::handle x_obj, pyb::handle w_obj,
                                pyb::handle stride, pyb::handle padding, pyb::handle dilation,
                                pyb::handle layout, bool need_x, bool need_w, bool need_bias,
-                               pyb::handle allocator) {
+                               pyb::handle y_obj, pyb::handle activation, pyb::handle allocator) {
   const char* op = "conv2d_backward";
   auto gr = py::arg(g_obj, op, "grad");
   auto x = py::arg(x_obj, op, "x");
@@ -925,6 +945,14 @@ pyb::object conv2d_backward_py(pyb::handle g_obj, pyb::handle x_obj, pyb::handle
   check_input_like(op, "grad", gr.t, x.t);
   check_shape(op, "grad", gr.t, ys);
   check_cpu(op, x.t);
+  const cpu::Act act = act_of(activation, op);
+  auto y = py::optional_arg(y_obj, op, "y");
+  if (act != cpu::Act::none && !y)
+    value_error(op, "y", "the forward's output is needed to take grad through the activation");
+  if (y) {
+    check_input_like(op, "y", y->t, x.t);
+    check_shape(op, "y", y->t, ys);
+  }
   const int64_t O = o.nhwc ? w.t.size(3) : w.t.size(0);
   std::optional<py::Out> dx, dw, db;
   if (need_x) dx = py::alloc(allocator, x.t.shape, x.t.dtype, op);
@@ -933,7 +961,7 @@ pyb::object conv2d_backward_py(pyb::handle g_obj, pyb::handle x_obj, pyb::handle
   {
     pyb::gil_scoped_release nogil;
     cpu::conv2d_backward(gr.t, x.t, w.t, g, o.nhwc, dx ? &dx->t : nullptr, dw ? &dw->t : nullptr,
-                         db ? &db->t : nullptr);
+                         db ? &db->t : nullptr, y ? &y->t : nullptr, act);
   }
   auto obj = [](std::optional<py::Out>& t) { return t ? t->obj : pyb::none().cast<pyb::object>(); };
   return pyb::make_tuple(obj(dx), obj(dw), obj(db));

@@ -14,6 +14,7 @@
 
 #include "core/geometry.h"
 #include "core/tensor.h"
+#include "cpu/activations.h"
 
 namespace tc::cpu {
 
@@ -25,12 +26,16 @@ Window2d conv2d_check(const Tensor& x, const Tensor& w, const Tensor* bias,
                       std::pair<int64_t, int64_t> dilation, bool nhwc, Shape* out_shape,
                       const char* op = "conv2d");
 
-// y = conv(x, w) + bias (bias may be nullptr); y preallocated with conv2d_check's shape.
+// y = act(conv(x, w) + bias) (bias may be nullptr); y preallocated with conv2d_check's shape.
+// The activation is applied to each block of y as it is computed (no second pass).
 void conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, bool nhwc,
-            const Tensor& y);
+            const Tensor& y, Act act = Act::none);
 
 // From grad = dL/dy: dx (x's shape), dw (w's shape), dbias [O]; each may be nullptr (not needed).
+// With act, y is the forward's output and grad is taken through the activation first, block
+// by block (dL/d(conv) = grad * act'(y)), as the fused forward applied it.
 void conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window2d& g,
-                     bool nhwc, const Tensor* dx, const Tensor* dw, const Tensor* dbias);
+                     bool nhwc, const Tensor* dx, const Tensor* dw, const Tensor* dbias,
+                     const Tensor* y = nullptr, Act act = Act::none);
 
 }  // namespace tc::cpu

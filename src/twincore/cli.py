@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -57,9 +58,14 @@ def _spec_and_cfg(args):
     if args.model not in MODELS:
         raise SystemExit(f"twincore: unknown model {args.model!r}; choose from {', '.join(MODELS)}")
     spec = MODELS[args.model]
+    if getattr(args, "val", None) is not None:
+        if args.val < 0 or (args.val >= 1 and args.val != int(args.val)):
+            raise SystemExit(f"twincore: --val: expected a fraction in [0, 1) or a count of images, got {args.val}")
+        spec = dataclasses.replace(spec, val=args.val if args.val < 1 else int(args.val))
     cfg = RunConfig(epochs=args.epochs or spec.epochs, batch_size=args.batch_size or spec.batch_size,
                     lr=args.lr or spec.lr, seed=args.seed, max_steps=args.max_steps,
-                    progress=not args.quiet, dtype=args.dtype)
+                    progress=not args.quiet, dtype=args.dtype,
+                    lr_schedule=getattr(args, "lr_schedule", None) or spec.lr_schedule)
     return spec, cfg
 
 
@@ -147,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--epochs", type=int)
         p.add_argument("--batch-size", type=int)
         p.add_argument("--lr", type=float)
+        p.add_argument("--lr-schedule", choices=("constant", "cosine"),
+                       help="learning rate over the run (default: the model's; cosine decays to 0)")
+        p.add_argument("--val", type=float, help="validation split: a fraction or a number of images "
+                       "(default: the model's)")
         p.add_argument("--data", help="folder of MNIST IDX files or a mnist.npz (default: Fashion-MNIST from "
                                       "Debian's dataset-fashion-mnist)")
         p.add_argument("--out", help="output folder")

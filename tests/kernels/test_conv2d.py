@@ -328,3 +328,51 @@ def test_nhwc_direct_and_gemm_paths(isa):
         got = K.conv2d_backward(g, x, w, layout="NHWC", need_bias=True, **_args(cfg))
         for a, r, name in zip(got, ref.conv2d_backward(g, x, w, layout="NHWC", **_args(cfg)), ("dx", "dw", "db")):
             _close(a, r, dtype, f"{name} {cfg} ({isa})")
+
+
+FUSED_CASES = [  # one per kernel path: small-K direct, NHWC direct, patch-matrix GEMM, 1x1
+    dict(n=3, c=1, h=9, w=8, o=5, kh=3, kw=3, stride=1, padding="same", dilation=1),
+    dict(n=2, c=16, h=7, w=9, o=24, kh=3, kw=2, stride=2, padding="same", dilation=(1, 2)),
+    dict(n=1, c=64, h=5, w=4, o=130, kh=3, kw=3, stride=1, padding=1, dilation=1),
+    dict(n=5, c=6, h=4, w=5, o=7, kh=1, kw=1, stride=1, padding=0, dilation=1),
+]
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_fused_activation(layout, dtype, activation, isa):
+    # activation(conv + bias) in the kernel's epilogue, and the backward taking grad through
+    # activation'(y) block by block, against the reference conv and NumPy's activation.
+    f = {"relu": lambda v: np.maximum(v, 0), "tanh": np.tanh}[activation]
+    df = {"relu": lambda y: (y > 0).astype(y.dtype), "tanh": lambda y: 1 - y * y}[activation]
+    for k, cfg in enumerate(FUSED_CASES):
+        x, w, b = _data(cfg, layout, dtype, seed=30 + k)
+        y = K.conv2d(x, w, b, layout=layout, activation=activation, **_args(cfg))
+        y_ref = f(np.asarray(ref.conv2d(x, w, b, layout=layout, **_args(cfg)), np.float64))
+        _close(y, y_ref, dtype, f"forward {activation} {cfg} ({isa})")
+        assert (y < 0).any() if activation == "tanh" else (y == 0).any() and (y > 0).any()
+        g = randn(y.shape, dtype, seed=40 + k)
+        want = ref.conv2d_backward(g * df(y), x, w, layout=layout, **_args(cfg))
+        got = K.conv2d_backward(g, x, w, layout=layout, need_bias=True, y=y, activation=activation, **_args(cfg))
+        for a, r, name in zip(got, want, ("dx", "dw", "db")):
+            _close(a, r, dtype, f"{name} through {activation} {cfg} ({isa})")
+        # the split the Keras layers use: parameters' gradients and the input's in two calls
+        _, dw, db = K.conv2d_backward(g, x, w, layout=layout, need_x=False, need_bias=True, y=y,
+                                      activation=activation, **_args(cfg))
+        dx = K.conv2d_backward(g, x, w, layout=layout, need_w=False, y=y, activation=activation, **_args(cfg))[0]
+        for a, r, name in zip((dx, dw, db), got, ("dx", "dw", "db")):
+            np.testing.assert_array_equal(a, r, err_msg=f"{name}: split call differs from the joint one")
+
+
+def test_fused_activation_bad_input():
+    setup = ("x = np.ones((2, 3, 8, 8), np.float32); w = np.ones((4, 3, 3, 3), np.float32); "
+             "g = np.ones((2, 4, 6, 6), np.float32)")
+    run_bad_calls([
+        ("K.conv2d(x, w, activation='gelu')", "ValueError", "conv2d", "activation"),
+        ("K.conv2d(x, w, activation=1)", "TypeError", "conv2d", "activation"),
+        ("K.conv2d_backward(g, x, w, activation='relu')", "ValueError", "conv2d_backward", "y"),
+        ("K.conv2d_backward(g, x, w, y=g[:1], activation='relu')", "ValueError", "conv2d_backward", "y"),
+        ("K.conv2d_backward(g, x, w, y=g.astype(np.float64), activation='relu')", "TypeError", "conv2d_backward", "y"),
+        ("K.conv2d_backward(g, x, w, y=g, activation='sigmoid')", "ValueError", "conv2d_backward", "activation"),
+    ], setup=setup)

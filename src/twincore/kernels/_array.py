@@ -8,13 +8,14 @@ Every op in twincore.kernels does the same three things:
 
 `alloc(shape, dtype_name)` is called by the C++ side once the output shapes are
 known, so shape rules live in one place (C++), and outputs are allocated by the
-caller's framework: np.empty for NumPy, torch.empty for torch (its caching
+caller's framework: 64-byte aligned np.empty for NumPy, torch.empty for torch (its caching
 allocator), cupy.empty for CuPy, and the core's 64-byte aligned Buffer for
 TensorFlow (TF aborts on unaligned DLPack buffers).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any, Callable
 
@@ -43,7 +44,16 @@ class Kind:
 
 
 def _np_alloc(shape, dtype):
-    return np.empty(shape, _NP[dtype])
+    # Large outputs 64-byte aligned (np.empty gives 16): full-width vector loads, and
+    # TensorFlow adopts an aligned array that a numpy_function returns instead of
+    # copying it. Small ones skip the ~2 us this costs.
+    dt = np.dtype(_NP[dtype])
+    nbytes = dt.itemsize * math.prod(shape)
+    if nbytes < 16384:
+        return np.empty(shape, dt)
+    raw = np.empty(nbytes + 64, np.uint8)
+    off = -raw.ctypes.data % 64
+    return raw[off:off + nbytes].view(dt).reshape(shape)
 
 
 NUMPY = Kind("numpy", _np_alloc)

@@ -677,8 +677,20 @@ def _conv_geo(op, c: Call, xi: D.Info, wi: D.Info, stride, padding, dilation, la
     return nhwc, geo
 
 
-def conv2d(backend, x, w, bias=None, stride=1, padding=0, dilation=1, layout: str = "NCHW"):
+_ACT = {None: None, "linear": None, "relu": (relu, relu_backward), "tanh": (tanh, tanh_backward)}
+
+
+def _act(op, activation):
+    if activation not in _ACT:
+        raise ValueError(f"twincore.{op}: argument 'activation': expected None, 'relu' or 'tanh', "
+                         f"got {activation!r}")
+    return _ACT[activation]
+
+
+def conv2d(backend, x, w, bias=None, stride=1, padding=0, dilation=1, layout: str = "NCHW",
+           activation=None):
     op = "conv2d"
+    act = _act(op, activation)  # on the GPU a separate elementwise pass (not fused yet)
     c = Call(backend, op, x, "x")
     xi = c.float_input(c.first.obj, "x")
     wi = c.float_input(to_core(w), "w", xi)
@@ -693,12 +705,19 @@ def conv2d(backend, x, w, bias=None, stride=1, padding=0, dilation=1, layout: st
     M, Nn, Z = (N * OH * OW, O, 1) if nhwc else (O, OH * OW, N)
     _gemm(c, "conv2d.cu", f"conv2d_{_sfx(xi)}", M, Nn, Z, xi.dtype, tf32,
           [P(xi), P(wi), P(zi), P(yi)] + [I(v) for v in g] + [I(nhwc), I(tf32)])
-    return c.out(y)
+    return act[0](backend, c.out(y)) if act else c.out(y)
 
 
 def conv2d_backward(backend, grad, x, w, stride=1, padding=0, dilation=1, layout: str = "NCHW",
-                    need_x: bool = True, need_w: bool = True, need_bias: bool = False):
+                    need_x: bool = True, need_w: bool = True, need_bias: bool = False, y=None,
+                    activation=None):
     op = "conv2d_backward"
+    act = _act(op, activation)
+    if act:
+        if y is None:
+            raise ValueError(f"twincore.{op}: argument 'y': the forward's output is needed to take "
+                             "grad through the activation")
+        grad = act[1](backend, grad, y)
     c = Call(backend, op, grad, "grad")
     gi = c.float_input(c.first.obj, "grad")
     xi = c.float_input(to_core(x), "x", gi)

@@ -36,6 +36,7 @@ class Spec:
     batch_size: int = 32
     epochs: int = 5
     val: float | int = 0.2          # validation split: fraction or count
+    lr_schedule: str = "constant"   # or "cosine" (trainer.lr_at)
     clipnorm: float | None = None
     loss_weights: tuple = ()
     init: str = "glorot_uniform"    # kernels; "normal" = N(0, 1) as the source's tf.random_normal

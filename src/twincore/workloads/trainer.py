@@ -47,6 +47,7 @@ class RunConfig:
     dtype: str = "float32"           # float64 for tight cross-frontend parity
     restore_best: bool = False       # test with the weights of the best validation loss (as Keras's
                                      # EarlyStopping(restore_best_weights=True)); checkpoints stay the last
+    lr_schedule: str = "constant"    # or "cosine": lr * (1 + cos(pi * t / T)) / 2 over the run's T steps
 
 
 @dataclass
@@ -119,6 +120,16 @@ def load_checkpoint(path: str) -> tuple[dict, dict]:
     return meta, arrays
 
 
+def lr_at(cfg: RunConfig, step: int, total: int) -> float:
+    """The learning rate of update `step` (1-based) of `total` (torch's CosineAnnealingLR with
+    eta_min 0 and Keras's CosineDecay take the same values)."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(step - 1, total) / total))
+    raise ValueError(f"lr_schedule: expected 'constant' or 'cosine', got {cfg.lr_schedule!r}")
+
+
 def _frozen_count(cfg: RunConfig) -> int:
     return 2 * cfg.freeze
 
@@ -156,6 +167,8 @@ def fit(spec: Spec, backend, task: TaskData, cfg: RunConfig, on_step=None) -> di
     frozen = _frozen_count(cfg)
     best = None  # (val loss, epoch, canonical weights)
     n = len(task.train)
+    per_epoch = -(-n // cfg.batch_size) if not cfg.max_steps else min(cfg.max_steps, -(-n // cfg.batch_size))
+    total_steps = max(1, cfg.epochs * per_epoch)
     t_train = 0.0
     for epoch in range(state.epoch, cfg.epochs):
         order = batch_order(n, cfg.batch_size, cfg.seed, epoch)
@@ -179,13 +192,14 @@ def fit(spec: Spec, backend, task: TaskData, cfg: RunConfig, on_step=None) -> di
                     grads = [g * scale if hasattr(g, "requires_grad") or isinstance(g, np.ndarray)
                              else np.asarray(g.numpy()) * scale for g in grads]
             state.step += 1
+            lr = lr_at(cfg, state.step, total_steps)
             for i, (p, g) in enumerate(zip(backend.params, grads)):
                 if i < frozen:
                     continue
                 if spec.optimizer == "adam":
-                    K.adam_step(p, g, state.m[i], state.v[i], state.step, lr=cfg.lr, flavor="torch")
+                    K.adam_step(p, g, state.m[i], state.v[i], state.step, lr=lr, flavor="torch")
                 else:
-                    K.sgd_step(p, g, lr=cfg.lr)
+                    K.sgd_step(p, g, lr=lr)
             backend.commit()
             state.step_losses.append(loss)
             if on_step:

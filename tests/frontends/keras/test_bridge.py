@@ -100,3 +100,60 @@ def test_static_shapes_inside_tf_function():
     f.get_concrete_function()
     assert seen == {"a": [None, 28, 28, 4], "b": [None, 14, 14, 8], "c": [None, 7, 7, 8], "d": [None, 10],
                     "e": [None, 8]}
+
+
+def test_large_outputs_adopted_by_tf_without_copy():
+    # numpy_function adopts a 64-byte aligned array it is handed; the core's NumPy outputs of
+    # 16 KB and more are aligned, so a graph-mode crossing returns the kernel's own buffer.
+    import twincore.kernels as K
+
+    seen = []
+
+    def relu(x):
+        y = K.relu(x)
+        seen.append(y.ctypes.data)
+        return y
+
+    f = tf.function(lambda x: tf.numpy_function(relu, [x], tf.float32, stateful=False))
+    for n in (4096, 4099, 100 * 28 * 28 * 32):
+        y = f(tf.random.normal((n,)))
+        data = np.from_dlpack(_Capsule(tf.experimental.dlpack.to_dlpack(y)))
+        assert seen[-1] % 64 == 0 and data.ctypes.data == seen[-1], n
+
+
+@needs("conv2d", "matmul")
+def test_input_gradient_of_a_data_input_is_pruned(monkeypatch):
+    # In graph mode the input gradient of a layer whose input is data is its own crossing,
+    # which TF prunes because nothing reads it: one whole convolution (matmul) per step saved.
+    import twincore.kernels as K
+
+    calls = []
+    for name in ("conv2d_backward", "matmul_backward"):
+        real = getattr(K, name)
+
+        def spy(*a, _real=real, _name=name, **kw):
+            calls.append((_name, kw.get("need_x", kw.get("need_a", True))))
+            return _real(*a, **kw)
+
+        monkeypatch.setattr(K, name, spy)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((4, 8, 8, 2)).astype("float32"))
+    k1 = tf.Variable(rng.standard_normal((3, 3, 2, 4)).astype("float32"))
+    k2 = tf.Variable(rng.standard_normal((3, 3, 4, 4)).astype("float32"))
+    w = tf.Variable(rng.standard_normal((256, 3)).astype("float32"))
+
+    def step(x):
+        with tf.GradientTape() as tape:
+            h = T.conv2d(T.conv2d(x, k1, None, 1, "same", activation="relu"), k2, None, 1, "same")
+            loss = tf.reduce_sum(T.dense(tf.reshape(h, (4, 256)), w) ** 2)
+        return tape.gradient(loss, [k1, k2, w])
+
+    eager = step(x)
+    calls.clear()
+    graph = tf.function(step)(x)
+    for a, b in zip(eager, graph):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+    # conv1's dx (its input is data) never runs; conv2's and the dense layer's do
+    assert sorted(calls) == sorted([("conv2d_backward", False), ("conv2d_backward", False),
+                                    ("conv2d_backward", True), ("matmul_backward", False),
+                                    ("matmul_backward", True)]), calls

@@ -3,8 +3,8 @@
 Eagerly, a tf op calls twincore.kernels directly: TF tensors go in and come back
 by DLPack, no copies (the core hands TF 64-byte aligned buffers, which TF requires).
 Inside a tf.function (model.fit's default) there are no values yet, so the call is
-wrapped in tf.py_function, which runs the same Python on eager tensors when the
-graph executes; the static output shapes are set on the result so Keras sees them.
+wrapped in tf.numpy_function, which runs the same Python on NumPy views of the tensors
+when the graph executes; the static output shapes are set on the result so Keras sees them.
 That wrapper is the "graph-mode bridge": it costs some tens of microseconds per
 crossing (benchmarks/bench_keras.py measures it), so ops fuse what they can
 (matmul + bias + activation) into one crossing.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 FLOATS = (tf.float32, tf.float64)
@@ -28,10 +29,21 @@ def call(fn: Callable, inputs: Sequence[tf.Tensor], outs: Sequence[tuple]):
     if tf.executing_eagerly():
         res = fn(*inputs)
         return res if len(outs) == 1 else list(res)
-    res = tf.py_function(fn, list(inputs), [dtype for dtype, _ in outs])
+    # numpy_function, not py_function: it hands fn NumPy views of the tensors (no eager
+    # tensors built, no eager context entered) and adopts fn's 64-byte aligned results
+    # without a copy. Stateless (every core op is a pure function), so a crossing whose
+    # outputs nobody reads is pruned from the graph: e.g. the input gradient of a first
+    # layer, whose input is data.
+    res = tf.numpy_function(lambda *a: fn(*map(_array, a)), list(inputs), [dtype for dtype, _ in outs],
+                            stateful=False)
     for r, (_, shape) in zip(res, outs):
         r.set_shape(shape)
     return res[0] if len(outs) == 1 else list(res)
+
+
+def _array(a):
+    # numpy_function hands a 0-d tensor over as a NumPy scalar, which has no DLPack
+    return np.asarray(a) if isinstance(a, np.generic) else a
 
 
 def tensor(x, op: str, arg: str, dtypes=FLOATS, rank=None) -> tf.Tensor:

@@ -38,7 +38,7 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1,
         raise ValueError(f"twincore.{op}: argument 'activation': {activation!r} cannot be fused")
     if isinstance(padding, str):
         padding = padding.lower()
-    act, act_bwd = _ACT[activation]
+    act = None if activation == "linear" else activation  # fused into the kernel
     x = tensor(x, op, "x", rank=4)
     w = tensor(kernel, op, "w", rank=4)
     b = None if bias is None else tensor(bias, op, "bias", rank=1)
@@ -52,21 +52,29 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1,
     has_bias = b is not None
 
     def fwd(x, w, *b):
-        y = K.conv2d(x, w, b[0] if b else None, **geo)
-        return act(y) if act else y
+        return K.conv2d(x, w, b[0] if b else None, activation=act, **geo)
 
     @tf.custom_gradient
     def f(x, w, *b):
         y = call(fwd, [x, w, *b], out)
 
         def grad(dy):
-            def bwd(dy, y, x, w):
-                g = act_bwd(dy, y) if act else dy
-                dx, dw, db = K.conv2d_backward(g, x, w, need_bias=has_bias, **geo)
-                return (dx, dw, db) if has_bias else (dx, dw)
+            # Two crossings: the parameters' gradients, then the input's. The second is
+            # pruned from the graph when nothing reads dx (a first layer, whose input is
+            # data), which skips a whole convolution. Each takes dy through the activation
+            # inside the kernel, block by block.
+            def bwd_params(dy, y, x, w):
+                _, dw, db = K.conv2d_backward(dy, x, w, need_x=False, need_bias=has_bias, y=y,
+                                              activation=act, **geo)
+                return (dw, db) if has_bias else dw
 
-            specs = [(x.dtype, x.shape), (w.dtype, w.shape)] + ([(x.dtype, b[0].shape)] if has_bias else [])
-            return call(bwd, [dy, y, x, w], specs)
+            def bwd_input(dy, y, x, w):
+                return K.conv2d_backward(dy, x, w, need_w=False, y=y, activation=act, **geo)[0]
+
+            specs = [(w.dtype, w.shape)] + ([(x.dtype, b[0].shape)] if has_bias else [])
+            res = call(bwd_params, [dy, y, x, w], specs)
+            dx = call(bwd_input, [dy, y, x, w], [(x.dtype, x.shape)])
+            return [dx] + (res if has_bias else [res])
 
         return y, grad
 

@@ -49,14 +49,23 @@ def _matmul(op, a, b, bias, trans_a, trans_b, activation):
         y = call(fwd, [a, b, *bias], out)
 
         def grad(dy):
-            def bwd(dy, y, a, b):
+            # As conv2d: parameters' gradients (and g) first, then the input's, which the
+            # graph prunes when nothing reads it (a first layer, whose input is data).
+            def bwd_b(dy, y, a, b):
                 g = act_bwd(dy, y) if act else dy
-                da, db, dbias = K.matmul_backward(g, a, b, trans_a=trans_a, trans_b=trans_b,
-                                                  need_bias=has_bias)
-                return (da, db, dbias) if has_bias else (da, db)
+                _, db, dbias = K.matmul_backward(g, a, b, trans_a=trans_a, trans_b=trans_b,
+                                                 need_a=False, need_bias=has_bias)
+                return ((g,) if act else ()) + ((db, dbias) if has_bias else (db,))
 
-            specs = [(a.dtype, a.shape), (b.dtype, b.shape)] + ([(a.dtype, bias[0].shape)] if has_bias else [])
-            return call(bwd, [dy, y, a, b], specs)
+            specs = ([(a.dtype, y.shape)] if act else []) + [(b.dtype, b.shape)] \
+                + ([(a.dtype, bias[0].shape)] if has_bias else [])
+            res = call(bwd_b, [dy, y, a, b], specs)
+            res = res if isinstance(res, list) else [res]
+            g = res.pop(0) if act else dy
+            da = call(lambda g, a, b: K.matmul_backward(g, a, b, trans_a=trans_a, trans_b=trans_b,
+                                                        need_b=False)[0],
+                      [g, a, b], [(a.dtype, a.shape)])
+            return [da] + res
 
         return y, grad
 
