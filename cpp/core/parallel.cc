@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -12,6 +13,17 @@ namespace tc {
 namespace {
 
 thread_local bool in_parallel = false;
+
+// One parallel region: the caller's body and its chunks. It lives on the caller's stack;
+// the caller returns only when every chunk has run and no worker holds it any more, so a
+// worker that wakes late can never take chunks of the next region with this one's body.
+struct Region {
+  const std::function<void(int64_t)>* body;
+  int64_t chunks, pending;
+  std::atomic<int64_t> next{0};
+  int refs = 0;                 // workers inside drain (under the pool's mutex)
+  std::exception_ptr error;     // the first exception a chunk threw, rethrown by the caller
+};
 
 class Pool {
  public:
@@ -29,48 +41,57 @@ class Pool {
 
   void run(int64_t chunks, const std::function<void(int64_t)>& body) {
     std::unique_lock<std::mutex> call_lock(call_mutex_);  // one parallel region at a time
+    Region r;
+    r.body = &body;
+    r.chunks = r.pending = chunks;
     {
       std::lock_guard<std::mutex> g(m_);
-      body_ = &body;
-      chunks_ = chunks;
-      next_.store(0);
-      pending_ = chunks;
+      region_ = &r;
       ++generation_;
     }
     cv_.notify_all();
-    drain();
+    const int64_t done = drain(r);
     std::unique_lock<std::mutex> g(m_);
-    done_cv_.wait(g, [this] { return pending_ == 0; });
-    body_ = nullptr;
+    region_ = nullptr;  // every chunk is taken: workers waking from now on find nothing
+    r.pending -= done;
+    done_cv_.wait(g, [&] { return r.pending == 0 && r.refs == 0; });
+    if (r.error) std::rethrow_exception(r.error);
   }
 
  private:
-  void drain() {
+  // Runs chunks of r until none is left; returns how many this thread ran.
+  int64_t drain(Region& r) {
     in_parallel = true;
     int64_t done = 0;
-    for (int64_t c; (c = next_.fetch_add(1)) < chunks_;) {
-      (*body_)(c);
-      ++done;
+    for (int64_t c; (c = r.next.fetch_add(1)) < r.chunks; ++done) {
+      try {
+        (*r.body)(c);
+      } catch (...) {
+        std::lock_guard<std::mutex> g(m_);
+        if (!r.error) r.error = std::current_exception();
+      }
     }
     in_parallel = false;
-    if (done) {
-      std::lock_guard<std::mutex> g(m_);
-      pending_ -= done;
-      if (pending_ == 0) done_cv_.notify_all();
-    }
+    return done;
   }
 
   void work() {
     uint64_t seen = 0;
     for (;;) {
+      Region* r;
       {
         std::unique_lock<std::mutex> g(m_);
         cv_.wait(g, [&] { return stop_ || generation_ != seen; });
         if (stop_) return;
         seen = generation_;
-        if (!body_) continue;
+        r = region_;
+        if (!r) continue;
+        ++r->refs;
       }
-      drain();
+      const int64_t done = drain(*r);
+      std::lock_guard<std::mutex> g(m_);
+      r->pending -= done;
+      if (--r->refs == 0 || r->pending == 0) done_cv_.notify_all();
     }
   }
 
@@ -88,9 +109,7 @@ class Pool {
   std::vector<std::thread> workers_;
   std::mutex call_mutex_, m_;
   std::condition_variable cv_, done_cv_;
-  const std::function<void(int64_t)>* body_ = nullptr;
-  int64_t chunks_ = 0, pending_ = 0;
-  std::atomic<int64_t> next_{0};
+  Region* region_ = nullptr;
   uint64_t generation_ = 0;
   bool stop_ = false;
 };

@@ -309,9 +309,11 @@ void gemm_t(const Config<T>& cf, bool ta, bool tb, int64_t M, int64_t N, int64_t
   const int64_t kcb = even_block(K, cf.kc, 1), ncb = even_block(N, cf.nc, nr);
   T* bp = tls_b.get<T>(size_t(ncb) * kcb);
 
-  if (M <= cf.mc) {
-    // Few rows (e.g. a batch of activations): threads split the columns; each packs
-    // its own B panels and the whole (small) A block, so there is one region per slice.
+  // Few rows (a small batch of activations) and enough columns for every thread: threads
+  // split the columns; each packs its own B panels and the whole (small) A block, so there
+  // is one region per slice. With more rows, or few columns (a layer of 64 units), every
+  // thread would pack a large A for a sliver of C: the row split below packs A and B once.
+  if (M <= cf.mc && (!par || ((N + nr - 1) / nr >= 4 * threads && M < 64))) {
     const int64_t mp = (M + mr - 1) / mr * mr;
     for (int64_t pc = 0; pc < K; pc += kcb) {
       const int64_t kc = std::min(kcb, K - pc);
@@ -342,21 +344,35 @@ void gemm_t(const Config<T>& cf, bool ta, bool tb, int64_t M, int64_t N, int64_t
   mblocks = std::min(m_panels, (mblocks + threads - 1) / threads * threads);
   const int64_t mc = (m_panels + mblocks - 1) / mblocks * mr;
   mblocks = (M + mc - 1) / mc;
-  for (int64_t pc = 0; pc < K; pc += kcb) {
-    const int64_t kc = std::min(kcb, K - pc);
-    const T beta_k = pc == 0 ? beta : T(1);
+  // With no more row blocks than threads (a batch of activations times a weight), B is
+  // packed for several K slices in one region and each thread runs its row block through
+  // all of them: two pool regions in all instead of two per slice (a long K, such as a
+  // flattened feature map of 3136, would otherwise pay ~20 wake-ups). Each C element still
+  // sums the slices in the same order, so the result is the same bit for bit.
+  const int64_t spp = mblocks <= threads
+      ? std::max<int64_t>(1, (int64_t(4) << 20) / int64_t(sizeof(T)) / (ncb * kcb)) : 1;
+  bp = tls_b.get<T>(size_t(ncb) * kcb * spp);
+  for (int64_t p0 = 0; p0 < K; p0 += kcb * spp) {
+    const int64_t slices = (std::min(K, p0 + kcb * spp) - p0 + kcb - 1) / kcb;
     for (int64_t jc = 0; jc < N; jc += ncb) {
       const int64_t nc = std::min(ncb, N - jc);
       const int64_t n_panels = (nc + nr - 1) / nr;
-      maybe_parallel(par, n_panels, [&](int64_t q0, int64_t q1) {
-        pack_b(tb, B, ldb, pc, kc, jc, nc, nr, q0, q1, bp);
+      maybe_parallel(par, slices * n_panels, [&](int64_t u0, int64_t u1) {
+        for (int64_t u = u0; u < u1; ++u) {
+          const int64_t sl = u / n_panels, q = u % n_panels, pc = p0 + sl * kcb;
+          pack_b(tb, B, ldb, pc, std::min(kcb, K - pc), jc, nc, nr, q, q + 1, bp + sl * ncb * kcb);
+        }
       });
       maybe_parallel(par, mblocks, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t ic = t * mc, m = std::min(mc, M - ic);
-          T* ap = tls_a.get<T>(size_t((m + mr - 1) / mr * mr) * kc);
-          pack_a(ta, A, lda, ic, m, pc, kc, mr, ap);
-          macro_kernel(cf, m, nc, kc, 0, n_panels, ap, bp, alpha, beta_k, C + ic * ldc + jc, ldc);
+          for (int64_t sl = 0; sl < slices; ++sl) {
+            const int64_t pc = p0 + sl * kcb, kc = std::min(kcb, K - pc);
+            T* ap = tls_a.get<T>(size_t((m + mr - 1) / mr * mr) * kc);
+            pack_a(ta, A, lda, ic, m, pc, kc, mr, ap);
+            macro_kernel(cf, m, nc, kc, 0, n_panels, ap, bp + sl * ncb * kcb, alpha, pc == 0 ? beta : T(1),
+                         C + ic * ldc + jc, ldc);
+          }
         }
       });
     }
