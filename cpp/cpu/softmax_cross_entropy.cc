@@ -15,7 +15,7 @@ using namespace rows;
 
 // What every row needs besides its logits. Works in shifted logits z = x - max so that
 // logits of +-1e4 lose no precision: lse(z) = log(sum exp z), loss = S * lse(z) - sum t z,
-// with S = sum t, and dlogits = (S * softmax - t) * scale.
+// with S = sum t, and dlogits = (S * softmax - t) * scale (scale applied last).
 template <typename T>
 struct Args {
   const T* x;
@@ -39,6 +39,15 @@ TC_ROW_INLINE T row_sum_shifted(const T* x, T m, int64_t n) {
   return s;
 }
 
+// The mean's 1/N is applied to the finished per-row gradient, as a separate rounding: the
+// result is then bit for bit what a framework gets from the per-row ("none") gradient times
+// its upstream 1/N (Keras reduces losses itself), so every frontend trains the same numbers.
+template <typename T>
+TC_ROW_INLINE void scale_row(T* d, T scale, int64_t C) {
+  if (scale != T(1))
+    for (int64_t c = 0; c < C; ++c) d[c] *= scale;
+}
+
 // Integer labels: t = (1 - s) onehot(y) + s / C, so S = 1 and
 // sum t z = (1 - s) z_y + (s / C) sum z.
 template <typename T, typename L>
@@ -56,9 +65,10 @@ TC_ROW_INLINE void rows_int(const Args<T>& a, const L* labels, int64_t r0, int64
     a.loss_rows[r] = lse - tz;
     if (a.dl) {
       T* d = a.dl + r * C;
-      T k = a.scale / sum_e, b = off * a.scale;
-      for (int64_t j = 0; j < C; ++j) d[j] = d[j] * k - b;
-      d[y] -= (T(1) - s) * a.scale;
+      T k = T(1) / sum_e;
+      for (int64_t j = 0; j < C; ++j) d[j] = d[j] * k - off;
+      d[y] -= T(1) - s;
+      scale_row(d, a.scale, C);
     }
   }
 }
@@ -93,8 +103,9 @@ TC_ROW_INLINE void rows_prob(const Args<T>& a, const T* p, int64_t r0, int64_t r
     a.loss_rows[r] = S * lse - tz;
     if (a.dl) {
       T* d = a.dl + r * C;
-      T k = S * a.scale / sum_e;
-      for (int64_t c = 0; c < C; ++c) d[c] = d[c] * k - (keep * pr[c] + off) * a.scale;
+      T k = S / sum_e;
+      for (int64_t c = 0; c < C; ++c) d[c] = d[c] * k - (keep * pr[c] + off);
+      scale_row(d, a.scale, C);
     }
   }
 }
@@ -129,7 +140,7 @@ void run(const Tensor& logits, const Tensor& labels, double smoothing, int reduc
   const int64_t N = logits.size(0), C = logits.size(1);
   std::vector<T> per_row(reduction == kReduceNone ? 0 : N);
   Args<T> a{logits.ptr<T>(), C, T(smoothing),
-            reduction == kReduceMean ? T(1.0 / double(N)) : T(1),
+            reduction == kReduceMean ? T(1) / T(N) : T(1),  // as a framework's 1/N in T
             reduction == kReduceNone ? loss.ptr<T>() : per_row.data(),
             dlogits ? dlogits->ptr<T>() : nullptr};
   parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) { rows_dispatch(a, labels, b, e); });

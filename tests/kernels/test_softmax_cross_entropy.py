@@ -187,3 +187,20 @@ def test_full_smoothing_equals_uniform_targets(dtype):
         want = K.softmax_cross_entropy(x, uniform, reduction=red)
         for g, w in zip(got, want):
             assert_close(g, w, **tol(dtype), what=red)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("form", ["ids", "probs"])
+def test_mean_gradient_is_the_row_gradient_times_one_over_n(dtype, smoothing, form, isa):
+    # Keras reduces per-row losses itself: its gradient is the "none" gradient times an
+    # upstream 1/N. The kernel's "mean" applies 1/N last, as a separate rounding, so torch,
+    # the tape (mean in the kernel) and Keras train on the same bits.
+    n, c = 37, 10
+    logits = randn((n, c), dtype, seed=5) * 3
+    labels = rng(6).integers(0, c, n)
+    if form == "probs":
+        labels = np.eye(c, dtype=dtype)[labels]
+    _, d_none = K.softmax_cross_entropy(logits, labels, label_smoothing=smoothing, reduction="none")
+    _, d_mean = K.softmax_cross_entropy(logits, labels, label_smoothing=smoothing, reduction="mean")
+    np.testing.assert_array_equal(d_mean, d_none * (dtype(1) / dtype(n)))
