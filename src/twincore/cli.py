@@ -20,14 +20,16 @@ import numpy as np
 FRONTENDS = ("torch", "keras", "native")
 
 
-def make_backend(frontend: str, spec, seed: int = 0, device: str = "cpu", dtype: str = "float32"):
+def make_backend(frontend: str, spec, seed: int = 0, device: str = "cpu", dtype: str = "float32",
+                 channels_last: bool = False):
     if device != "cpu":
         raise SystemExit(f"twincore: --device {device}: this build has no CUDA kernels "
                          "(see issue 'CUDA kernels'); use --device cpu")
     if frontend in ("torch", "torch-native"):
         from twincore.workloads.torch_backend import TorchBackend
 
-        return TorchBackend(spec, ours=frontend == "torch", seed=seed, dtype=dtype)
+        layout = "NHWC" if channels_last and frontend == "torch" else "NCHW"
+        return TorchBackend(spec, ours=frontend == "torch", seed=seed, dtype=dtype, layout=layout)
     if frontend in ("keras", "keras-native"):
         from twincore.workloads.keras_backend import KerasBackend
 
@@ -93,7 +95,7 @@ def cmd_train(args) -> int:
     task = _load(spec, args)
     from twincore.workloads.trainer import fit
 
-    backend = make_backend(args.frontend, spec, args.seed, args.device, args.dtype)
+    backend = make_backend(args.frontend, spec, args.seed, args.device, args.dtype, args.channels_last)
     s = fit(spec, backend, task, cfg)
     print(f"\n{spec.name} through {backend.name}: test loss {s['test_loss']:.4f}"
           + (f", test accuracy {s['test_accuracy']:.4f}" if s.get("test_accuracy") is not None else ""))
@@ -112,7 +114,8 @@ def cmd_compare(args) -> int:
     if args.native:
         fronts += [f + "-native" for f in fronts if f in ("torch", "keras")]
     task = _load(spec, args)
-    compare(spec, task, cfg, fronts, out=args.out or os.path.join("runs", f"compare-{spec.name}"))
+    compare(spec, task, cfg, fronts, out=args.out or os.path.join("runs", f"compare-{spec.name}"),
+            channels_last=args.channels_last)
     return 0
 
 
@@ -166,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--limit-test", type=int, help="use only the first N test images")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+        p.add_argument("--channels-last", action="store_true",
+                       help="torch frontend: conv layers in NHWC (Keras's layout, the same kernel paths)")
 
     t = sub.add_parser("train", help="train one model through one frontend")
     common(t)

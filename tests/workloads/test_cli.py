@@ -37,3 +37,26 @@ def test_compare_prints_the_table(tiny_data, tmp_path, capsys):
 def test_check_passes(capsys):
     assert main(["check"]) == 0
     assert "all checks passed" in capsys.readouterr().out
+
+
+@requires_torch
+def test_compare_channels_last_is_bit_identical(tiny_data, tmp_path):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--model", "cnn", "--frontends", "torch,native", "--data", tiny_data,
+                 "--max-steps", "6", "--batch-size", "20", "--channels-last", "--out", str(out), "--quiet"]) == 0
+    table = (out / "compare.md").read_text()
+    assert "Bit-identical" in table and "float32" in table, table
+
+
+def test_val_and_lr_schedule_options(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "mlp", "--frontend", "native", "--data", tiny_data, "--epochs", "1",
+                 "--max-steps", "3", "--val", "100", "--lr-schedule", "constant", "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "summary.json").read_text())["steps"] == 3
+    for bad in ("-1", "12.5"):
+        try:
+            main(["train", "--model", "mlp", "--frontend", "native", "--data", tiny_data, "--val", bad, "--quiet"])
+        except SystemExit as e:
+            assert "--val" in str(e)
+        else:
+            raise AssertionError(f"--val {bad} was accepted")

@@ -20,7 +20,10 @@ def max_rel_diff(a: list[float], b: list[float]) -> float:
     return float(np.max(np.abs(x - y) / np.maximum(np.abs(y), 1e-12)))
 
 
-def compare(spec, task, cfg: RunConfig, frontends: list[str], out: str) -> list[dict]:
+def compare(spec, task, cfg: RunConfig, frontends: list[str], out: str, channels_last: bool = False) -> list[dict]:
+    """Train spec through each frontend (same weights, batches, optimizer kernel); print and
+    write the side-by-side table and the overlaid loss curves. channels_last: the torch
+    frontend's conv layers in NHWC, Keras's layout (see torch_backend)."""
     from twincore.cli import make_backend
 
     os.makedirs(out, exist_ok=True)
@@ -29,12 +32,13 @@ def compare(spec, task, cfg: RunConfig, frontends: list[str], out: str) -> list[
         c = copy.copy(cfg)
         c.out = os.path.join(out, name)
         try:
-            backend = make_backend(name, spec, cfg.seed, dtype=cfg.dtype)
+            backend = make_backend(name, spec, cfg.seed, dtype=cfg.dtype, channels_last=channels_last)
         except (ImportError, ValueError) as e:
             print(f"skipping {name}: {e}")
             continue
         s = fit(spec, backend, task, c)
-        results.append({"frontend": name, **s})
+        weights = [np.asarray(backend.to_canonical(i, p)) for i, p in enumerate(backend.params)]
+        results.append({"frontend": name, **s, "weights": weights})
     if not results:
         raise SystemExit("twincore compare: no frontend could run")
     ref = results[0]["step_losses"]
@@ -44,17 +48,26 @@ def compare(spec, task, cfg: RunConfig, frontends: list[str], out: str) -> list[
              "",
              f"| frontend | test accuracy | test loss | s/epoch | max rel. loss diff vs {results[0]['frontend']} (any step) |",
              "|---|---:|---:|---:|---:|"]
-    for r in results:
+    diffs = [max_rel_diff(r["step_losses"], ref) if r is not results[0] else 0.0 for r in results]
+    for r, diff in zip(results, diffs):
         acc = r.get("test_accuracy")
         per_epoch = r["train_seconds"] / max(len(r["history"]), 1)
-        diff = max_rel_diff(r["step_losses"], ref) if r is not results[0] else 0.0
         lines.append(f"| {r['frontend']} | {acc:.4f} | {r['test_loss']:.4f} | {per_epoch:.1f} | {diff:.2e} |"
                      if acc is not None else
                      f"| {r['frontend']} | - | {r['test_loss']:.6f} | {per_epoch:.1f} | {diff:.2e} |")
-    if cfg.dtype == "float32":
+    conv = any(layer.kind in ("conv", "rotconv") for layer in spec.layers)
+    same_weights = all(all(np.array_equal(a, b) for a, b in zip(r["weights"], results[0]["weights"]))
+                       for r in results)
+    if len(results) > 1 and same_weights:
+        lines += ["", f"Bit-identical training: every frontend ends with the same {cfg.dtype} weights"
+                  + (", and computed the same loss at every step." if max(diffs) == 0.0 else
+                     f"; the loss values differ by at most {max(diffs):.1e} relative because Keras averages "
+                     "the per-sample losses itself (in float32; the kernel's mean sums in float64).")]
+    elif cfg.dtype == "float32" and conv and not channels_last and "torch" in [r["frontend"] for r in results]:
         lines += ["", "float32 runs drift apart by rounding: the NCHW (torch) and NHWC (keras, native) conv paths sum in",
                   "different orders, and Adam's first steps (update ~ sign(g)) amplify 1e-7 differences. With",
-                  "--dtype float64 the same runs agree step by step to ~1e-9 (tests/workloads/test_trainer.py)."]
+                  "--channels-last the torch frontend's conv layers run in NHWC and every frontend computes the same",
+                  "bits; with --dtype float64 the runs agree step by step to ~1e-9 (tests/workloads)."]
     table = "\n".join(lines)
     print("\n" + table)
     with open(os.path.join(out, "compare.md"), "w") as f:

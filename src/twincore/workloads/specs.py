@@ -154,11 +154,12 @@ def param_kinds(spec: Spec) -> list[tuple]:
     return kinds
 
 
-def to_torch_layout(kind: tuple, a: np.ndarray) -> np.ndarray:
-    """Canonical (Keras) layout -> torch's (Linear [out, in], Conv2d OIHW, NCHW flatten order)."""
+def to_torch_layout(kind: tuple, a: np.ndarray, nhwc: bool = False) -> np.ndarray:
+    """Canonical (Keras) layout -> torch's (Linear [out, in], Conv2d OIHW, NCHW flatten order);
+    nhwc: channels-last modules (Conv2d HWIO as Keras, NHWC flatten order)."""
     if kind[0] == "conv":
-        return np.ascontiguousarray(a.transpose(3, 2, 0, 1))
-    if kind[0] == "dense" and len(kind) > 1 and kind[1]:
+        return a if nhwc else np.ascontiguousarray(a.transpose(3, 2, 0, 1))
+    if kind[0] == "dense" and len(kind) > 1 and kind[1] and not nhwc:
         h, w, c = kind[1]
         return np.ascontiguousarray(a.reshape(h, w, c, -1).transpose(3, 2, 0, 1).reshape(a.shape[1], -1))
     if kind[0] == "dense":
@@ -166,10 +167,10 @@ def to_torch_layout(kind: tuple, a: np.ndarray) -> np.ndarray:
     return a
 
 
-def from_torch_layout(kind: tuple, a: np.ndarray) -> np.ndarray:
+def from_torch_layout(kind: tuple, a: np.ndarray, nhwc: bool = False) -> np.ndarray:
     if kind[0] == "conv":
-        return np.ascontiguousarray(a.transpose(2, 3, 1, 0))
-    if kind[0] == "dense" and len(kind) > 1 and kind[1]:
+        return a if nhwc else np.ascontiguousarray(a.transpose(2, 3, 1, 0))
+    if kind[0] == "dense" and len(kind) > 1 and kind[1] and not nhwc:
         h, w, c = kind[1]
         return np.ascontiguousarray(a.reshape(-1, c, h, w).transpose(2, 3, 1, 0).reshape(h * w * c, -1))
     if kind[0] == "dense":

@@ -1,5 +1,9 @@
 """The document models through PyTorch: our modules (frontend "torch") or, for a side-by-side
-speed and parity reference, torch.nn's own layers (frontend "torch-native"). NCHW."""
+speed and parity reference, torch.nn's own layers (frontend "torch-native").
+
+Images are NCHW, torch's layout; with layout="NHWC" (channels last, `--channels-last`) our
+modules run the conv models in Keras's layout, on the same kernel paths as the keras and
+native frontends, which then train bit for bit the same float32 numbers."""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from torch import nn
 from twincore.workloads.specs import Spec, from_torch_layout, param_kinds, to_torch_layout
 
 
-def _layers(spec: Spec, ours: bool):
+def _layers(spec: Spec, ours: bool, layout: str = "NCHW"):
     from twincore.frontends import torch as tc
 
+    lay = {} if layout == "NCHW" else {"layout": layout}
     mods, c = [], spec.input_shape[-1] if len(spec.input_shape) == 3 else None
     feat = spec.input_shape[0] if len(spec.input_shape) == 1 else None
     shape = tuple(spec.input_shape)
@@ -22,9 +27,9 @@ def _layers(spec: Spec, ours: bool):
                 if not ours:
                     raise ValueError("rotation-cnn has no torch.nn equivalent (use --frontend torch)")
                 mods.append(tc.RotationConv2d(c, layer.units, layer.kernel, layer.rotation_angle,
-                                              layer.translation_range, stride=layer.stride, padding="same"))
+                                              layer.translation_range, stride=layer.stride, padding="same", **lay))
             elif ours:
-                mods.append(tc.Conv2d(c, layer.units, layer.kernel, stride=layer.stride, padding="same"))
+                mods.append(tc.Conv2d(c, layer.units, layer.kernel, stride=layer.stride, padding="same", **lay))
             else:  # TF's "same" for stride 2 pads only bottom/right: torch.nn needs an explicit pad
                 h = shape[0]
                 total = max((-(-h // layer.stride) - 1) * layer.stride + layer.kernel - h, 0)
@@ -33,10 +38,10 @@ def _layers(spec: Spec, ours: bool):
             shape = (-(-shape[0] // layer.stride), -(-shape[1] // layer.stride), layer.units)
             c = layer.units
         elif layer.kind == "maxpool":
-            mods.append(tc.MaxPool2d(layer.kernel) if ours else nn.MaxPool2d(layer.kernel))
+            mods.append(tc.MaxPool2d(layer.kernel, **lay) if ours else nn.MaxPool2d(layer.kernel))
             shape = (shape[0] // layer.kernel, shape[1] // layer.kernel, shape[2])
         elif layer.kind == "gap":
-            mods += [tc.GlobalAvgPool2d()] if ours else [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+            mods += [tc.GlobalAvgPool2d(**lay)] if ours else [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
             feat = c
         elif layer.kind == "flatten":
             mods.append(nn.Flatten())
@@ -71,12 +76,15 @@ class MultiIO(nn.Module):
 
 
 class TorchBackend:
-    def __init__(self, spec: Spec, ours: bool = True, seed: int = 0, dtype: str = "float32"):
+    def __init__(self, spec: Spec, ours: bool = True, seed: int = 0, dtype: str = "float32",
+                 layout: str = "NCHW"):
         from twincore.frontends import torch as tc
 
+        if layout not in ("NCHW", "NHWC") or (layout == "NHWC" and not ours):
+            raise ValueError(f"layout {layout!r}: expected 'NCHW', or 'NHWC' with our modules")
         torch.manual_seed(seed)
-        self.spec, self.name = spec, "torch" if ours else "torch-native"
-        self.model = MultiIO(spec, ours) if spec.task == "multi-io" else _layers(spec, ours)
+        self.spec, self.name, self.nhwc = spec, "torch" if ours else "torch-native", layout == "NHWC"
+        self.model = MultiIO(spec, ours) if spec.task == "multi-io" else _layers(spec, ours, layout)
         self.dtype = np.dtype(dtype)
         self.model.to(getattr(torch, self.dtype.name))
         self.params = list(self.model.parameters())
@@ -97,13 +105,15 @@ class TorchBackend:
         if isinstance(x, tuple):
             return tuple(self._t(a) for a in x)
         t = self._t(x)
-        return t.unsqueeze(1) if t.dim() == 3 else t  # images [N,28,28] -> NCHW [N,1,28,28]
+        if t.dim() != 3 or self.spec.layers[0].kind not in ("conv", "rotconv"):
+            return t
+        return t.unsqueeze(-1) if self.nhwc else t.unsqueeze(1)  # images [N,28,28] -> [N,28,28,1] / [N,1,28,28]
 
     def to_native(self, i, a):
-        return torch.from_numpy(to_torch_layout(self.kinds[i], np.asarray(a)))
+        return torch.from_numpy(to_torch_layout(self.kinds[i], np.asarray(a), self.nhwc))
 
     def to_canonical(self, i, p):
-        return from_torch_layout(self.kinds[i], p.detach().numpy())
+        return from_torch_layout(self.kinds[i], p.detach().numpy(), self.nhwc)
 
     def set_param(self, i, value):
         with torch.no_grad():

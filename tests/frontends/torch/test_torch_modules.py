@@ -147,3 +147,32 @@ def test_short_alias_module():
     import twincore.torch as tct
 
     assert tct.Linear is tc.Linear and tct.functional is tcf and tct.Adam is tc.optim.Adam
+
+
+@requires_kernels("conv2d", "max_pool2d", "global_avg_pool2d", "rotate")
+def test_channels_last_modules_match_nchw_ones():
+    # layout="NHWC": Keras's layout inside torch (weight [KH,KW,in,out]), initialised with the
+    # same draws as the NCHW module, computing the same function on permuted tensors.
+    torch.manual_seed(3)
+    nchw = tc.Conv2d(3, 5, 3, stride=2, padding="same")
+    torch.manual_seed(3)
+    nhwc = tc.Conv2d(3, 5, 3, stride=2, padding="same", layout="NHWC")
+    assert tuple(nhwc.weight.shape) == (3, 3, 3, 5) and "layout='NHWC'" in repr(nhwc)
+    assert torch.equal(nhwc.weight, nchw.weight.permute(2, 3, 1, 0)) and torch.equal(nhwc.bias, nchw.bias)
+    x = torch.randn(4, 3, 9, 8, dtype=torch.float64, requires_grad=True)
+    xl = x.detach().permute(0, 2, 3, 1).contiguous().requires_grad_(True)
+    nchw, nhwc = nchw.double(), nhwc.double()
+    y, yl = nchw(x), nhwc(xl)
+    torch.testing.assert_close(yl, y.permute(0, 2, 3, 1), rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(y)
+    y.backward(g)
+    yl.backward(g.permute(0, 2, 3, 1))
+    torch.testing.assert_close(xl.grad, x.grad.permute(0, 2, 3, 1), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(nhwc.weight.grad, nchw.weight.grad.permute(2, 3, 1, 0), rtol=1e-12, atol=1e-12)
+    p, pl = tc.MaxPool2d(2)(y), tc.MaxPool2d(2, layout="NHWC")(yl)
+    torch.testing.assert_close(pl, p.permute(0, 2, 3, 1))
+    torch.testing.assert_close(tc.GlobalAvgPool2d(layout="NHWC")(yl), tc.GlobalAvgPool2d()(y))
+    rot = tc.RotationConv2d(3, 5, 3, rotation_angle=20.0, translation_range=2.0, layout="NHWC").double()
+    assert rot(xl).shape == (4, 9, 8, 5)
+    with pytest.raises(ValueError, match="layout"):
+        tc.Conv2d(3, 5, 3, layout="CHWN")

@@ -14,10 +14,15 @@ import torch
 from torch import Tensor, nn
 
 from twincore.frontends.torch import functional as tcf
-from twincore.frontends.torch._common import bad, pair, padding_arg
+from twincore.frontends.torch._common import bad, layout_arg, pair, padding_arg
 
 __all__ = ["Linear", "Conv2d", "RotationConv2d", "MaxPool2d", "GlobalAvgPool2d", "ReLU", "Tanh", "Softmax",
            "CrossEntropyLoss", "MSELoss"]
+
+
+def _HWIO(oihw: tuple) -> tuple:
+    o, i, kh, kw = oihw
+    return (kh, kw, i, o)
 
 
 def _reset_like_torch(weight: nn.Parameter, bias: nn.Parameter | None, fan_in: int) -> None:
@@ -55,13 +60,17 @@ class Linear(nn.Module):
 
 
 class Conv2d(nn.Module):
-    """2-D convolution, NCHW: x [N,in_channels,H,W] -> [N,out_channels,OH,OW]; weight
-    [out, in, KH, KW]. padding: int, pair, "same" (TF's rule, any stride) or "valid".
-    groups and padding_mode other than torch's defaults are not supported."""
+    """2-D convolution. layout "NCHW" (torch's): x [N,in_channels,H,W] -> [N,out_channels,OH,OW],
+    weight [out, in, KH, KW]; layout "NHWC" (channels last, TF's): x [N,H,W,in] -> [N,OH,OW,out],
+    weight [KH, KW, in, out], initialised with the same draws as NCHW (then permuted).
+    padding: int, pair, "same" (TF's rule, any stride) or "valid". groups and padding_mode
+    other than torch's defaults are not supported."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None,
+                 layout: str = "NCHW"):
         super().__init__()
+        self.layout = layout_arg(layout, "conv2d")
         if groups != 1:
             raise bad("conv2d", "groups", f"only groups=1 is supported, got {groups}")
         if padding_mode != "zeros":
@@ -76,7 +85,8 @@ class Conv2d(nn.Module):
         self.padding = mode if mode != "explicit" else tuple(pads)
         self.groups, self.padding_mode = 1, "zeros"
         kw = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.empty((out_channels, in_channels, *self.kernel_size), **kw))
+        shape = (out_channels, in_channels, *self.kernel_size)
+        self.weight = nn.Parameter(torch.empty(shape if layout == "NCHW" else _HWIO(shape), **kw))
         if bias:
             self.bias = nn.Parameter(torch.empty(out_channels, **kw))
         else:
@@ -84,14 +94,23 @@ class Conv2d(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        _reset_like_torch(self.weight, self.bias, self.in_channels * self.kernel_size[0] * self.kernel_size[1])
+        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        if self.layout == "NCHW":
+            return _reset_like_torch(self.weight, self.bias, fan_in)
+        w = self.weight
+        oihw = nn.Parameter(torch.empty((w.shape[3], w.shape[2], w.shape[0], w.shape[1]), dtype=w.dtype,
+                                        device=w.device))
+        _reset_like_torch(oihw, self.bias, fan_in)
+        with torch.no_grad():
+            self.weight.copy_(oihw.permute(2, 3, 1, 0))
 
     def forward(self, x: Tensor) -> Tensor:
-        return tcf.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return tcf.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.layout)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, dilation={self.dilation}, bias={self.bias is not None}")
+                f"padding={self.padding}, dilation={self.dilation}, bias={self.bias is not None}"
+                + (", layout='NHWC'" if self.layout == "NHWC" else ""))
 
 
 class RotationConv2d(Conv2d):
@@ -107,9 +126,9 @@ class RotationConv2d(Conv2d):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, rotation_angle: float = 30.0,
                  translation_range: float = 10.0, stride=1, padding="same", dilation=1, bias: bool = True,
                  interpolation: str = "bilinear", fill: str = "zeros", fill_value: float = 0.0, device=None,
-                 dtype=None):
+                 dtype=None, layout: str = "NCHW"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias=bias,
-                         device=device, dtype=dtype)
+                         device=device, dtype=dtype, layout=layout)
         if not rotation_angle >= 0:
             raise bad("RotationConv2d", "rotation_angle", f"must be >= 0, got {rotation_angle!r}")
         if not translation_range >= 0:
@@ -124,12 +143,12 @@ class RotationConv2d(Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         if self.training and (self.rotation_angle > 0 or self.translation_range > 0):
             if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[0] < 1:
-                raise bad("rotate", "images", f"expected a non-empty [N,C,H,W] tensor, got "
+                raise bad("rotate", "images", f"expected a non-empty 4-D ({self.layout}) tensor, got "
                           f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
             n, kw = x.shape[0], {"dtype": x.dtype, "device": x.device}
             angle = torch.empty(n, **kw).uniform_(-self.rotation_angle, self.rotation_angle)
             shift = torch.empty(n, 2, **kw).uniform_(-self.translation_range, self.translation_range)
-            x = tcf.rotate(x, angle, shift, self.interpolation, self.fill, self.fill_value)
+            x = tcf.rotate(x, angle, shift, self.interpolation, self.fill, self.fill_value, self.layout)
         return super().forward(x)
 
     def extra_repr(self) -> str:
@@ -138,12 +157,13 @@ class RotationConv2d(Conv2d):
 
 
 class MaxPool2d(nn.Module):
-    """Max pooling over [N,C,H,W]. dilation, return_indices and ceil_mode other than torch's
-    defaults are not supported."""
+    """Max pooling over [N,C,H,W] (layout "NHWC": [N,H,W,C]). dilation, return_indices and
+    ceil_mode other than torch's defaults are not supported."""
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
-                 ceil_mode: bool = False):
+                 ceil_mode: bool = False, layout: str = "NCHW"):
         super().__init__()
+        self.layout = layout_arg(layout, "max_pool2d")
         for arg, value, default in (("dilation", dilation, 1), ("return_indices", return_indices, False),
                                     ("ceil_mode", ceil_mode, False)):
             if value not in (default, (default, default)):
@@ -155,17 +175,22 @@ class MaxPool2d(nn.Module):
         self.dilation, self.return_indices, self.ceil_mode = 1, False, False
 
     def forward(self, x: Tensor) -> Tensor:
-        return tcf.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return tcf.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.layout)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class GlobalAvgPool2d(nn.Module):
-    """Mean over H and W: [N,C,H,W] -> [N,C] (Keras's GlobalAveragePooling2D)."""
+    """Mean over H and W: [N,C,H,W] (layout "NHWC": [N,H,W,C]) -> [N,C] (Keras's
+    GlobalAveragePooling2D)."""
+
+    def __init__(self, layout: str = "NCHW"):
+        super().__init__()
+        self.layout = layout_arg(layout, "global_avg_pool2d")
 
     def forward(self, x: Tensor) -> Tensor:
-        return tcf.global_avg_pool2d(x)
+        return tcf.global_avg_pool2d(x, self.layout)
 
 
 class ReLU(nn.Module):
