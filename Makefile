@@ -69,7 +69,7 @@ data:
 	  || sudo sh -c 'apt-get update -q && apt-get install -y -q dataset-fashion-mnist' >/dev/null; }
 
 demo: install data
-	$(VENV)/bin/twincore compare --model cnn --epochs 1 --max-steps 200 --native
+	$(VENV)/bin/twincore compare --model cnn --epochs 1 --max-steps 200 --native --channels-last
 
 clean:
 	rm -rf build $(VENV) src/twincore/_core*.so

@@ -9,7 +9,7 @@
   (AutoShardPolicy.DATA). A custom training loop there (model.fit fails under it in
   Keras 3.15, see multiworker_main), checkpointed like BackupAndRestore does.
 
-Our Keras layers call the core through tf.py_function when model.fit runs in graph mode
+Our Keras layers call the core through tf.numpy_function when model.fit runs in graph mode
 (see twincore/frontends/keras/tf_ops/_bridge.py); here that runs inside each replica's
 context. Logical devices must be configured before TensorFlow starts its runtime, so
 every function here runs in a fresh process (the CLI, or a test's subprocess).
@@ -32,7 +32,7 @@ def configure_cpus(n: int, threads: int = 1):
     if n > 1:
         tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
     tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(max(2, n))  # replicas and py_function need a few
+    tf.config.threading.set_inter_op_parallelism_threads(max(2, n))  # replicas and numpy_function need a few
     return [d.name for d in tf.config.list_logical_devices("CPU")]
 
 

@@ -56,13 +56,19 @@ def compare(spec, task, cfg: RunConfig, frontends: list[str], out: str, channels
                      if acc is not None else
                      f"| {r['frontend']} | - | {r['test_loss']:.6f} | {per_epoch:.1f} | {diff:.2e} |")
     conv = any(layer.kind in ("conv", "rotconv") for layer in spec.layers)
-    same_weights = all(all(np.array_equal(a, b) for a, b in zip(r["weights"], results[0]["weights"]))
-                       for r in results)
-    if len(results) > 1 and same_weights:
-        lines += ["", f"Bit-identical training: every frontend ends with the same {cfg.dtype} weights"
-                  + (", and computed the same loss at every step." if max(diffs) == 0.0 else
-                     f"; the loss values differ by at most {max(diffs):.1e} relative because Keras averages "
+    ours = [(r, d) for r, d in zip(results, diffs) if not r["frontend"].endswith("-native")]
+    same_weights = all(all(np.array_equal(a, b) for a, b in zip(r["weights"], ours[0][0]["weights"]))
+                       for r, _ in ours)
+    if len(ours) > 1 and same_weights:
+        spread = max(d for _, d in ours) - min(d for _, d in ours)
+        lines += ["", f"Bit-identical training through {', '.join(r['frontend'] for r, _ in ours)}: they end with "
+                  f"the same {cfg.dtype} weights"
+                  + (", and computed the same loss at every step." if spread == 0.0 else
+                     f"; their loss values differ by at most {spread:.1e} relative because Keras averages "
                      "the per-sample losses itself (in float32; the kernel's mean sums in float64).")]
+        if len(ours) < len(results):
+            lines += ["The -native rows are torch.nn's / Keras's own layers on the frameworks' kernels: they differ "
+                      "by rounding, which Adam amplifies."]
     elif cfg.dtype == "float32" and conv and not channels_last and "torch" in [r["frontend"] for r in results]:
         lines += ["", "float32 runs drift apart by rounding: the NCHW (torch) and NHWC (keras, native) conv paths sum in",
                   "different orders, and Adam's first steps (update ~ sign(g)) amplify 1e-7 differences. With",

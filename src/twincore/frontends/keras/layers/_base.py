@@ -15,7 +15,7 @@ class TwincoreLayer(keras.layers.Layer):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        # The core runs through tf.py_function / a torch Function, which XLA cannot
+        # The core runs through tf.numpy_function / a torch Function, which XLA cannot
         # compile: Keras's jit_compile="auto" (and True) then falls back to no XLA.
         self.supports_jit = False
         compute = self.dtype_policy.compute_dtype

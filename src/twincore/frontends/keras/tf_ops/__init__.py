@@ -2,7 +2,7 @@
 
 Each takes TF tensors (or anything tf.convert_to_tensor takes, Keras Variables
 included) and returns TF tensors; it works eagerly and inside tf.function (through
-tf.py_function with static output shapes; see _bridge). Layouts are TF's (NHWC,
+tf.numpy_function with static output shapes; see _bridge). Layouts are TF's (NHWC,
 HWIO kernels) unless `layout=` says otherwise.
 """
 
