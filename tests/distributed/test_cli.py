@@ -27,6 +27,8 @@ def test_bad_options():
         ("make_config(ns('--max-steps', '0'))", "ValueError", "distributed", "--max-steps"),
         ("import types; make_config(types.SimpleNamespace(**{**vars(ns()), 'frontend': 'native'}))",
          "ValueError", "distributed", "--frontend"),
+        ("import types; make_config(types.SimpleNamespace(**{**vars(ns()), 'lr_schedule': 'cosine'}))",
+         "ValueError", "distributed", "--lr-schedule"),
     ], setup=SETUP)
 
 

@@ -76,6 +76,8 @@ def make_config(args) -> dict:
     lr = args.lr if args.lr is not None else spec.lr
     if not lr > 0:
         raise bad("--lr", f"expected a positive learning rate, got {lr}")
+    if getattr(args, "lr_schedule", None) == "cosine":  # the models' default is cosine; not silently dropped
+        raise bad("--lr-schedule", "distributed runs use a constant learning rate (cosine: single process only)")
     b = args.batch_size or spec.batch_size
     strategy = args.strategy or "sync"
     out = args.out or os.path.join("runs", f"{spec.name}-{strategy}")
