@@ -57,7 +57,7 @@ sanitize: venv
 	    && cp build/asan/pkg/_core*.so build/asan/site/twincore/
 	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	TWINCORE_SANITIZE=1 PYTHONPATH=build/asan/site $(PY) -m pytest -q -p no:cacheprovider tests/kernels
+	TWINCORE_SANITIZE=1 PYTHONPATH=build/asan/site $(PY) -m pytest -q -p no:cacheprovider tests/kernels tests/core
 
 bench: install
 	$(PY) benchmarks/bench_cpu.py
