@@ -17,7 +17,7 @@ from twincore.workloads.specs import Spec, from_torch_layout, param_kinds, to_to
 def _layers(spec: Spec, ours: bool, layout: str = "NCHW"):
     from twincore.frontends import torch as tc
 
-    lay = {} if layout == "NCHW" else {"layout": layout}
+
     mods, c = [], spec.input_shape[-1] if len(spec.input_shape) == 3 else None
     feat = spec.input_shape[0] if len(spec.input_shape) == 1 else None
     shape = tuple(spec.input_shape)
@@ -27,9 +27,9 @@ def _layers(spec: Spec, ours: bool, layout: str = "NCHW"):
                 if not ours:
                     raise ValueError("rotation-cnn has no torch.nn equivalent (use --frontend torch)")
                 mods.append(tc.RotationConv2d(c, layer.units, layer.kernel, layer.rotation_angle,
-                                              layer.translation_range, stride=layer.stride, padding="same", **lay))
+                                              layer.translation_range, stride=layer.stride, padding="same", layout=layout))
             elif ours:
-                mods.append(tc.Conv2d(c, layer.units, layer.kernel, stride=layer.stride, padding="same", **lay))
+                mods.append(tc.Conv2d(c, layer.units, layer.kernel, stride=layer.stride, padding="same", layout=layout))
             else:  # TF's "same" for stride 2 pads only bottom/right: torch.nn needs an explicit pad
                 h = shape[0]
                 total = max((-(-h // layer.stride) - 1) * layer.stride + layer.kernel - h, 0)
@@ -38,10 +38,10 @@ def _layers(spec: Spec, ours: bool, layout: str = "NCHW"):
             shape = (-(-shape[0] // layer.stride), -(-shape[1] // layer.stride), layer.units)
             c = layer.units
         elif layer.kind == "maxpool":
-            mods.append(tc.MaxPool2d(layer.kernel, **lay) if ours else nn.MaxPool2d(layer.kernel))
+            mods.append(tc.MaxPool2d(layer.kernel, layout=layout) if ours else nn.MaxPool2d(layer.kernel))
             shape = (shape[0] // layer.kernel, shape[1] // layer.kernel, shape[2])
         elif layer.kind == "gap":
-            mods += [tc.GlobalAvgPool2d(**lay)] if ours else [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+            mods += [tc.GlobalAvgPool2d(layout=layout)] if ours else [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
             feat = c
         elif layer.kind == "flatten":
             mods.append(nn.Flatten())
