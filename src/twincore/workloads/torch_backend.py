@@ -17,7 +17,6 @@ from twincore.workloads.specs import Spec, from_torch_layout, param_kinds, to_to
 def _layers(spec: Spec, ours: bool, layout: str = "NCHW"):
     from twincore.frontends import torch as tc
 
-
     mods, c = [], spec.input_shape[-1] if len(spec.input_shape) == 3 else None
     feat = spec.input_shape[0] if len(spec.input_shape) == 1 else None
     shape = tuple(spec.input_shape)
