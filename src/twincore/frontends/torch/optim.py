@@ -30,6 +30,14 @@ def _grad(p: torch.Tensor, op: str) -> torch.Tensor:
     return g
 
 
+
+def _closure_loss(closure):
+    """torch.optim's step(closure): re-evaluate the loss (with gradients on) before the update."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
 class SGD(torch.optim.SGD):
     """torch.optim.SGD (lr, momentum, dampening, weight_decay, nesterov) on twincore.kernels.sgd_step."""
 
@@ -41,10 +49,7 @@ class SGD(torch.optim.SGD):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         for group in self.param_groups:
             _refuse("sgd_step", maximize=group["maximize"])
             lr, momentum = float(group["lr"]), float(group["momentum"])
@@ -82,10 +87,7 @@ class Adam(torch.optim.Adam):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         for group in self.param_groups:
             _refuse("adam_step", amsgrad=group["amsgrad"], maximize=group["maximize"])
             beta1, beta2 = (float(b) for b in group["betas"])
