@@ -30,13 +30,13 @@ def _grad(p: torch.Tensor, op: str) -> torch.Tensor:
     return g
 
 
-
 def _closure_loss(closure):
     """torch.optim's step(closure): re-evaluate the loss (with gradients on) before the update."""
     if closure is None:
         return None
     with torch.enable_grad():
         return closure()
+
 
 class SGD(torch.optim.SGD):
     """torch.optim.SGD (lr, momentum, dampening, weight_decay, nesterov) on twincore.kernels.sgd_step."""
