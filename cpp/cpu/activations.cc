@@ -134,6 +134,45 @@ void tanh_backward(const Tensor& dy, const Tensor& y, const Tensor& dx) {
     });
 }
 
+// ---- leaky_relu ---------------------------------------------------------------------------
+namespace {
+
+template <typename T>
+TC_INLINE void leaky_span(const T* x, T* y, T slope, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : x[i] * slope;  // NaN -> NaN * slope
+}
+template <typename T>
+TC_INLINE void leaky_bwd_span(const T* dy, const T* x, T* dx, T slope, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : dy[i] * slope;
+}
+
+TC_ISA_FN(leaky_f32, (const float* x, float* y, float s, int64_t n), (x, y, s, n), { leaky_span(x, y, s, n); })
+TC_ISA_FN(leaky_f64, (const double* x, double* y, double s, int64_t n), (x, y, s, n), { leaky_span(x, y, s, n); })
+TC_ISA_FN(leaky_bwd_f32, (const float* dy, const float* x, float* dx, float s, int64_t n), (dy, x, dx, s, n),
+          { leaky_bwd_span(dy, x, dx, s, n); })
+TC_ISA_FN(leaky_bwd_f64, (const double* dy, const double* x, double* dx, double s, int64_t n),
+          (dy, x, dx, s, n), { leaky_bwd_span(dy, x, dx, s, n); })
+
+}  // namespace
+
+void leaky_relu(const Tensor& x, double slope, const Tensor& y) {
+  if (x.dtype == DType::f32)
+    chunks(x.numel(), [&](int64_t o, int64_t n) { leaky_f32(x.ptr<float>() + o, y.ptr<float>() + o, float(slope), n); });
+  else
+    chunks(x.numel(), [&](int64_t o, int64_t n) { leaky_f64(x.ptr<double>() + o, y.ptr<double>() + o, slope, n); });
+}
+
+void leaky_relu_backward(const Tensor& dy, const Tensor& x, double slope, const Tensor& dx) {
+  if (dy.dtype == DType::f32)
+    chunks(dy.numel(), [&](int64_t o, int64_t n) {
+      leaky_bwd_f32(dy.ptr<float>() + o, x.ptr<float>() + o, dx.ptr<float>() + o, float(slope), n);
+    });
+  else
+    chunks(dy.numel(), [&](int64_t o, int64_t n) {
+      leaky_bwd_f64(dy.ptr<double>() + o, x.ptr<double>() + o, dx.ptr<double>() + o, slope, n);
+    });
+}
+
 }  // namespace tc::cpu
 
 namespace {
@@ -183,5 +222,56 @@ TC_BIND(activations) {
   m.def("tanh", [](pyb::handle x, pyb::handle a) { return unary("tanh", cpu::tanh, x, a); });
   m.def("tanh_backward", [](pyb::handle dy, pyb::handle y, pyb::handle a) {
     return unary_backward("tanh_backward", cpu::tanh_backward, dy, y, a);
+  });
+}
+
+// ---- leaky_relu's binding ---------------------------------------------------------------------
+namespace {
+
+// The slope: a finite float (TypeError / ValueError name 'negative_slope' otherwise).
+double slope_from(pybind11::handle v, const char* op) {
+  double d = PyFloat_AsDouble(v.ptr());
+  if (d == -1.0 && PyErr_Occurred()) {
+    PyErr_Clear();
+    tc::type_error(op, "negative_slope", "expected a float, got ", std::string(pybind11::repr(v)));
+  }
+  if (!std::isfinite(d)) tc::value_error(op, "negative_slope", "expected a finite number, got ", d);
+  return d;
+}
+
+}  // namespace
+
+TC_BIND(leaky_relu) {
+  using namespace tc;
+  namespace pyb = pybind11;
+  m.def("leaky_relu", [](pyb::handle x_obj, pyb::handle slope, pyb::handle allocator) {
+    const char* op = "leaky_relu";
+    auto x = py::arg(x_obj, op, "x");
+    check_input(op, "x", x.t);
+    const double s = slope_from(slope, op);
+    if (x.t.device != Device::cpu) value_error(op, "x", "CUDA tensors need a CUDA build of twincore");
+    auto y = py::alloc(allocator, x.t.shape, x.t.dtype, op);
+    {
+      pyb::gil_scoped_release nogil;
+      cpu::leaky_relu(x.t, s, y.t);
+    }
+    return y.obj;
+  });
+  m.def("leaky_relu_backward", [](pyb::handle dy_obj, pyb::handle x_obj, pyb::handle slope,
+                                  pyb::handle allocator) {
+    const char* op = "leaky_relu_backward";
+    auto dy = py::arg(dy_obj, op, "grad");
+    auto x = py::arg(x_obj, op, "x");
+    check_input(op, "grad", dy.t);
+    check_input_like(op, "x", x.t, dy.t);
+    check_shape(op, "x", x.t, dy.t.shape);
+    const double s = slope_from(slope, op);
+    if (dy.t.device != Device::cpu) value_error(op, "grad", "CUDA tensors need a CUDA build of twincore");
+    auto dx = py::alloc(allocator, dy.t.shape, dy.t.dtype, op);
+    {
+      pyb::gil_scoped_release nogil;
+      cpu::leaky_relu_backward(dy.t, x.t, s, dx.t);
+    }
+    return dx.obj;
   });
 }

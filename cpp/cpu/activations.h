@@ -11,6 +11,12 @@ void relu_backward(const Tensor& dy, const Tensor& y, const Tensor& dx);  // dx 
 void tanh(const Tensor& x, const Tensor& y);
 void tanh_backward(const Tensor& dy, const Tensor& y, const Tensor& dx);  // dx = dy * (1 - y^2)
 
+// leaky_relu: y = x > 0 ? x : slope * x (torch's and Keras's rule; NaN stays NaN). Its backward
+// reads the input x (the sign of y alone is ambiguous for a negative slope):
+// dx = dy * (x > 0 ? 1 : slope).
+void leaky_relu(const Tensor& x, double slope, const Tensor& y);
+void leaky_relu_backward(const Tensor& dy, const Tensor& x, double slope, const Tensor& dx);
+
 // An activation fused into another op's epilogue (conv2d): the op applies it to each block
 // of its output while the block is still in cache, instead of a second pass over memory.
 enum class Act { none, relu, tanh };

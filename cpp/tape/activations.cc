@@ -35,3 +35,19 @@ VarPtr softmax(const VarPtr& x) {  // over the last axis; the backward needs y o
 }
 
 }  // namespace tc::tape
+
+// leaky_relu: its backward reads the input x (held by the closure), not y.
+namespace tc::tape {
+
+VarPtr leaky_relu(const VarPtr& x, double slope) {
+  check_input("leaky_relu", "x", x->t());
+  VarPtr y = new_var_like(x->t());
+  cpu::leaky_relu(x->t(), slope, y->t());
+  if (needs_record({&x}))
+    record("leaky_relu", {x}, y, [x, slope](const Tensor& g, Tensor* const* gin) {
+      cpu::leaky_relu_backward(g, x->t(), slope, *gin[0]);
+    });
+  return y;
+}
+
+}  // namespace tc::tape

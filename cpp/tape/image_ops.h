@@ -13,6 +13,9 @@ using Pair = std::pair<int64_t, int64_t>;
 
 VarPtr conv2d(const VarPtr& x, const VarPtr& w, const VarPtr& bias, Pair stride, PadSpec padding,
               Pair dilation, bool nhwc);
+// NCHW: w [Cin, Cout, KH, KW] (torch's); NHWC: w [KH, KW, Cout, Cin] (Keras's). output_padding -1: None.
+VarPtr conv_transpose2d(const VarPtr& x, const VarPtr& w, const VarPtr& bias, Pair stride, PadSpec padding,
+                        Pair output_padding, Pair dilation, bool nhwc);
 VarPtr max_pool2d(const VarPtr& x, Pair kernel, Pair stride, PadSpec padding, bool nhwc);
 VarPtr global_avg_pool2d(const VarPtr& x, bool nhwc);
 // interpolation: 0 bilinear, 1 nearest; fill: 0 zeros, 1 constant, 2 nearest, 3 reflect.

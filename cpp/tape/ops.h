@@ -17,6 +17,7 @@ VarPtr matmul(const VarPtr& a, const VarPtr& b, const VarPtr& bias, bool trans_a
 VarPtr relu(const VarPtr& x);
 VarPtr tanh(const VarPtr& x);
 VarPtr softmax(const VarPtr& x);  // over the last axis
+VarPtr leaky_relu(const VarPtr& x, double negative_slope);  // the backward holds x
 
 // Elementwise with NumPy broadcasting; the backward sums over broadcast axes.
 VarPtr add(const VarPtr& a, const VarPtr& b);
@@ -31,6 +32,9 @@ VarPtr mean(const VarPtr& x);                         // all elements -> 0-d
 VarPtr mse(const VarPtr& pred, const Tensor& target, const std::string& reduction);
 VarPtr softmax_cross_entropy(const VarPtr& logits, const Tensor& labels, double label_smoothing,
                              const std::string& reduction);
+// targets: the logits' shape; pos_weight [C] / [1] or null (cpu/binary_cross_entropy_with_logits.h).
+VarPtr binary_cross_entropy_with_logits(const VarPtr& logits, const Tensor& targets, const Tensor* pos_weight,
+                                        double label_smoothing, const std::string& reduction);
 
 // Shapes, for the checks shared by the ops.
 Shape broadcast_shape(const char* op, const Shape& a, const Shape& b);

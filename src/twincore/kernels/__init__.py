@@ -17,6 +17,10 @@ from twincore.kernels.matmul import matmul, matmul_backward  # noqa: F401
 from twincore.kernels.mse import mse, mse_backward  # noqa: F401
 from twincore.kernels.softmax import softmax, softmax_backward  # noqa: F401
 from twincore.kernels.softmax_cross_entropy import softmax_cross_entropy  # noqa: F401
+# GAN ops (issue 16)
+from twincore.kernels.activations import leaky_relu, leaky_relu_backward  # noqa: F401
+from twincore.kernels.binary_cross_entropy_with_logits import binary_cross_entropy_with_logits  # noqa: F401
+from twincore.kernels.conv_transpose2d import conv_transpose2d, conv_transpose2d_backward  # noqa: F401
 
 # CUDA arrays (torch / CuPy / any DLPack kCUDA array) go to the GPU kernels: the nvcc build's
 # or CuPy's (see _dispatch). Keep this last: it wraps every op imported above by name.

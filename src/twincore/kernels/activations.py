@@ -1,4 +1,4 @@
-"""Elementwise activations: relu, tanh (forward and backward).
+"""Elementwise activations: relu, tanh, leaky_relu (forward and backward).
 
 Shapes: any; the output has the input's shape, dtype and kind (numpy in, numpy out;
 torch in, torch out; ...). Backward takes the forward's *output* y, which is all
@@ -33,3 +33,16 @@ def tanh_backward(grad, y):
     """dx = grad * (1 - y**2), with y = tanh(x)."""
     grad, kind = prepare(grad)
     return kind.wrap(_core.tanh_backward(grad, to_core(y), kind.alloc))
+
+
+# ---- leaky_relu (its backward reads the input x: the sign of y is ambiguous for slope < 0) ----
+def leaky_relu(x, negative_slope: float = 0.01):
+    """y = x where x > 0, else negative_slope * x (torch's default slope 0.01; Keras's 0.3)."""
+    x, kind = prepare(x)
+    return kind.wrap(_core.leaky_relu(x, negative_slope, kind.alloc))
+
+
+def leaky_relu_backward(grad, x, negative_slope: float = 0.01):
+    """dx = grad where x > 0, else grad * negative_slope; x is the forward's input."""
+    grad, kind = prepare(grad)
+    return kind.wrap(_core.leaky_relu_backward(grad, to_core(x), negative_slope, kind.alloc))

@@ -17,3 +17,12 @@ def tanh(x):
 def tanh_backward(grad, y):
     y = np.asarray(y, np.float64)
     return np.asarray(grad, np.float64) * (1.0 - y * y)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    x = np.asarray(x, np.float64)
+    return np.where(x > 0, x, x * negative_slope)
+
+
+def leaky_relu_backward(grad, x, negative_slope=0.01):
+    return np.where(np.asarray(x) > 0, 1.0, negative_slope) * np.asarray(grad, np.float64)
