@@ -67,6 +67,21 @@ def _opcheck_cases():
     yield "rotate", ops.rotate, (x4(2, 2, 5, 6), x4(2), x4(2, 2), *rot), ("rotate", "rotate_backward")
     yield "rotate_backward", ops.rotate_backward, (g(2, 2, 5, 6), g(2, 2, 5, 6), g(2), g(2, 2), *rot, True, True,
                                                    False), ("rotate_backward",)
+    # GAN ops (issue 16)
+    yield "leaky_relu", ops.leaky_relu, (away_from_zero(x4(3, 5)), 0.2), ("leaky_relu",)
+    yield "leaky_relu_backward", ops.leaky_relu_backward, (g(3, 5), g(3, 5), 0.2), ("leaky_relu",)
+    yield "binary_cross_entropy_with_logits", ops.binary_cross_entropy_with_logits, \
+        (x4(5, 3), torch.rand(5, 3, dtype=torch.float64), None, 0.1, "mean"), ("binary_cross_entropy_with_logits",)
+    yield "binary_cross_entropy_with_logits_none", ops.binary_cross_entropy_with_logits, \
+        (x4(5, 3), torch.rand(5, 3, dtype=torch.float64), torch.rand(3, dtype=torch.float64), 0.0, "none"), \
+        ("binary_cross_entropy_with_logits",)
+    convt = ([2, 2], [1, 1], "explicit", [1, 0], [1, 1], "NCHW")
+    yield "conv_transpose2d", ops.conv_transpose2d, (x4(2, 3, 4, 5), x4(3, 2, 4, 3), x4(2), *convt), \
+        ("conv_transpose2d",)
+    yield "conv_transpose2d_backward", ops.conv_transpose2d_backward, \
+        (g(2, 2, 9, 9), g(2, 3, 4, 5), g(3, 2, 4, 3), *convt, True, True, True), ("conv_transpose2d",)
+    yield "conv_transpose2d_same_nhwc", ops.conv_transpose2d, \
+        (x4(2, 4, 5, 3), x4(4, 4, 2, 3), None, [2, 2], [0, 0], "same", [-1, -1], [1, 1], "NHWC"), ("conv_transpose2d",)
 
 
 _CASES = list(_opcheck_cases())

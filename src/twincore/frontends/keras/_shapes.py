@@ -39,3 +39,25 @@ def window2d(h, w, kernel, strides, dilation, padding) -> tuple:
     else:
         ph, pw = pair(padding)
     return window_out(h, kh, sh, dh, ph), window_out(w, kw, sw, dw, pw)
+
+
+def transpose_out(size, k: int, s: int, d: int, padding, output_padding) -> int | None:
+    """Output length of a transposed convolution along one axis (kernels/conv_transpose2d's rule):
+    padding "same" / "valid" (Keras's sizes) or an int; output_padding None or an int."""
+    if size is None or min(k, s, d) <= 0:
+        return None
+    keff = d * (k - 1) + 1
+    if padding == "valid":
+        return size * s + max(keff - s, 0) if output_padding is None else (size - 1) * s + keff + output_padding
+    if padding == "same":
+        return size * s if output_padding is None else (size - 1) * s + keff - 2 * (keff // 2) + output_padding
+    return (size - 1) * s - 2 * padding + keff + (output_padding or 0)
+
+
+def transpose2d(h, w, kernel, strides, dilation, padding, output_padding) -> tuple:
+    kh, kw = pair(kernel)
+    sh, sw = pair(strides)
+    dh, dw = pair(dilation)
+    ph, pw = (padding, padding) if isinstance(padding, str) else pair(padding)
+    oh, ow = (None, None) if output_padding is None else pair(output_padding)
+    return transpose_out(h, kh, sh, dh, ph, oh), transpose_out(w, kw, sw, dw, pw, ow)

@@ -112,3 +112,41 @@ class MeanSquaredError(keras.losses.Loss):
         y_true = ops.cast(y_true, y_pred.dtype)
         per_elem = impl.mse(y_pred, y_true, "none")
         return ops.mean(per_elem, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="twincore")
+class BinaryCrossentropy(keras.losses.Loss):
+    """keras.losses.BinaryCrossentropy on the core's fused binary_cross_entropy_with_logits.
+
+    y_pred [..., C] logits (from_logits=True, the exact path) or probabilities (from_logits=False:
+    clipped to [epsilon, 1 - epsilon] as Keras clips them, and handed to the kernel as the logits
+    log(p) - log(1 - p), whose sigmoid is p); y_true like y_pred. label_smoothing s: y_true * (1 - s)
+    + s / 2. The per-sample value is the mean over `axis` (the last), as Keras's; Keras then applies
+    its reduction and sample weights."""
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_crossentropy", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        s = float(label_smoothing)
+        if not 0.0 <= s <= 1.0:
+            raise ValueError(f"twincore.BinaryCrossentropy: argument 'label_smoothing': expected a number in "
+                             f"[0, 1], got {label_smoothing!r}")
+        if axis != -1:
+            raise ValueError(f"twincore.BinaryCrossentropy: argument 'axis': only the last axis (-1) is "
+                             f"supported, got {axis!r}")
+        self.from_logits, self.label_smoothing, self.axis = bool(from_logits), s, axis
+
+    def call(self, y_true, y_pred):
+        if len(y_pred.shape) < 1:
+            raise ValueError("twincore.BinaryCrossentropy: argument 'y_pred': expected [..., C], got a scalar")
+        y_true = ops.cast(y_true, y_pred.dtype)
+        if not self.from_logits:
+            eps = keras.config.epsilon()
+            p = ops.clip(y_pred, eps, 1.0 - eps)
+            y_pred = ops.log(p) - ops.log(1.0 - p)
+        loss = impl.binary_cross_entropy_with_logits(y_pred, y_true, self.label_smoothing, "none")
+        return ops.mean(loss, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+                "axis": self.axis}

@@ -147,3 +147,57 @@ def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     if reduction not in _REDUCTIONS:
         raise bad("mse", "reduction", f"expected one of {_REDUCTIONS}, got {reduction!r}")
     return call(ops.mse, pred, target, reduction)
+
+
+# ---- GAN ops (issue 16) ----------------------------------------------------------------------
+__all__ += ["leaky_relu", "binary_cross_entropy_with_logits", "conv_transpose2d"]
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope * x, elementwise, any shape (as F.leaky_relu)."""
+    check_tensor(x, "leaky_relu", "x")
+    return call(ops.leaky_relu, x, float(negative_slope))
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     size_average=None, reduce=None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None, label_smoothing: float = 0.0) -> Tensor:
+    """Binary cross-entropy of sigmoid(input) and target (same shape), fused with its gradient
+    (as F.binary_cross_entropy_with_logits; weight must be None). pos_weight [C] (the last axis)
+    or [1]; label_smoothing (an extension, Keras's rule): target * (1 - s) + s / 2.
+    reduction "mean" | "sum" -> 0-d, "none" -> input's shape. Differentiable w.r.t. input only."""
+    op = "binary_cross_entropy_with_logits"
+    check_tensor(input, op, "logits")
+    check_tensor(target, op, "targets")
+    if weight is not None:
+        raise bad(op, "weight", "per-element weights are not supported (weight must be None)")
+    if size_average is not None or reduce is not None:
+        raise bad(op, "size_average" if size_average is not None else "reduce",
+                  "deprecated legacy argument, use reduction=")
+    if reduction not in _REDUCTIONS:
+        raise bad(op, "reduction", f"expected one of {_REDUCTIONS}, got {reduction!r}")
+    if target.requires_grad and torch.is_grad_enabled():
+        raise bad(op, "targets", "gradients w.r.t. targets are not supported; pass target.detach()")
+    loss, _ = call(ops.binary_cross_entropy_with_logits, input, target, pos_weight, float(label_smoothing), reduction)
+    return loss
+
+
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=None, groups: int = 1, dilation=1, layout: str = "NCHW") -> Tensor:
+    """2-D transposed convolution (as F.conv_transpose2d; groups must be 1).
+
+    layout "NCHW": x [N,Cin,H,W], weight [Cin,Cout,KH,KW] (torch's); "NHWC": x [N,H,W,Cin], weight
+    [KH,KW,Cout,Cin] (Keras's). padding int or pair (torch's), or "same" / "valid" (Keras's output
+    sizes); output_padding None (0 with int padding; Keras's default sizes with "same"/"valid"),
+    an int or a pair."""
+    op = "conv_transpose2d"
+    check_tensor(x, op, "x")
+    check_tensor(weight, op, "w")
+    if groups != 1:
+        raise bad(op, "groups", f"only groups=1 is supported, got {groups}")
+    pads, mode = padding_arg(padding, op)
+    opad = [-1, -1] if output_padding is None else pair(output_padding, op, "output_padding")
+    if min(opad) < 0 and output_padding is not None:
+        raise bad(op, "output_padding", f"must be >= 0, got {output_padding!r}")
+    return call(ops.conv_transpose2d, x, weight, bias, pair(stride, op, "stride"), pads, mode, opad,
+                pair(dilation, op, "dilation"), layout_arg(layout, op))

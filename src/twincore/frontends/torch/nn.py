@@ -259,3 +259,105 @@ class MSELoss(nn.Module):
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         return tcf.mse_loss(pred, target, self.reduction)
+
+
+# ---- GAN modules (issue 16) --------------------------------------------------------------------
+__all__ += ["ConvTranspose2d", "LeakyReLU", "BCEWithLogitsLoss"]
+
+
+class ConvTranspose2d(nn.Module):
+    """2-D transposed convolution (torch.nn.ConvTranspose2d's arguments and parameters).
+    layout "NCHW": x [N,in,H,W] -> [N,out,OH,OW], weight [in, out, KH, KW] (torch's); "NHWC":
+    x [N,H,W,in] -> [N,OH,OW,out], weight [KH, KW, out, in] (Keras's), drawn as NCHW then permuted.
+    OH = (H - 1) * stride - 2 * padding + dilation * (KH - 1) + output_padding + 1; padding may also
+    be "same" / "valid" (Keras's sizes, with output_padding None). groups and padding_mode other than the defaults are refused."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=None,
+                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None,
+                 dtype=None, layout: str = "NCHW"):
+        super().__init__()
+        op = "conv_transpose2d"
+        self.layout = layout_arg(layout, op)
+        if groups != 1:
+            raise bad(op, "groups", f"only groups=1 is supported, got {groups}")
+        if padding_mode != "zeros":
+            raise bad(op, "padding_mode", f"only 'zeros' is supported, got {padding_mode!r}")
+        if in_channels < 1 or out_channels < 1:
+            raise bad(op, "in_channels" if in_channels < 1 else "out_channels", "must be >= 1")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = tuple(pair(kernel_size, op, "kernel_size"))
+        self.stride = tuple(pair(stride, op, "stride"))
+        self.dilation = tuple(pair(dilation, op, "dilation"))
+        pads, mode = padding_arg(padding, op)
+        self.padding = mode if mode != "explicit" else tuple(pads)
+        if output_padding is None and mode == "explicit":
+            output_padding = 0  # torch's default; None keeps Keras's sizes for "same" / "valid"
+        self.output_padding = None if output_padding is None else tuple(pair(output_padding, op, "output_padding"))
+        self.groups, self.padding_mode = 1, "zeros"
+        kw = {"device": device, "dtype": dtype}
+        shape = (in_channels, out_channels, *self.kernel_size)
+        self.weight = nn.Parameter(torch.empty(shape if layout == "NCHW" else (*self.kernel_size, out_channels,
+                                                                               in_channels), **kw))
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_channels, **kw))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        fan_in = self.out_channels * self.kernel_size[0] * self.kernel_size[1]  # torch: weight.size(1) * k
+        if self.layout == "NCHW":
+            return _reset_like_torch(self.weight, self.bias, fan_in)
+        w = self.weight
+        iokk = nn.Parameter(torch.empty((w.shape[3], w.shape[2], w.shape[0], w.shape[1]), dtype=w.dtype,
+                                        device=w.device))
+        _reset_like_torch(iokk, self.bias, fan_in)
+        with torch.no_grad():
+            self.weight.copy_(iokk.permute(2, 3, 1, 0))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return tcf.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding, 1,
+                                    self.dilation, self.layout)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, output_padding={self.output_padding}, dilation={self.dilation}, "
+                f"bias={self.bias is not None}" + (", layout='NHWC'" if self.layout == "NHWC" else ""))
+
+
+class LeakyReLU(nn.Module):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+        self.inplace = inplace  # accepted for torch compatibility; the op always writes a new tensor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return tcf.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class BCEWithLogitsLoss(nn.Module):
+    """Binary cross-entropy from logits, fused with its gradient (torch.nn.BCEWithLogitsLoss;
+    weight must be None). pos_weight is a buffer, as in torch (so it is in the state_dict);
+    label_smoothing is an extension (Keras's rule)."""
+
+    def __init__(self, weight: Tensor | None = None, size_average=None, reduce=None, reduction: str = "mean",
+                 pos_weight: Tensor | None = None, label_smoothing: float = 0.0):
+        super().__init__()
+        op = "binary_cross_entropy_with_logits"
+        if weight is not None:
+            raise bad(op, "weight", "per-element weights are not supported (weight must be None)")
+        _no_legacy(size_average, reduce, op)
+        if reduction not in ("mean", "sum", "none"):
+            raise bad(op, "reduction", f"expected 'mean', 'sum' or 'none', got {reduction!r}")
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise bad(op, "label_smoothing", f"must be in [0, 1], got {label_smoothing!r}")
+        self.register_buffer("weight", None)
+        self.register_buffer("pos_weight", pos_weight)
+        self.reduction, self.label_smoothing = reduction, float(label_smoothing)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return tcf.binary_cross_entropy_with_logits(input, target, reduction=self.reduction,
+                                                    pos_weight=self.pos_weight, label_smoothing=self.label_smoothing)

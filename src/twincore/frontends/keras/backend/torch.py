@@ -56,3 +56,19 @@ def softmax_cross_entropy(logits, labels, label_smoothing=0.0, reduction="none")
 
 def mse(pred, target, reduction="mean"):
     return F.mse_loss(pred, target, reduction)
+
+
+# ---- GAN ops (issue 16) ----
+def leaky_relu(x, negative_slope=0.3):
+    return F.leaky_relu(x, negative_slope)
+
+
+def conv_transpose2d(x, kernel, bias=None, strides=1, padding="valid", output_padding=None, dilation=1,
+                     layout="NHWC"):
+    """NHWC with Keras's [KH, KW, out, in] kernel."""
+    return F.conv_transpose2d(x, kernel, bias, strides, padding, output_padding, 1, dilation, layout=layout)
+
+
+def binary_cross_entropy_with_logits(logits, targets, label_smoothing=0.0, reduction="none", pos_weight=None):
+    return F.binary_cross_entropy_with_logits(logits, targets, reduction=reduction, pos_weight=pos_weight,
+                                              label_smoothing=label_smoothing)

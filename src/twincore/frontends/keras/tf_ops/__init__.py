@@ -13,3 +13,7 @@ from twincore.frontends.keras.tf_ops.matmul import dense, matmul  # noqa: F401
 from twincore.frontends.keras.tf_ops.mse import mse  # noqa: F401
 from twincore.frontends.keras.tf_ops.pooling import global_avg_pool2d, max_pool2d  # noqa: F401
 from twincore.frontends.keras.tf_ops.rotate import rotate  # noqa: F401
+# GAN ops (issue 16)
+from twincore.frontends.keras.tf_ops.binary_cross_entropy import binary_cross_entropy_with_logits  # noqa: F401
+from twincore.frontends.keras.tf_ops.conv_transpose2d import conv_transpose2d  # noqa: F401
+from twincore.frontends.keras.tf_ops.leaky_relu import leaky_relu  # noqa: F401

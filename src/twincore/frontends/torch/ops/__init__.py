@@ -18,6 +18,10 @@ from twincore.frontends.torch.ops.max_pool2d import max_pool2d, max_pool2d_backw
 from twincore.frontends.torch.ops.mse import mse, mse_backward  # noqa: F401
 from twincore.frontends.torch.ops.rotate import rotate, rotate_backward  # noqa: F401
 from twincore.frontends.torch.ops.softmax import softmax, softmax_backward  # noqa: F401
+# GAN ops (issue 16)
+from twincore.frontends.torch.ops.binary_cross_entropy import binary_cross_entropy_with_logits  # noqa: F401
+from twincore.frontends.torch.ops.conv_transpose2d import conv_transpose2d, conv_transpose2d_backward  # noqa: F401
+from twincore.frontends.torch.ops.leaky_relu import leaky_relu, leaky_relu_backward  # noqa: F401
 
 # Every custom op, forward and backward, for opcheck and for readers.
 ALL_OPS = {name: obj for name, obj in globals().items() if hasattr(obj, "register_fake")}

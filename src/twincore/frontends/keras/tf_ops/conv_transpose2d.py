@@ -1,0 +1,72 @@
+"""conv_transpose2d (+ bias) as a TF op over the core.
+
+conv_transpose2d(x, kernel, bias=None, strides=1, padding="valid", output_padding=None, dilation=1,
+                 layout="NHWC"):
+    NHWC: x [N,H,W,Cin], kernel [KH,KW,Cout,Cin] (Keras's Conv2DTranspose); NCHW: x [N,Cin,H,W],
+    kernel [Cin,Cout,KH,KW] (torch's). padding "valid" / "same" (Keras's sizes) or an int/pair
+    (torch's); output_padding None or an int/pair. Returns y [N,OH,OW,Cout] / [N,Cout,OH,OW].
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+import twincore.kernels as K
+from twincore.frontends.keras import _shapes
+from twincore.frontends.keras.tf_ops._bridge import call, same_dtype, tensor
+
+
+def _out_shape(x, w, strides, padding, output_padding, dilation, layout):
+    if layout == "NHWC":
+        (n, h, wd, _), (kh, kw, o, _) = x.shape, w.shape
+    else:
+        (n, _, h, wd), (_, o, kh, kw) = x.shape, w.shape
+    if kh is None or kw is None:
+        return tf.TensorShape(None)
+    oh, ow = _shapes.transpose2d(h, wd, (kh, kw), strides, dilation, padding, output_padding)
+    return tf.TensorShape([n, oh, ow, o] if layout == "NHWC" else [n, o, oh, ow])
+
+
+def conv_transpose2d(x, kernel, bias=None, strides=1, padding="valid", output_padding=None, dilation=1,
+                     layout: str = "NHWC") -> tf.Tensor:
+    """y = conv_transpose(x, kernel) + bias on the core; see the module docstring."""
+    op = "conv_transpose2d"
+    if isinstance(padding, str):
+        padding = padding.lower()
+    x = tensor(x, op, "x", rank=4)
+    w = tensor(kernel, op, "w", rank=4)
+    b = None if bias is None else tensor(bias, op, "bias", rank=1)
+    same_dtype(x, w, op, "w")
+    same_dtype(x, b, op, "bias")
+    try:
+        out = [(x.dtype, _out_shape(x, w, strides, padding, output_padding, dilation, layout))]
+    except (ValueError, TypeError):
+        out = [(x.dtype, tf.TensorShape(None))]  # let the core name the bad argument
+    geo = dict(stride=strides, padding=padding, output_padding=output_padding, dilation=dilation, layout=layout)
+    has_bias = b is not None
+
+    def fwd(x, w, *b):
+        return K.conv_transpose2d(x, w, b[0] if b else None, **geo)
+
+    @tf.custom_gradient
+    def f(x, w, *b):
+        y = call(fwd, [x, w, *b], out)
+
+        def grad(dy):
+            # Parameters' gradients, then the input's in its own crossing (pruned when nothing
+            # reads dx, as for a first layer).
+            def bwd_params(dy, x, w):
+                _, dw, db = K.conv_transpose2d_backward(dy, x, w, need_x=False, need_bias=has_bias, **geo)
+                return (dw, db) if has_bias else dw
+
+            def bwd_input(dy, x, w):
+                return K.conv_transpose2d_backward(dy, x, w, need_w=False, **geo)[0]
+
+            specs = [(w.dtype, w.shape)] + ([(x.dtype, b[0].shape)] if has_bias else [])
+            res = call(bwd_params, [dy, x, w], specs)
+            dx = call(bwd_input, [dy, x, w], [(x.dtype, x.shape)])
+            return [dx] + (res if has_bias else [res])
+
+        return y, grad
+
+    return f(x, w, *([b] if has_bias else []))
