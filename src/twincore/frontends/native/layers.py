@@ -270,3 +270,64 @@ class Sequential(Layer):
                     seen.add(id(v))
                     out.append(v)
         return out
+
+
+# ---- GAN layers (issue 16) ----
+class LeakyReLU(Layer):
+    """x where x > 0, else negative_slope * x (Keras's LeakyReLU, default slope 0.3)."""
+
+    def __init__(self, negative_slope: float = 0.3, **kw):
+        super().__init__(**kw)
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) or not negative_slope >= 0:
+            raise ValueError(f"twincore.LeakyReLU: argument 'negative_slope': expected a number >= 0, "
+                             f"got {negative_slope!r}")
+        self.negative_slope = float(negative_slope)
+
+    def call(self, x, training=False):
+        return ops.leaky_relu(x, self.negative_slope)
+
+
+class Reshape(Layer):
+    """[N, ...] -> [N, *target_shape] (Keras's Reshape; no copy)."""
+
+    def __init__(self, target_shape: Sequence[int], **kw):
+        super().__init__(**kw)
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def call(self, x, training=False):
+        return ops.reshape(x, (x.shape[0], *self.target_shape))
+
+
+class Conv2DTranspose(Layer):
+    """2-D transposed convolution, NHWC: x [N,H,W,C] -> y [N,OH,OW,filters]; kernel [KH,KW,filters,C]
+    (Keras's Conv2DTranspose layout), bias [filters]. padding "valid" | "same" (Keras's sizes) or ints;
+    output_padding None or ints."""
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: Any = "valid",
+                 output_padding: Any = None, dilation_rate: Any = 1, activation: str | None = None,
+                 use_bias: bool = True, kernel_initializer: str | Callable = "glorot_uniform", **kw):
+        super().__init__(**kw)
+        if int(filters) < 1:
+            raise ValueError(f"twincore.Conv2DTranspose: argument 'filters': must be >= 1, got {filters}")
+        if activation not in ops._ACTIVATIONS:
+            raise ValueError(f"twincore.Conv2DTranspose: argument 'activation': unknown activation {activation!r}")
+        self.filters, self.activation, self.use_bias = int(filters), activation, use_bias
+        self.kernel_size = _pair(kernel_size, "Conv2DTranspose", "kernel_size")
+        self.strides, self.dilation_rate, self.output_padding = strides, dilation_rate, output_padding
+        self.padding = padding.lower() if isinstance(padding, str) else padding
+        self.kernel_initializer = kernel_initializer
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"twincore.Conv2DTranspose: argument 'x': expected [N,H,W,C], got shape {input_shape}")
+        kh, kw = self.kernel_size
+        c = input_shape[-1]
+        # Keras's fans for a [KH, KW, filters, C] kernel: fan_in = KH*KW*filters, fan_out = KH*KW*C.
+        self.kernel = self.add_weight("kernel", (kh, kw, self.filters, c), self.kernel_initializer,
+                                      kh * kw * self.filters, kh * kw * c)
+        self.bias = self.add_weight("bias", (self.filters,), "zeros") if self.use_bias else None
+
+    def call(self, x, training=False):
+        y = ops.conv_transpose2d(x, self.kernel, self.bias, self.strides, self.padding, self.output_padding,
+                                 self.dilation_rate, "NHWC")
+        return ops.activate(y, self.activation)

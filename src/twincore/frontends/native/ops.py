@@ -170,3 +170,28 @@ def rotate(images: Tensor, angle: Any, translate: Any = (0.0, 0.0), interpolatio
     a = angle._v if isinstance(angle, Tensor) else _core.tape_var(np.asarray(angle, images.dtype))
     t = translate._v if isinstance(translate, Tensor) else _core.tape_var(np.asarray(translate, images.dtype))
     return _wrap(_core.tape_rotate(images._v, a, t, interpolation, fill, float(fill_value), layout))
+
+
+# ---- GAN ops (issue 16) ----
+def leaky_relu(x: Tensor, negative_slope: float = 0.3) -> Tensor:
+    """x where x > 0, else negative_slope * x (Keras's default slope 0.3)."""
+    return _wrap(_core.tape_leaky_relu(as_tensor(x)._v, float(negative_slope)))
+
+
+def binary_cross_entropy_with_logits(logits: Tensor, targets: Any, pos_weight: Any = None,
+                                     label_smoothing: float = 0.0, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of sigmoid(logits) and targets (the logits' shape), fused (the gradient
+    is made in the same pass). pos_weight [C] / [1] or None; label_smoothing as Keras."""
+    logits = as_tensor(logits)
+    return _wrap(_core.tape_binary_cross_entropy_with_logits(
+        logits._v, _const(targets, logits), None if pos_weight is None else _const(pos_weight, logits),
+        float(label_smoothing), reduction))
+
+
+def conv_transpose2d(x: Tensor, w: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = "valid",
+                     output_padding: Any = None, dilation: Any = 1, layout: str = "NHWC") -> Tensor:
+    """Transposed convolution. NHWC: x [N,H,W,Cin], w [KH,KW,Cout,Cin] (Keras's); NCHW: x [N,Cin,H,W],
+    w [Cin,Cout,KH,KW] (torch's). padding "same" / "valid" (Keras's sizes) or ints (torch's)."""
+    x = as_tensor(x)
+    return _wrap(_core.tape_conv_transpose2d(x._v, _var(w, x), None if bias is None else _var(bias, x), stride,
+                                             padding, output_padding, dilation, layout))
