@@ -25,6 +25,10 @@ def make_backend(frontend: str, spec, seed: int = 0, device: str = "cpu", dtype:
     if device != "cpu":
         raise SystemExit(f"twincore: --device {device}: this build has no CUDA kernels "
                          "(see issue 'CUDA kernels'); use --device cpu")
+    if getattr(spec, "task", None) == "gan":  # its own backends and loop (workloads/gan.py)
+        from twincore.workloads.gan import make_gan_backend
+
+        return make_gan_backend(frontend, spec, seed, dtype, channels_last)
     if frontend in ("torch", "torch-native"):
         from twincore.workloads.torch_backend import TorchBackend
 
@@ -93,6 +97,8 @@ def cmd_train(args) -> int:
     if cfg.freeze and not cfg.init_from:
         raise SystemExit("twincore: --freeze needs --init-from CHECKPOINT")
     task = _load(spec, args)
+    if spec.task == "gan":
+        return _train_gan(spec, cfg, task, args)
     from twincore.workloads.trainer import fit
 
     backend = make_backend(args.frontend, spec, args.seed, args.device, args.dtype, args.channels_last)
@@ -106,6 +112,24 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _train_gan(spec, cfg, task, args) -> int:
+    """twincore train --model gan: workloads/gan.py's loop (samples per epoch, curves, Frechet distance)."""
+    from twincore.workloads.gan import feature_net, fit_gan, make_gan_backend
+
+    if args.device != "cpu":
+        make_backend(args.frontend, spec, device=args.device)  # the same clear refusal as the other models
+    os.makedirs(cfg.out, exist_ok=True)
+    features = None if args.no_fd else feature_net(task, cfg.out, args.fd_cnn, args.seed, progress=not args.quiet)
+    backend = make_gan_backend(args.frontend, spec, args.seed, args.dtype, args.channels_last)
+    s = fit_gan(spec, backend, task, cfg, features)
+    fd = [f for f in s["fd"] if f is not None]
+    print(f"\n{spec.name} through {backend.name}: D loss {s['d_loss']:.4f}, G loss {s['g_loss']:.4f}"
+          + (f", Frechet distance {fd[0]:.2f} (initial) -> {fd[-1]:.2f}" if fd else ""))
+    print(f"wrote {cfg.out}/: samples_epoch*.png, curves.png, " + ("fd.png, " if fd else "")
+          + "metrics.csv, checkpoint.npz, summary.json")
+    return 0
+
+
 def cmd_compare(args) -> int:
     from twincore.workloads.compare import compare
 
@@ -114,6 +138,14 @@ def cmd_compare(args) -> int:
     if args.native:
         fronts += [f + "-native" for f in fronts if f in ("torch", "keras")]
     task = _load(spec, args)
+    if spec.task == "gan":
+        from twincore.workloads.gan import compare_gan, feature_net
+
+        out = args.out or os.path.join("runs", f"compare-{spec.name}")
+        os.makedirs(out, exist_ok=True)
+        compare_gan(spec, task, cfg, fronts, out, args.channels_last,
+                    None if args.no_fd else feature_net(task, out, args.fd_cnn, args.seed))
+        return 0
     compare(spec, task, cfg, fronts, out=args.out or os.path.join("runs", f"compare-{spec.name}"),
             channels_last=args.channels_last)
     return 0
@@ -152,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     def common(p):
-        p.add_argument("--model", required=True, help="mlp, deep-mlp, cnn, rotation-cnn, regression, multi-io")
+        p.add_argument("--model", required=True, help="mlp, deep-mlp, cnn, rotation-cnn, regression, multi-io, gan")
         p.add_argument("--epochs", type=int)
         p.add_argument("--batch-size", type=int)
         p.add_argument("--lr", type=float)
@@ -171,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
         p.add_argument("--channels-last", action="store_true",
                        help="torch frontend: conv layers in NHWC (Keras's layout, the same kernel paths)")
+        p.add_argument("--fd-cnn", help="gan: a cnn checkpoint.npz whose features the Frechet distance uses "
+                                        "(default: a cnn trained for 300 steps, cached in the run folder)")
+        p.add_argument("--no-fd", action="store_true", help="gan: skip the Frechet distance")
 
     t = sub.add_parser("train", help="train one model through one frontend")
     common(t)

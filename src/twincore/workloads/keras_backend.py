@@ -133,3 +133,81 @@ class KerasBackend:
     def commit(self):
         for v, p in zip(self.vars, self.params):
             v.assign(p)
+
+
+class KerasGanBackend:
+    """The GAN of workloads/gan.py through Keras: our layers (ours=True) or Keras's own. NHWC and
+    Keras's layouts (the canonical ones). Each step is a tf.function; the updates are the trainer's
+    (twincore's fused Adam) on NumPy copies assigned back after each update."""
+
+    def __init__(self, spec: Spec, ours: bool = True, seed: int = 0, dtype: str = "float32"):
+        import keras
+        import tensorflow as tf
+
+        from twincore.frontends import keras as tk
+        from twincore.workloads import gan
+
+        keras.utils.set_random_seed(seed)
+        keras.config.set_floatx(np.dtype(dtype).name)
+        self.spec, self.name, self.dtype, self.tf = spec, "keras" if ours else "keras-native", np.dtype(dtype), tf
+        z, c1, c2, d1, d2 = gan.dims(spec)
+        L, kw = (tk if ours else keras.layers), {"dtype": self.dtype.name}
+        self.G = keras.Sequential([keras.Input((z,), dtype=self.dtype.name), L.Dense(49 * c1, activation="relu", **kw),
+                                   keras.layers.Reshape((7, 7, c1), **kw),
+                                   L.Conv2DTranspose(c2, 4, strides=2, padding="same", activation="relu", **kw),
+                                   L.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", **kw)])
+        self.D = keras.Sequential([keras.Input((28, 28, 1), dtype=self.dtype.name),
+                                   L.Conv2D(d1, 4, strides=2, padding="same", **kw),
+                                   L.LeakyReLU(negative_slope=gan.SLOPE, **kw),
+                                   L.Conv2D(d2, 4, strides=2, padding="same", **kw),
+                                   L.LeakyReLU(negative_slope=gan.SLOPE, **kw), keras.layers.Flatten(**kw),
+                                   L.Dense(1, **kw)])
+        self.vars = [v for m in (self.G, self.D) for layer in m.layers if getattr(layer, "kernel", None) is not None
+                     for v in (layer.kernel, layer.bias)]
+        self.params = [np.array(v.numpy()) for v in self.vars]
+        self.bce = (tk if ours else keras.losses).BinaryCrossentropy(from_logits=True)
+        self._d = tf.function(self._d_graph)
+        self._g = tf.function(self._g_graph)
+        self._gen = tf.function(lambda z: self.G(z, training=False))
+
+    def _d_graph(self, real, z, labels):
+        tf = self.tf
+        x = tf.concat([real, self.G(z, training=False)], 0)
+        with tf.GradientTape() as tape:
+            loss = self.bce(labels, self.D(x, training=True))
+        return loss, tape.gradient(loss, self.vars[6:])
+
+    def _g_graph(self, z, labels):
+        tf = self.tf
+        with tf.GradientTape() as tape:
+            loss = self.bce(labels, self.D(self.G(z, training=True), training=True))
+        return loss, tape.gradient(loss, self.vars[:6])
+
+    def d_step(self, real, z):
+        n = len(real)
+        labels = np.concatenate([np.ones((n, 1), self.dtype), np.zeros((n, 1), self.dtype)])
+        loss, grads = self._d(np.asarray(real, self.dtype), z, labels)
+        return float(loss), [g.numpy() for g in grads]
+
+    def g_step(self, z):
+        loss, grads = self._g(z, np.ones((len(z), 1), self.dtype))
+        return float(loss), [g.numpy() for g in grads]
+
+    def generate(self, z):
+        return self._gen(np.ascontiguousarray(z, self.dtype)).numpy()
+
+    def to_native(self, i, a):
+        return np.array(a, self.dtype)
+
+    def to_canonical(self, i, p):
+        return np.array(p)
+
+    def set_param(self, i, value):
+        self.params[i][...] = value
+
+    def zeros_like(self, p):
+        return np.zeros_like(p)
+
+    def commit(self):
+        for v, p in zip(self.vars, self.params):
+            v.assign(p)

@@ -109,3 +109,60 @@ class NativeBackend:
 
     def commit(self):
         pass
+
+
+class NativeGanBackend:
+    """The GAN of workloads/gan.py on the core alone (the C++ tape): NHWC, Keras's layouts."""
+
+    def __init__(self, spec: Spec, dtype: str = "float32"):
+        import twincore.frontends.native as tn
+        from twincore.workloads import gan
+
+        self.tn, self.spec, self.name, self.dtype = tn, spec, "native", np.dtype(dtype)
+        z, c1, c2, d1, d2 = gan.dims(spec)
+        kw = {"dtype": self.dtype}
+        self.G = tn.Sequential([tn.Dense(49 * c1, "relu", **kw), tn.Reshape((7, 7, c1), **kw),
+                                tn.Conv2DTranspose(c2, 4, strides=2, padding="same", activation="relu", **kw),
+                                tn.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", **kw)], **kw)
+        self.D = tn.Sequential([tn.Conv2D(d1, 4, strides=2, padding="same", **kw), tn.LeakyReLU(gan.SLOPE, **kw),
+                                tn.Conv2D(d2, 4, strides=2, padding="same", **kw), tn.LeakyReLU(gan.SLOPE, **kw),
+                                tn.Flatten(**kw), tn.Dense(1, **kw)], **kw)
+        self.G(np.zeros((1, z), self.dtype))
+        self.D(np.zeros((1, 28, 28, 1), self.dtype))
+        self.params = self.G.trainable_variables + self.D.trainable_variables
+        self.n_g = len(self.G.trainable_variables)
+
+    def d_step(self, real, z):
+        tn = self.tn
+        fake = self.G(tn.Tensor(z)).numpy()  # no tape: nothing recorded
+        x = np.concatenate([np.asarray(real, self.dtype), fake])
+        n = len(real)
+        labels = np.concatenate([np.ones((n, 1), self.dtype), np.zeros((n, 1), self.dtype)])
+        with tn.GradientTape() as tape:
+            loss = tn.binary_cross_entropy_with_logits(self.D(tn.Tensor(x)), labels)
+        return float(loss.item()), tape.gradient(loss, self.params[self.n_g:])
+
+    def g_step(self, z):
+        tn = self.tn
+        with tn.GradientTape() as tape:
+            logits = self.D(self.G(tn.Tensor(z)))
+            loss = tn.binary_cross_entropy_with_logits(logits, np.ones((len(z), 1), self.dtype))
+        return float(loss.item()), tape.gradient(loss, self.params[:self.n_g])
+
+    def generate(self, z):
+        return np.array(self.G(self.tn.Tensor(np.ascontiguousarray(z, self.dtype))).numpy())
+
+    def to_native(self, i, a):
+        return np.ascontiguousarray(a, self.dtype)
+
+    def to_canonical(self, i, p):
+        return np.array(p.numpy() if hasattr(p, "numpy") else p)
+
+    def set_param(self, i, value):
+        self.params[i].assign(value)
+
+    def zeros_like(self, p):
+        return np.zeros(p.shape, self.dtype)
+
+    def commit(self):
+        pass

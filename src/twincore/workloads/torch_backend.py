@@ -151,3 +151,88 @@ class TorchBackend:
         xs = self._x(x)
         out = self.model(*xs) if isinstance(xs, tuple) else self.model(xs)
         return tuple(o.numpy() for o in out) if isinstance(out, tuple) else out.numpy()
+
+
+class TorchGanBackend:
+    """The GAN of workloads/gan.py through PyTorch: our modules (ours=True) or torch.nn's own. NCHW by
+    default; layout="NHWC" (our modules only) runs Keras's layouts, on the same kernel paths as the
+    keras and native frontends."""
+
+    def __init__(self, spec: Spec, ours: bool = True, dtype: str = "float32", layout: str = "NCHW"):
+        from twincore.frontends import torch as tc
+        from twincore.workloads import gan
+
+        if layout not in ("NCHW", "NHWC") or (layout == "NHWC" and not ours):
+            raise ValueError(f"layout {layout!r}: expected 'NCHW', or 'NHWC' with our modules")
+        z, c1, c2, d1, d2 = gan.dims(spec)
+        self.spec, self.name, self.nhwc, self.dtype = spec, "torch" if ours else "torch-native", layout == "NHWC", \
+            np.dtype(dtype)
+        L = tc if ours else nn
+        if ours:
+            convt = lambda i, o: tc.ConvTranspose2d(i, o, 4, stride=2, padding="same", layout=layout)  # noqa: E731
+            conv = lambda i, o: tc.Conv2d(i, o, 4, stride=2, padding="same", layout=layout)  # noqa: E731
+        else:  # Keras's "same" for 4x4 stride 2 on even sizes pads 1 on each side
+            convt = lambda i, o: nn.ConvTranspose2d(i, o, 4, stride=2, padding=1)  # noqa: E731
+            conv = lambda i, o: nn.Conv2d(i, o, 4, stride=2, padding=1)  # noqa: E731
+        self.G = nn.Sequential(L.Linear(z, 49 * c1), L.ReLU(), nn.Unflatten(1, (7, 7, c1) if self.nhwc else (c1, 7, 7)),
+                               convt(c1, c2), L.ReLU(), convt(c2, 1), L.Tanh())
+        self.D = nn.Sequential(conv(1, d1), L.LeakyReLU(gan.SLOPE), conv(d1, d2), L.LeakyReLU(gan.SLOPE),
+                               nn.Flatten(), L.Linear(49 * d2, 1))
+        tdt = getattr(torch, self.dtype.name)
+        self.G.to(tdt)
+        self.D.to(tdt)
+        self.params = list(self.G.parameters()) + list(self.D.parameters())
+        self.kinds = gan.param_kinds(spec)
+        if ours:
+            import twincore.frontends.torch.functional as tcf
+
+            self.bce = tcf.binary_cross_entropy_with_logits
+        else:
+            self.bce = nn.functional.binary_cross_entropy_with_logits
+
+    def _img(self, a: np.ndarray):
+        t = torch.from_numpy(np.ascontiguousarray(a, self.dtype))
+        return t if self.nhwc else t.permute(0, 3, 1, 2).contiguous()
+
+    def to_native(self, i, a):
+        from twincore.workloads.gan import to_torch_layout
+
+        return torch.from_numpy(to_torch_layout(self.kinds[i], np.asarray(a), self.nhwc))
+
+    def to_canonical(self, i, p):
+        from twincore.workloads.gan import from_torch_layout
+
+        return from_torch_layout(self.kinds[i], p.detach().numpy(), self.nhwc)
+
+    def set_param(self, i, value):
+        with torch.no_grad():
+            self.params[i].copy_(value)
+
+    def zeros_like(self, p):
+        return torch.zeros_like(p.detach())
+
+    def commit(self):
+        pass
+
+    def d_step(self, real, z):
+        from twincore.workloads.gan import N_G
+
+        with torch.no_grad():
+            fake = self.G(torch.from_numpy(z))
+        x = torch.cat([self._img(real), fake])
+        n = len(real)
+        labels = torch.cat([torch.ones(n, 1, dtype=x.dtype), torch.zeros(n, 1, dtype=x.dtype)])
+        loss = self.bce(self.D(x), labels)
+        return float(loss.detach()), torch.autograd.grad(loss, self.params[N_G:])
+
+    def g_step(self, z):
+        from twincore.workloads.gan import N_G
+
+        logits = self.D(self.G(torch.from_numpy(z)))
+        loss = self.bce(logits, torch.ones_like(logits.detach()))
+        return float(loss.detach()), torch.autograd.grad(loss, self.params[:N_G])
+
+    @torch.no_grad()
+    def generate(self, z):
+        y = self.G(torch.from_numpy(np.ascontiguousarray(z, self.dtype)))
+        return (y if self.nhwc else y.permute(0, 2, 3, 1)).numpy().copy()

@@ -37,9 +37,10 @@ class Conv2DTranspose(Conv2D):
             self.output_padding = None if output_padding is None else _shapes.pair(output_padding, "output_padding")
         except ValueError as e:
             raise ValueError(f"twincore.Conv2DTranspose: argument 'output_padding': {e}") from None
-        # The core fuses no activation into this op: relu/tanh run as Keras's own after it.
-        self._fused, self._post = None, (None if self.activation in (None, keras.activations.linear)
-                                         else self.activation)
+        # The core fuses no activation into this op: relu / tanh run as the core's own ops after it
+        # (the same kernels as every frontend's), any other activation as itself.
+        fused, post = self._fused, self._post
+        self._fused, self._post = None, getattr(impl, fused) if fused else post
 
     def build(self, input_shape):
         channels = input_shape[-1]
