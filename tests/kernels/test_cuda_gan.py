@@ -1,0 +1,104 @@
+"""The GAN ops' CUDA kernels (kernels/cuda/leaky_relu.cu, binary_cross_entropy_with_logits.cu,
+conv_transpose2d.cu) run in the CPU emulation of tests/kernels/cuda_emu, launched directly
+(their host plans land with cpp/gpu), against the CPU kernels; and the sources' NVRTC rules.
+conv_transpose2d's GEMM work runs on conv2d.cu's kernels, tested in test_cuda.py."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import twincore.kernels as K
+from twincore.kernels import _dispatch
+from twincore.testing import assert_close, randn
+
+FILES = ("leaky_relu.cu", "binary_cross_entropy_with_logits.cu", "conv_transpose2d.cu")
+SFX = {np.float32: "f32", np.float64: "f64"}
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_sources_follow_the_abi(name):
+    src = (_dispatch.CUDA_DIR / name).read_text()
+    assert set(re.findall(r'#\s*include\s*[<"]([^>"]+)[>"]', src)) == {"common.cuh"}
+    assert "TC_FOR_FLOATS" in src and "TC_REGISTER" in src
+    # every kernel parameter is 8 bytes: pointers, i64 or double (no int / float / bool)
+    for params in re.findall(r'extern "C" __global__ void \w+\(([^)]*)\)', src.replace("\\\n", " ")):
+        for p in params.split(","):
+            p = p.strip()
+            assert "*" in p or p.startswith(("i64 ", "double ")), f"{name}: parameter {p!r}"
+
+
+@pytest.fixture(scope="module")
+def emu():
+    sys.path.insert(0, str(Path(__file__).parent / "cuda_emu"))
+    try:
+        import emu_build
+    finally:
+        sys.path.pop(0)
+    try:
+        return emu_build.EmuLauncher(emu_build.build())
+    except RuntimeError as e:
+        pytest.skip(f"CPU emulation not built: {e}")
+
+
+def _p(a):
+    return ("p", 0 if a is None else a.ctypes.data)
+
+
+def launch(emu, kernel, args, grid=7, block=128):
+    emu.launch("", kernel, (grid, 1, 1), (block, 1, 1), args, 0, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_leaky_relu_kernels(emu, dt):
+    x = randn((3001,), dt, seed=1, scale=3.0)
+    g = randn((3001,), dt, seed=2)
+    y, dx = np.empty_like(x), np.empty_like(x)
+    launch(emu, f"leaky_relu_{SFX[dt]}", [_p(x), _p(y), ("i", x.size), ("d", 0.2)])
+    launch(emu, f"leaky_relu_backward_{SFX[dt]}", [_p(g), _p(x), _p(dx), ("i", x.size), ("d", 0.2)])
+    np.testing.assert_array_equal(y, K.leaky_relu(x, 0.2))
+    np.testing.assert_array_equal(dx, K.leaky_relu_backward(g, x, 0.2))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_bce_kernels(emu, dt, reduction):
+    x = randn((37, 5), dt, seed=3, scale=5.0)
+    x[0, :3] = [1e4, -1e4, 0.0]
+    t = np.random.default_rng(4).uniform(0, 1, x.shape).astype(dt)
+    pw = np.array([0.5, 1.0, 2.0, 3.0, 0.1], dt)
+    want_loss, want_dl = K.binary_cross_entropy_with_logits(x, t, pw, 0.1, reduction)
+    scale = 1.0 / x.size if reduction == "mean" else 1.0
+    dl = np.empty_like(x)
+    rows = np.empty_like(x) if reduction == "none" else None
+    grid = 7
+    part = np.zeros(grid) if rows is None else None
+    launch(emu, f"binary_cross_entropy_with_logits_{SFX[dt]}",
+           [_p(x), _p(t), _p(pw), ("i", 5), ("i", x.size), ("d", 0.1), ("d", scale), _p(rows), _p(part), _p(dl)],
+           grid=grid)
+    tol = dict(rtol=1e-5, atol=1e-6) if dt == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    assert_close(dl, want_dl, **tol, what="dlogits")
+    if rows is not None:
+        assert_close(rows, want_loss, **tol, what="loss")
+        return
+    out = np.empty((), dt)
+    launch(emu, f"binary_cross_entropy_with_logits_finish_{SFX[dt]}", [_p(part), ("i", grid), ("d", scale), _p(out)],
+           grid=1, block=256)
+    assert_close(out, want_loss, **tol, what="reduced loss")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nhwc", [0, 1])
+def test_conv_transpose2d_bias_kernel(emu, nhwc):
+    y = randn((3, 4, 5, 6), np.float32, seed=5)
+    b = randn((6 if nhwc else 4,), np.float32, seed=6)
+    want = y + (b if nhwc else b[:, None, None])
+    C, P = (6, 20) if nhwc else (4, 30)
+    launch(emu, "conv_transpose2d_bias_f32", [_p(y), _p(b), ("i", 3), ("i", C), ("i", P), ("i", nhwc)])
+    np.testing.assert_array_equal(y, want)
