@@ -21,6 +21,8 @@ from twincore.kernels.softmax_cross_entropy import softmax_cross_entropy  # noqa
 from twincore.kernels.activations import leaky_relu, leaky_relu_backward  # noqa: F401
 from twincore.kernels.binary_cross_entropy_with_logits import binary_cross_entropy_with_logits  # noqa: F401
 from twincore.kernels.conv_transpose2d import conv_transpose2d, conv_transpose2d_backward  # noqa: F401
+from twincore.kernels.batch_norm import (  # noqa: F401
+    batch_norm, batch_norm_backward, batch_norm_inference, batch_norm_update_stats)
 
 # CUDA arrays (torch / CuPy / any DLPack kCUDA array) go to the GPU kernels: the nvcc build's
 # or CuPy's (see _dispatch). Keep this last: it wraps every op imported above by name.
