@@ -42,4 +42,15 @@ TC_BIND(tape_gan) {
     return tape::conv_transpose2d(x, w, bias, s, p, opad, d, nhwc);
   }, A("x"), A("w"), pyb::arg("bias") = nullptr, pyb::arg("stride") = 1, pyb::arg("padding") = 0,
      pyb::arg("output_padding") = pyb::none(), pyb::arg("dilation") = 1, pyb::arg("layout") = "NHWC");
+  m.def("tape_batch_norm", [](const VarPtr& x, const VarPtr& gamma, const VarPtr& beta, double eps,
+                              const std::string& layout) {
+    bool nhwc = py::nhwc_from(layout, "batch_norm");
+    tape::BatchNormOut o;
+    {
+      pyb::gil_scoped_release nogil;
+      o = tape::batch_norm(x, gamma, beta, eps, nhwc);
+    }
+    return pyb::make_tuple(o.y, o.mean, o.var);
+  }, A("x"), pyb::arg("gamma") = nullptr, pyb::arg("beta") = nullptr, pyb::arg("eps") = 1e-3,
+     pyb::arg("layout") = "NHWC");
 }

@@ -16,6 +16,12 @@ VarPtr conv2d(const VarPtr& x, const VarPtr& w, const VarPtr& bias, Pair stride,
 // NCHW: w [Cin, Cout, KH, KW] (torch's); NHWC: w [KH, KW, Cout, Cin] (Keras's). output_padding -1: None.
 VarPtr conv_transpose2d(const VarPtr& x, const VarPtr& w, const VarPtr& bias, Pair stride, PadSpec padding,
                         Pair output_padding, Pair dilation, bool nhwc);
+// Batch normalization in training mode (cpu/batch_norm.h): (y, batch mean, batch var); only y is
+// recorded (the statistics feed the running averages, which get no gradient). x [N, C] or images.
+struct BatchNormOut {
+  VarPtr y, mean, var;
+};
+BatchNormOut batch_norm(const VarPtr& x, const VarPtr& gamma, const VarPtr& beta, double eps, bool nhwc);
 VarPtr max_pool2d(const VarPtr& x, Pair kernel, Pair stride, PadSpec padding, bool nhwc);
 VarPtr global_avg_pool2d(const VarPtr& x, bool nhwc);
 // interpolation: 0 bilinear, 1 nearest; fill: 0 zeros, 1 constant, 2 nearest, 3 reflect.

@@ -2,8 +2,10 @@
 trained by alternating updates with binary cross-entropy from logits, through each frontend.
 
 Architecture (canonical NHWC, Keras's weight layouts; sizes from specs.MODELS["gan"].extra):
-  G: z [N, Z] -> Dense(7*7*C1, relu) -> reshape [7, 7, C1] -> Conv2DTranspose(C2, 4, 2, same, relu)
-     -> Conv2DTranspose(1, 4, 2, same, tanh) -> [N, 28, 28, 1] in [-1, 1]
+  G: z [N, Z] -> Dense(7*7*C1) -> reshape [7, 7, C1] -> BatchNorm -> relu -> Conv2DTranspose(C2, 4, 2, same)
+     -> BatchNorm -> relu -> Conv2DTranspose(1, 4, 2, same, tanh) -> [N, 28, 28, 1] in [-1, 1]
+     (batch statistics while training, running ones when sampling; momentum bn_momentum in torch's
+     convention = Keras's 1 - bn_momentum)
   D: x [N, 28, 28, 1] -> Conv2D(D1, 4, 2, same) -> LeakyReLU(0.2) -> Conv2D(D2, 4, 2, same)
      -> LeakyReLU(0.2) -> flatten -> Dense(1) (a logit)
 One step: the discriminator on [real; G(z1)] with labels [1; 0] (one batch of 2N, fakes
@@ -49,30 +51,32 @@ def dims(spec) -> tuple[int, int, int, int, int]:
 
 
 def param_shapes(spec) -> list[tuple]:
-    """Canonical shapes: the generator's six, then the discriminator's six."""
+    """Canonical shapes: the generator's ten (batch-norm gamma, beta after the dense layer and the
+    first transposed convolution), then the discriminator's six."""
     z, c1, c2, d1, d2 = dims(spec)
-    return [(z, 49 * c1), (49 * c1,), (4, 4, c2, c1), (c2,), (4, 4, 1, c2), (1,),
+    return [(z, 49 * c1), (49 * c1,), (c1,), (c1,), (4, 4, c2, c1), (c2,), (c2,), (c2,), (4, 4, 1, c2), (1,),
             (4, 4, 1, d1), (d1,), (4, 4, d1, d2), (d2,), (49 * d2, 1), (1,)]
 
 
 def param_kinds(spec) -> list[tuple]:
     """What each canonical parameter is, for the torch layout conversions below."""
     _, c1, _, _, d2 = dims(spec)
-    return [("dense_to_image", (7, 7, c1)), ("bias_to_image", (7, 7, c1)), ("convT",), ("bias",), ("convT",),
-            ("bias",), ("conv",), ("bias",), ("conv",), ("bias",), ("dense", (7, 7, d2)), ("bias",)]
+    return [("dense_to_image", (7, 7, c1)), ("bias_to_image", (7, 7, c1)), ("gamma",), ("bias",), ("convT",),
+            ("bias",), ("gamma",), ("bias",), ("convT",), ("bias",),
+            ("conv",), ("bias",), ("conv",), ("bias",), ("dense", (7, 7, d2)), ("bias",)]
 
 
-N_G = 6  # generator parameters come first
+N_G = 10  # generator parameters come first
 
 
 def init_weights(spec, seed: int = 0, dtype=np.float32) -> list[np.ndarray]:
     """Keras's defaults, reproducible from seed: glorot_uniform kernels (Keras's fans: the last
-    two axes times the receptive field), zero biases."""
+    two axes times the receptive field), zero biases and betas, unit gammas."""
     rng = np.random.default_rng(seed)
     out = []
-    for shape in param_shapes(spec):
+    for shape, kind in zip(param_shapes(spec), param_kinds(spec)):
         if len(shape) == 1:
-            out.append(np.zeros(shape, dtype))
+            out.append((np.ones if kind[0] == "gamma" else np.zeros)(shape, dtype))
             continue
         receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
         limit = math.sqrt(6.0 / ((shape[-2] + shape[-1]) * receptive))

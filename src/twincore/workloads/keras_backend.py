@@ -152,9 +152,13 @@ class KerasGanBackend:
         self.spec, self.name, self.dtype, self.tf = spec, "keras" if ours else "keras-native", np.dtype(dtype), tf
         z, c1, c2, d1, d2 = gan.dims(spec)
         L, kw = (tk if ours else keras.layers), {"dtype": self.dtype.name}
-        self.G = keras.Sequential([keras.Input((z,), dtype=self.dtype.name), L.Dense(49 * c1, activation="relu", **kw),
-                                   keras.layers.Reshape((7, 7, c1), **kw),
-                                   L.Conv2DTranspose(c2, 4, strides=2, padding="same", activation="relu", **kw),
+        mom, eps = 1.0 - spec.extra["bn_momentum"], spec.extra["bn_eps"]
+        # relu after batch norm: Keras's Activation (relu is exact, and its gradient, g * (y > 0), is the core's)
+        self.G = keras.Sequential([keras.Input((z,), dtype=self.dtype.name), L.Dense(49 * c1, **kw),
+                                   keras.layers.Reshape((7, 7, c1), **kw), L.BatchNormalization(momentum=mom, epsilon=eps, **kw),
+                                   keras.layers.Activation("relu", **kw),
+                                   L.Conv2DTranspose(c2, 4, strides=2, padding="same", **kw),
+                                   L.BatchNormalization(momentum=mom, epsilon=eps, **kw), keras.layers.Activation("relu", **kw),
                                    L.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", **kw)])
         self.D = keras.Sequential([keras.Input((28, 28, 1), dtype=self.dtype.name),
                                    L.Conv2D(d1, 4, strides=2, padding="same", **kw),
@@ -162,8 +166,9 @@ class KerasGanBackend:
                                    L.Conv2D(d2, 4, strides=2, padding="same", **kw),
                                    L.LeakyReLU(negative_slope=gan.SLOPE, **kw), keras.layers.Flatten(**kw),
                                    L.Dense(1, **kw)])
-        self.vars = [v for m in (self.G, self.D) for layer in m.layers if getattr(layer, "kernel", None) is not None
-                     for v in (layer.kernel, layer.bias)]
+        self.vars = [v for m in (self.G, self.D) for layer in m.layers for v in
+                     ((layer.kernel, layer.bias) if getattr(layer, "kernel", None) is not None else
+                      (layer.gamma, layer.beta) if getattr(layer, "gamma", None) is not None else ())]
         self.params = [np.array(v.numpy()) for v in self.vars]
         self.bce = (tk if ours else keras.losses).BinaryCrossentropy(from_logits=True)
         self._d = tf.function(self._d_graph)
@@ -172,16 +177,16 @@ class KerasGanBackend:
 
     def _d_graph(self, real, z, labels):
         tf = self.tf
-        x = tf.concat([real, self.G(z, training=False)], 0)
+        x = tf.concat([real, self.G(z, training=True)], 0)  # batch statistics, as the generator step sees
         with tf.GradientTape() as tape:
             loss = self.bce(labels, self.D(x, training=True))
-        return loss, tape.gradient(loss, self.vars[6:])
+        return loss, tape.gradient(loss, self.vars[10:])
 
     def _g_graph(self, z, labels):
         tf = self.tf
         with tf.GradientTape() as tape:
             loss = self.bce(labels, self.D(self.G(z, training=True), training=True))
-        return loss, tape.gradient(loss, self.vars[:6])
+        return loss, tape.gradient(loss, self.vars[:10])
 
     def d_step(self, real, z):
         n = len(real)

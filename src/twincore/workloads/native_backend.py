@@ -121,20 +121,23 @@ class NativeGanBackend:
         self.tn, self.spec, self.name, self.dtype = tn, spec, "native", np.dtype(dtype)
         z, c1, c2, d1, d2 = gan.dims(spec)
         kw = {"dtype": self.dtype}
-        self.G = tn.Sequential([tn.Dense(49 * c1, "relu", **kw), tn.Reshape((7, 7, c1), **kw),
-                                tn.Conv2DTranspose(c2, 4, strides=2, padding="same", activation="relu", **kw),
+        mom, eps = 1.0 - spec.extra["bn_momentum"], spec.extra["bn_eps"]  # Keras's convention
+        self.G = tn.Sequential([tn.Dense(49 * c1, **kw), tn.Reshape((7, 7, c1), **kw),
+                                tn.BatchNormalization(mom, eps, **kw), tn.Activation("relu", **kw),
+                                tn.Conv2DTranspose(c2, 4, strides=2, padding="same", **kw),
+                                tn.BatchNormalization(mom, eps, **kw), tn.Activation("relu", **kw),
                                 tn.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", **kw)], **kw)
         self.D = tn.Sequential([tn.Conv2D(d1, 4, strides=2, padding="same", **kw), tn.LeakyReLU(gan.SLOPE, **kw),
                                 tn.Conv2D(d2, 4, strides=2, padding="same", **kw), tn.LeakyReLU(gan.SLOPE, **kw),
                                 tn.Flatten(**kw), tn.Dense(1, **kw)], **kw)
-        self.G(np.zeros((1, z), self.dtype))
+        self.G(np.zeros((2, z), self.dtype))  # builds the layers (inference mode: no running-stat update)
         self.D(np.zeros((1, 28, 28, 1), self.dtype))
         self.params = self.G.trainable_variables + self.D.trainable_variables
         self.n_g = len(self.G.trainable_variables)
 
     def d_step(self, real, z):
         tn = self.tn
-        fake = self.G(tn.Tensor(z)).numpy()  # no tape: nothing recorded
+        fake = self.G(tn.Tensor(z), training=True).numpy()  # no tape: nothing recorded; batch statistics
         x = np.concatenate([np.asarray(real, self.dtype), fake])
         n = len(real)
         labels = np.concatenate([np.ones((n, 1), self.dtype), np.zeros((n, 1), self.dtype)])
@@ -145,7 +148,7 @@ class NativeGanBackend:
     def g_step(self, z):
         tn = self.tn
         with tn.GradientTape() as tape:
-            logits = self.D(self.G(tn.Tensor(z)))
+            logits = self.D(self.G(tn.Tensor(z), training=True))
             loss = tn.binary_cross_entropy_with_logits(logits, np.ones((len(z), 1), self.dtype))
         return float(loss.item()), tape.gradient(loss, self.params[:self.n_g])
 

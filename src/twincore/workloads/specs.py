@@ -80,10 +80,11 @@ MODELS: dict[str, Spec] = {
                      doc="inputs: left and right image halves; dense 64 each, added; residual dense 64; "
                          "outputs: class (10) and mean brightness (1); loss weights 1.0 / 0.5; clipnorm 1.0"),
     "gan": Spec("gan", "gan", input_shape=(28, 28, 1), lr=2e-4, batch_size=64, epochs=5, val=0,
-                extra={"z_dim": 64, "g_channels": (64, 32), "d_channels": (32, 64), "beta1": 0.5},
-                doc="DCGAN-style (workloads/gan.py): G dense 7x7x64 relu -> convT 32 4x4 s2 relu -> convT 1 4x4 s2 "
-                    "tanh; D conv 32 4x4 s2 -> leaky 0.2 -> conv 64 4x4 s2 -> leaky -> dense 1; BCE from logits, "
-                    "alternating updates, Adam 2e-4 beta1 0.5; batch 64"),
+                extra={"z_dim": 64, "g_channels": (64, 32), "d_channels": (32, 64), "beta1": 0.5, "bn_momentum": 0.1,
+                       "bn_eps": 1e-5},
+                doc="DCGAN-style (workloads/gan.py): G dense 7x7x64 -> BN relu -> convT 32 4x4 s2 -> BN relu -> convT 1 "
+                    "4x4 s2 tanh; D conv 32 4x4 s2 -> leaky 0.2 -> conv 64 4x4 s2 -> leaky -> dense 1; BCE from "
+                    "logits, alternating updates, Adam 2e-4 beta1 0.5; batch 64"),
 }
 
 

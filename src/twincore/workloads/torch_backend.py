@@ -174,8 +174,11 @@ class TorchGanBackend:
         else:  # Keras's "same" for 4x4 stride 2 on even sizes pads 1 on each side
             convt = lambda i, o: nn.ConvTranspose2d(i, o, 4, stride=2, padding=1)  # noqa: E731
             conv = lambda i, o: nn.Conv2d(i, o, 4, stride=2, padding=1)  # noqa: E731
-        self.G = nn.Sequential(L.Linear(z, 49 * c1), L.ReLU(), nn.Unflatten(1, (7, 7, c1) if self.nhwc else (c1, 7, 7)),
-                               convt(c1, c2), L.ReLU(), convt(c2, 1), L.Tanh())
+        mom, eps = spec.extra["bn_momentum"], spec.extra["bn_eps"]
+        bn = (lambda c: tc.BatchNorm2d(c, eps, mom, layout=layout)) if ours else \
+            (lambda c: nn.BatchNorm2d(c, eps, mom))  # noqa: E731
+        self.G = nn.Sequential(L.Linear(z, 49 * c1), nn.Unflatten(1, (7, 7, c1) if self.nhwc else (c1, 7, 7)),
+                               bn(c1), L.ReLU(), convt(c1, c2), bn(c2), L.ReLU(), convt(c2, 1), L.Tanh())
         self.D = nn.Sequential(conv(1, d1), L.LeakyReLU(gan.SLOPE), conv(d1, d2), L.LeakyReLU(gan.SLOPE),
                                nn.Flatten(), L.Linear(49 * d2, 1))
         tdt = getattr(torch, self.dtype.name)
@@ -217,8 +220,9 @@ class TorchGanBackend:
     def d_step(self, real, z):
         from twincore.workloads.gan import N_G
 
+        self.G.train()
         with torch.no_grad():
-            fake = self.G(torch.from_numpy(z))
+            fake = self.G(torch.from_numpy(z))  # batch statistics, as the generator step sees
         x = torch.cat([self._img(real), fake])
         n = len(real)
         labels = torch.cat([torch.ones(n, 1, dtype=x.dtype), torch.zeros(n, 1, dtype=x.dtype)])
@@ -228,11 +232,13 @@ class TorchGanBackend:
     def g_step(self, z):
         from twincore.workloads.gan import N_G
 
+        self.G.train()
         logits = self.D(self.G(torch.from_numpy(z)))
         loss = self.bce(logits, torch.ones_like(logits.detach()))
         return float(loss.detach()), torch.autograd.grad(loss, self.params[:N_G])
 
     @torch.no_grad()
     def generate(self, z):
+        self.G.eval()  # the running statistics
         y = self.G(torch.from_numpy(np.ascontiguousarray(z, self.dtype)))
         return (y if self.nhwc else y.permute(0, 2, 3, 1)).numpy().copy()

@@ -118,3 +118,25 @@ def test_same_layers_on_keras_torch_backend():
     env = {**os.environ, "KERAS_BACKEND": "torch"}
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_batch_normalization_matches_keras_in_training_and_inference():
+    x = tf.constant(randn((8, 4, 4, 3), np.float32, seed=6, scale=2.0) + np.float32(1.0))
+    ours, native = tk.BatchNormalization(momentum=0.9), keras.layers.BatchNormalization(momentum=0.9)
+    ours.build(x.shape)
+    native.build(x.shape)
+    assert [w.name for w in ours.weights] == [w.name for w in native.weights]
+    out = []
+    for layer in (ours, native):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * y * x)
+        out.append([y.numpy()] + [g.numpy() for g in tape.gradient(loss, [x] + layer.trainable_weights)])
+        out[-1] += [layer.moving_mean.numpy(), layer.moving_variance.numpy(), layer(x, training=False).numpy()]
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4)
+    graph = tf.function(lambda x: ours(x, training=True))
+    graph(x)  # the moving averages update inside a tf.function too
+    np.testing.assert_allclose(ours.moving_mean.numpy(), native.moving_mean.numpy() * 0.9 + 0.1 * tf.reduce_mean(
+        x, axis=(0, 1, 2)).numpy(), rtol=1e-5, atol=1e-6)

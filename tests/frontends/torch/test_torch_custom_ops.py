@@ -80,6 +80,11 @@ def _opcheck_cases():
         ("conv_transpose2d",)
     yield "conv_transpose2d_backward", ops.conv_transpose2d_backward, \
         (g(2, 2, 9, 9), g(2, 3, 4, 5), g(3, 2, 4, 3), *convt, True, True, True), ("conv_transpose2d",)
+    yield "batch_norm", ops.batch_norm, (x4(4, 3, 2, 5), x4(3), x4(3), 1e-5, "NCHW"), ("batch_norm",)
+    yield "batch_norm_backward", ops.batch_norm_backward, \
+        (g(4, 3, 2, 5), g(4, 3, 2, 5), g(3), g(3), g(3).abs() + 0.5, 1e-5, "NCHW", True, True, True), ("batch_norm",)
+    yield "batch_norm_inference", ops.batch_norm_inference, \
+        (g(4, 2, 5, 3), g(3), g(3), g(3), g(3).abs() + 0.5, 1e-3, "NHWC"), ("batch_norm",)
     yield "conv_transpose2d_same_nhwc", ops.conv_transpose2d, \
         (x4(2, 4, 5, 3), x4(4, 4, 2, 3), None, [2, 2], [0, 0], "same", [-1, -1], [1, 1], "NHWC"), ("conv_transpose2d",)
 

@@ -82,3 +82,33 @@ def test_bad_arguments_name_the_op():
         tc.BCEWithLogitsLoss()(torch.randn(3, 2), torch.rand(3, 3))
     with pytest.raises(TypeError, match="twincore.leaky_relu: argument 'x'"):
         tc.functional.leaky_relu([1.0, 2.0])
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_batch_norm2d_matches_torch(layout):
+    ours = tc.BatchNorm2d(3, momentum=0.2, dtype=torch.float64, layout=layout)
+    ref = torch.nn.BatchNorm2d(3, momentum=0.2, dtype=torch.float64)
+    assert ours.state_dict().keys() == ref.state_dict().keys()
+    with torch.no_grad():
+        ref.weight.uniform_(0.5, 1.5)
+        ref.bias.normal_()
+    ours.load_state_dict(ref.state_dict())
+    to = (lambda t: t.permute(0, 2, 3, 1)) if layout == "NHWC" else (lambda t: t)
+    back = (lambda t: t.permute(0, 3, 1, 2)) if layout == "NHWC" else (lambda t: t)
+    for step in range(2):
+        x = (torch.randn(6, 3, 4, 5, dtype=torch.float64) * 2 + 1).requires_grad_()
+        y, yr = back(ours(to(x).contiguous())), ref(x)
+        torch.testing.assert_close(y, yr)
+        up = torch.randn_like(yr)
+        got = torch.autograd.grad(y, [x, ours.weight, ours.bias], up)
+        exp = torch.autograd.grad(yr, [x, ref.weight, ref.bias], up)
+        for a, b in zip(got, exp):
+            torch.testing.assert_close(a, b)
+    for k in ("running_mean", "running_var", "num_batches_tracked"):
+        torch.testing.assert_close(ours.state_dict()[k], ref.state_dict()[k])
+    ours.eval()
+    ref.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(back(ours(to(x).contiguous())), ref(x))
+    with pytest.raises(ValueError, match="twincore.batch_norm: argument 'training'"):
+        ours(to(x).contiguous())

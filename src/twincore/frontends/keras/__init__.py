@@ -31,5 +31,5 @@ from twincore.frontends.keras.layers import (  # noqa: F401
     Conv2D, CustomConv2D, Dense, GlobalAveragePooling2D, MaxPooling2D)
 from twincore.frontends.keras.losses import (  # noqa: F401
     CategoricalCrossentropy, MeanSquaredError, SparseCategoricalCrossentropy)
-from twincore.frontends.keras.layers import Conv2DTranspose, LeakyReLU  # noqa: F401,E402  (GAN, issue 16)
+from twincore.frontends.keras.layers import BatchNormalization, Conv2DTranspose, LeakyReLU  # noqa: F401,E402  (GAN)
 from twincore.frontends.keras.losses import BinaryCrossentropy  # noqa: F401,E402  (GAN, issue 16)

@@ -22,8 +22,9 @@ from twincore.frontends.native.layers import (  # noqa: F401
     Activation, Conv2D, Dense, Flatten, GlobalAveragePooling2D, Layer, MaxPool2D, RotationConv2D, Sequential,
 )
 from twincore.frontends.native.optimizers import SGD, Adam, Optimizer  # noqa: F401
-from twincore.frontends.native.ops import binary_cross_entropy_with_logits, conv_transpose2d, leaky_relu  # noqa: F401
-from twincore.frontends.native.layers import Conv2DTranspose, LeakyReLU, Reshape  # noqa: F401
+from twincore.frontends.native.ops import (  # noqa: F401
+    batch_norm, binary_cross_entropy_with_logits, conv_transpose2d, leaky_relu)
+from twincore.frontends.native.layers import BatchNormalization, Conv2DTranspose, LeakyReLU, Reshape  # noqa: F401
 
 __all__ = [
     "Tensor", "Variable", "as_tensor", "constant", "zeros", "GradientTape",
@@ -32,5 +33,5 @@ __all__ = [
     "Activation", "Conv2D", "Dense", "Flatten", "GlobalAveragePooling2D", "Layer", "MaxPool2D", "RotationConv2D",
     "Sequential", "SGD", "Adam", "Optimizer",
 ]
-__all__ += ["binary_cross_entropy_with_logits", "conv_transpose2d", "leaky_relu",  # GAN (issue 16)
-            "Conv2DTranspose", "LeakyReLU", "Reshape"]
+__all__ += ["batch_norm", "binary_cross_entropy_with_logits", "conv_transpose2d", "leaky_relu",  # GAN (issue 16)
+            "BatchNormalization", "Conv2DTranspose", "LeakyReLU", "Reshape"]

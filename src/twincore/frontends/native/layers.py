@@ -331,3 +331,43 @@ class Conv2DTranspose(Layer):
         y = ops.conv_transpose2d(x, self.kernel, self.bias, self.strides, self.padding, self.output_padding,
                                  self.dilation_rate, "NHWC")
         return ops.activate(y, self.activation)
+
+
+class BatchNormalization(Layer):
+    """Keras's BatchNormalization, channels last ([N, C] or [N, H, W, C]): gamma, beta trainable;
+    moving_mean, moving_variance updated in training as Keras does (momentum 0.99, the biased batch
+    variance) by the core's update kernel; inference uses them (and records no gradient)."""
+
+    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, **kw):
+        super().__init__(**kw)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"twincore.BatchNormalization: argument 'momentum': expected a number in [0, 1], "
+                             f"got {momentum!r}")
+        if not epsilon > 0:
+            raise ValueError(f"twincore.BatchNormalization: argument 'epsilon': expected > 0, got {epsilon!r}")
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
+
+    def build(self, input_shape):
+        c = (input_shape[-1],)
+        self.gamma = self.add_weight("gamma", c, lambda s, fi, fo: np.ones(s))
+        self.beta = self.add_weight("beta", c, "zeros")
+        self.moving_mean = Tensor(np.zeros(c, self.dtype), trainable=False)
+        self.moving_variance = Tensor(np.ones(c, self.dtype), trainable=False)
+
+    def named_variables(self):
+        return {**self._weights, "moving_mean": self.moving_mean, "moving_variance": self.moving_variance}
+
+    def call(self, x, training=False):
+        import twincore.kernels as K
+
+        if not training:  # inference: a constant of the statistics (no gradient recorded)
+            return Tensor(K.batch_norm_inference(*(np.array(t.numpy()) for t in (x, self.gamma, self.beta, self.moving_mean,
+                                                                             self.moving_variance)), self.epsilon, "NHWC"))
+        y, mean, var = ops.batch_norm(x, self.gamma, self.beta, self.epsilon, "NHWC")
+        count = int(np.prod(x.shape[:-1]))
+        nm, nv = K.batch_norm_update_stats(np.array(self.moving_mean.numpy()), np.array(self.moving_variance.numpy()),
+                                           np.array(mean.numpy()), np.array(var.numpy()), 1.0 - self.momentum, count,
+                                           False)
+        self.moving_mean.assign(nm)
+        self.moving_variance.assign(nv)
+        return y

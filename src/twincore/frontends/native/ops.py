@@ -195,3 +195,13 @@ def conv_transpose2d(x: Tensor, w: Tensor, bias: Tensor | None = None, stride: A
     x = as_tensor(x)
     return _wrap(_core.tape_conv_transpose2d(x._v, _var(w, x), None if bias is None else _var(bias, x), stride,
                                              padding, output_padding, dilation, layout))
+
+
+def batch_norm(x: Tensor, gamma: Tensor | None = None, beta: Tensor | None = None, eps: float = 1e-3,
+               layout: str = "NHWC") -> tuple[Tensor, Tensor, Tensor]:
+    """Batch normalization in training mode: (y, batch mean [C], batch biased var [C]); x [N, C] or images.
+    Only y is differentiable (the statistics feed the running averages)."""
+    x = as_tensor(x)
+    y, m, v = _core.tape_batch_norm(x._v, None if gamma is None else _var(gamma, x),
+                                    None if beta is None else _var(beta, x), float(eps), layout)
+    return _wrap(y), _wrap(m), _wrap(v)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+import twincore.kernels as K
+
 from twincore.frontends.torch import ops
 from twincore.frontends.torch._common import bad, call, check_tensor, layout_arg, pair, padding_arg
 
@@ -150,7 +152,7 @@ def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
 
 
 # ---- GAN ops (issue 16) ----------------------------------------------------------------------
-__all__ += ["leaky_relu", "binary_cross_entropy_with_logits", "conv_transpose2d"]
+__all__ += ["leaky_relu", "binary_cross_entropy_with_logits", "conv_transpose2d", "batch_norm"]
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -201,3 +203,29 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
         raise bad(op, "output_padding", f"must be >= 0, got {output_padding!r}")
     return call(ops.conv_transpose2d, x, weight, bias, pair(stride, op, "stride"), pads, mode, opad,
                 pair(dilation, op, "dilation"), layout_arg(layout, op))
+
+
+def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5,
+               layout: str = "NCHW") -> Tensor:
+    """Batch normalization (as F.batch_norm): x [N, C] or images [N,C,H,W] (layout "NHWC": [N,H,W,C]).
+    training: batch statistics, and running_mean / running_var (if given) updated in place as torch does
+    (running = (1 - momentum) * running + momentum * batch, the variance unbiased); else the running
+    statistics (no gradient flows in that mode)."""
+    op = "batch_norm"
+    check_tensor(x, op, "x")
+    layout = layout_arg(layout, op)
+    if training:
+        y, mean, var = call(ops.batch_norm, x, weight, bias, float(eps), layout)
+        if running_mean is not None and running_var is not None:
+            with torch.no_grad():
+                count = x.numel() // mean.numel()
+                nm, nv = K.batch_norm_update_stats(running_mean, running_var, mean, var, float(momentum), count, True)
+                running_mean.copy_(nm)
+                running_var.copy_(nv)
+        return y
+    if running_mean is None or running_var is None:
+        raise bad(op, "running_mean", "inference (training=False) needs the running statistics")
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias)):
+        raise bad(op, "training", "no gradient in inference mode; run under torch.no_grad() or train mode")
+    return ops.batch_norm_inference(x, weight, bias, running_mean, running_var, float(eps), layout)

@@ -262,7 +262,7 @@ class MSELoss(nn.Module):
 
 
 # ---- GAN modules (issue 16) --------------------------------------------------------------------
-__all__ += ["ConvTranspose2d", "LeakyReLU", "BCEWithLogitsLoss"]
+__all__ += ["ConvTranspose2d", "LeakyReLU", "BCEWithLogitsLoss", "BatchNorm2d"]
 
 
 class ConvTranspose2d(nn.Module):
@@ -361,3 +361,47 @@ class BCEWithLogitsLoss(nn.Module):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return tcf.binary_cross_entropy_with_logits(input, target, reduction=self.reduction,
                                                     pos_weight=self.pos_weight, label_smoothing=self.label_smoothing)
+
+
+class BatchNorm2d(nn.Module):
+    """torch.nn.BatchNorm2d's arguments, parameters (weight, bias) and buffers (running_mean,
+    running_var, num_batches_tracked). layout "NHWC" takes [N,H,W,C] (the same statistics per channel).
+    momentum=None (cumulative average) is not supported."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None, layout: str = "NCHW"):
+        super().__init__()
+        op = "batch_norm"
+        self.layout = layout_arg(layout, op)
+        if momentum is None or not 0.0 <= momentum <= 1.0:
+            raise bad(op, "momentum", f"expected a number in [0, 1], got {momentum!r}")
+        if num_features < 1:
+            raise bad(op, "num_features", "must be >= 1")
+        self.num_features, self.eps, self.momentum = num_features, float(eps), float(momentum)
+        self.affine, self.track_running_stats = affine, track_running_stats
+        kw = {"device": device, "dtype": dtype}
+        if affine:
+            self.weight = nn.Parameter(torch.ones(num_features, **kw))
+            self.bias = nn.Parameter(torch.zeros(num_features, **kw))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", torch.zeros(num_features, **kw))
+            self.register_buffer("running_var", torch.ones(num_features, **kw))
+            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        training = self.training or self.running_mean is None
+        if self.training and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+        return tcf.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, training, self.momentum, self.eps,
+                              self.layout)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}" + (", layout='NHWC'" if self.layout == "NHWC" else ""))

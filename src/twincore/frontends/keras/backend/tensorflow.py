@@ -3,7 +3,8 @@
 from twincore.frontends.keras.tf_ops import (  # noqa: F401
     conv2d, dense, global_avg_pool2d, max_pool2d, mse, rotate, softmax, softmax_cross_entropy)
 from twincore.frontends.keras.tf_ops import (  # noqa: F401  (GAN ops, issue 16)
-    binary_cross_entropy_with_logits, conv_transpose2d, leaky_relu, relu, tanh)
+    batch_norm, batch_norm_inference, batch_norm_update_stats, binary_cross_entropy_with_logits, conv_transpose2d,
+    leaky_relu, relu, tanh)
 
 
 def value(variable):

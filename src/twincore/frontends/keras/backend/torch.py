@@ -75,3 +75,26 @@ def conv_transpose2d(x, kernel, bias=None, strides=1, padding="valid", output_pa
 def binary_cross_entropy_with_logits(logits, targets, label_smoothing=0.0, reduction="none", pos_weight=None):
     return F.binary_cross_entropy_with_logits(logits, targets, reduction=reduction, pos_weight=pos_weight,
                                               label_smoothing=label_smoothing)
+
+
+def batch_norm(x, gamma=None, beta=None, eps=1e-3, layout="NHWC"):
+    """(y, batch mean, batch var): twincore::batch_norm (the statistics carry no gradient)."""
+    from twincore.frontends.torch import ops
+    from twincore.frontends.torch._common import call
+
+    return call(ops.batch_norm, x, gamma, beta, float(eps), layout)
+
+
+def batch_norm_update_stats(moving_mean, moving_var, mean, var, momentum, count, unbiased):
+    import torch
+
+    import twincore.kernels as K
+
+    with torch.no_grad():
+        return K.batch_norm_update_stats(moving_mean, moving_var, mean, var, momentum, count, unbiased)
+
+
+def batch_norm_inference(x, gamma, beta, mean, var, eps=1e-3, layout="NHWC"):
+    from twincore.frontends.torch import ops
+
+    return ops.batch_norm_inference(x, gamma, beta, mean, var, float(eps), layout)

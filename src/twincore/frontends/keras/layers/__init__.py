@@ -6,3 +6,4 @@ from twincore.frontends.keras.layers.dense import Dense  # noqa: F401
 from twincore.frontends.keras.layers.pooling import GlobalAveragePooling2D, MaxPooling2D  # noqa: F401
 from twincore.frontends.keras.layers.conv_transpose2d import Conv2DTranspose  # noqa: F401  (issue 16)
 from twincore.frontends.keras.layers.leaky_relu import LeakyReLU  # noqa: F401  (issue 16)
+from twincore.frontends.keras.layers.batch_norm import BatchNormalization  # noqa: F401  (issue 16)

@@ -17,3 +17,5 @@ from twincore.frontends.keras.tf_ops.rotate import rotate  # noqa: F401
 from twincore.frontends.keras.tf_ops.binary_cross_entropy import binary_cross_entropy_with_logits  # noqa: F401
 from twincore.frontends.keras.tf_ops.conv_transpose2d import conv_transpose2d  # noqa: F401
 from twincore.frontends.keras.tf_ops.leaky_relu import leaky_relu  # noqa: F401
+from twincore.frontends.keras.tf_ops.batch_norm import (  # noqa: F401
+    batch_norm, batch_norm_inference, batch_norm_update_stats)

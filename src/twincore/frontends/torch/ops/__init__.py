@@ -19,6 +19,7 @@ from twincore.frontends.torch.ops.mse import mse, mse_backward  # noqa: F401
 from twincore.frontends.torch.ops.rotate import rotate, rotate_backward  # noqa: F401
 from twincore.frontends.torch.ops.softmax import softmax, softmax_backward  # noqa: F401
 # GAN ops (issue 16)
+from twincore.frontends.torch.ops.batch_norm import batch_norm, batch_norm_backward, batch_norm_inference  # noqa: F401
 from twincore.frontends.torch.ops.binary_cross_entropy import binary_cross_entropy_with_logits  # noqa: F401
 from twincore.frontends.torch.ops.conv_transpose2d import conv_transpose2d, conv_transpose2d_backward  # noqa: F401
 from twincore.frontends.torch.ops.leaky_relu import leaky_relu, leaky_relu_backward  # noqa: F401
