@@ -1,4 +1,4 @@
-"""The GAN ops' CUDA kernels (kernels/cuda/leaky_relu.cu, binary_cross_entropy_with_logits.cu,
+"""The GAN ops' CUDA kernels (kernels/cuda/leaky_relu.cu, binary_cross_entropy_with_logits.cu, batch_norm.cu,
 conv_transpose2d.cu) run in the CPU emulation of tests/kernels/cuda_emu, launched directly
 (their host plans land with cpp/gpu), against the CPU kernels; and the sources' NVRTC rules.
 conv_transpose2d's GEMM work runs on conv2d.cu's kernels, tested in test_cuda.py."""
@@ -16,7 +16,7 @@ import twincore.kernels as K
 from twincore.kernels import _dispatch
 from twincore.testing import assert_close, randn
 
-FILES = ("leaky_relu.cu", "binary_cross_entropy_with_logits.cu", "conv_transpose2d.cu")
+FILES = ("leaky_relu.cu", "binary_cross_entropy_with_logits.cu", "conv_transpose2d.cu", "batch_norm.cu")
 SFX = {np.float32: "f32", np.float64: "f64"}
 
 
@@ -102,3 +102,38 @@ def test_conv_transpose2d_bias_kernel(emu, nhwc):
     C, P = (6, 20) if nhwc else (4, 30)
     launch(emu, "conv_transpose2d_bias_f32", [_p(y), _p(b), ("i", 3), ("i", C), ("i", P), ("i", nhwc)])
     np.testing.assert_array_equal(y, want)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape,layout", [((5, 3, 4, 6), "NCHW"), ((5, 4, 6, 3), "NHWC"), ((33, 7), "NHWC")])
+def test_batch_norm_kernels(emu, shape, layout):
+    dt = np.float64
+    x = randn(shape, dt, seed=7, scale=2.0) + 3.0
+    g = randn(shape, dt, seed=8)
+    nchw = len(shape) == 4 and layout == "NCHW"
+    C = shape[1] if nchw or len(shape) == 2 else shape[3]
+    outer, inner = (shape[0], shape[2] * shape[3]) if nchw else (x.size // C, 1)
+    gamma, beta = randn((C,), dt, seed=9), randn((C,), dt, seed=10)
+    want_y, want_m, want_v = K.batch_norm(x, gamma, beta, 1e-3, layout)
+    mean, var, y = np.empty(C), np.empty(C), np.empty_like(x)
+    launch(emu, "batch_norm_stats_f64", [_p(x), ("i", outer), ("i", C), ("i", inner), _p(mean), _p(var)], grid=2)
+    launch(emu, "batch_norm_apply_f64", [_p(x), _p(gamma), _p(beta), _p(mean), _p(var), ("i", outer), ("i", C),
+                                         ("i", inner), ("d", 1e-3), _p(y)])
+    tol = dict(rtol=1e-12, atol=1e-12)
+    for a, b, name in ((mean, want_m, "mean"), (var, want_v, "var"), (y, want_y, "y")):
+        assert_close(a, b, **tol, what=name)
+    sums, dx, dgam, dbet = np.empty(2 * C), np.empty_like(x), np.empty(C), np.empty(C)
+    launch(emu, "batch_norm_backward_reduce_f64", [_p(g), _p(x), _p(mean), _p(var), ("i", outer), ("i", C),
+                                                   ("i", inner), ("d", 1e-3), _p(sums)], grid=2)
+    launch(emu, "batch_norm_backward_apply_f64", [_p(g), _p(x), _p(gamma), _p(mean), _p(var), _p(sums),
+                                                  ("i", outer), ("i", C), ("i", inner), ("d", 1e-3), _p(dx),
+                                                  _p(dgam), _p(dbet)])
+    for a, b, name in zip((dx, dgam, dbet), K.batch_norm_backward(g, x, gamma, mean, var, 1e-3, layout),
+                          ("dx", "dgamma", "dbeta")):
+        assert_close(a, b, rtol=1e-10, atol=1e-12, what=name)
+    rm, rv, nm, nv = randn((C,), dt, seed=11), np.abs(randn((C,), dt, seed=12)), np.empty(C), np.empty(C)
+    count = outer * inner
+    launch(emu, "batch_norm_update_stats_f64", [_p(rm), _p(rv), _p(mean), _p(var), ("i", C), ("d", 0.1),
+                                                ("d", count / (count - 1)), _p(nm), _p(nv)])
+    for a, b in zip((nm, nv), K.batch_norm_update_stats(rm, rv, mean, var, 0.1, count, True)):
+        assert_close(a, b, rtol=1e-14, atol=1e-15, what="running stats")
