@@ -1,6 +1,8 @@
 #include "cpu/binary_cross_entropy_with_logits.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -27,27 +29,103 @@ struct Args {
   T* dl;           // [M] or nullptr
 };
 
-// Elements [i0, i1): the loss and (if asked) the gradient of each; returns their loss sum.
+// exp(-|x|) and log1p of it, for float as polynomials (Cephes's expf / logf coefficients, ~1 ulp)
+// so that the loops below vectorize (libm calls would not); double uses the C library.
+TC_INLINE float exp_neg_abs(float x) {
+  float v = x < 0.0f ? x : -x;          // -|x|; NaN stays NaN through the polynomial
+  v = v < -87.0f ? -87.0f : v;          // exp(-87) ~ 1.6e-38: below it the terms vanish anyway
+  // round to nearest by the 1.5 * 2^23 trick (roundf is a libm call on the baseline ISA)
+  const float n = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float r = v - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500E-4f;
+  p = p * r + 1.3981999507E-3f;
+  p = p * r + 8.3334519073E-3f;
+  p = p * r + 4.1665795894E-2f;
+  p = p * r + 1.6666665459E-1f;
+  p = p * r + 5.0000001201E-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = (int32_t(n) + 127) << 23;
+  float scale;
+  __builtin_memcpy(&scale, &bits, 4);
+  return p * scale;
+}
+// log1p(e) for e in [0, 1]: log(u) * e / (u - 1) with u = 1 + e (exact where u rounds to 1).
+TC_INLINE float log1p_unit(float e) {
+  const float u = 1.0f + e;
+  const bool big = u > 1.41421356237f;
+  const float m = big ? u * 0.5f : u, k = big ? 1.0f : 0.0f;
+  const float f = m - 1.0f, z = f * f;
+  float p = 7.0376836292E-2f;
+  p = p * f - 1.1514610310E-1f;
+  p = p * f + 1.1676998740E-1f;
+  p = p * f - 1.2420140846E-1f;
+  p = p * f + 1.4249322787E-1f;
+  p = p * f - 1.6668057665E-1f;
+  p = p * f + 2.0000714765E-1f;
+  p = p * f - 2.4999993993E-1f;
+  p = p * f + 3.3333331174E-1f;
+  float lg = f + (p * f * z - 2.12194440e-4f * k - 0.5f * z) + 0.693359375f * k;
+  const float d = u - 1.0f;
+  return d == 0.0f ? e : lg * (e / d);
+}
+TC_INLINE double exp_neg_abs(double x) { return std::exp(-std::fabs(x)); }
+TC_INLINE double log1p_unit(double e) { return std::log1p(e); }
+
+constexpr int kLanes = 16;
+
+// One element: its loss, and d loss / d x in *d.
 template <typename T>
-TC_INLINE double span(const Args<T>& a, int64_t i0, int64_t i1) {
-  const T keep = T(1) - a.smooth, half = a.smooth * T(0.5);
-  double total = 0;
-  for (int64_t i = i0; i < i1; ++i) {
-    const T x = a.x[i];
-    const T y = keep * a.t[i] + half;
-    const T lw = a.pw ? T(1) + (a.pw[a.C == 1 ? 0 : i % a.C] - T(1)) * y : T(1);
-    const T e = std::exp(-std::fabs(x));
-    const T sp_neg = std::log1p(e) + (x < T(0) ? -x : T(0));  // softplus(-x)
-    const T l = (T(1) - y) * x + lw * sp_neg;
-    if (a.loss) a.loss[i] = l;
-    total += double(l);
-    if (a.dl) {
-      const T sig_neg = x >= T(0) ? e / (T(1) + e) : T(1) / (T(1) + e);  // sigmoid(-x)
-      T d = (T(1) - y) - lw * sig_neg;
-      if (a.scale != T(1)) d *= a.scale;
-      a.dl[i] = d;
+TC_INLINE T element(T x, T t, T p, T keep, T half, T* d) {
+  const T y = keep * t + half;
+  const T lw = T(1) + (p - T(1)) * y;
+  const T e = exp_neg_abs(x);
+  *d = (T(1) - y) - lw * ((x >= T(0) ? e : T(1)) / (T(1) + e));  // (1 - y) - lw * sigmoid(-x)
+  return (T(1) - y) * x + lw * (log1p_unit(e) + (x < T(0) ? -x : T(0)));  // ... + lw * softplus(-x)
+}
+
+// Elements [r, r + n) with pos_weight w[c] (kPerColumn: w is the row's weights) or the single weight w[0]:
+// losses into kLanes independent double lanes (so the loop vectorizes without reassociation).
+template <bool kPerColumn, typename T>
+TC_INLINE void run_span(const Args<T>& a, int64_t r, int64_t n, const T* w, double* acc, double& total) {
+  const T keep = T(1) - a.smooth, half = a.smooth * T(0.5), scale = a.scale, p0 = w[0];
+  const T* x = a.x + r;
+  const T* t = a.t + r;
+  T* loss = a.loss ? a.loss + r : nullptr;
+  T* dl = a.dl ? a.dl + r : nullptr;
+  int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes) {
+    T l[kLanes], d[kLanes];
+    for (int k = 0; k < kLanes; ++k) l[k] = element(x[c + k], t[c + k], kPerColumn ? w[c + k] : p0, keep, half, &d[k]);
+    for (int k = 0; k < kLanes; ++k) acc[k] += double(l[k]);
+    if (loss)
+      for (int k = 0; k < kLanes; ++k) loss[c + k] = l[k];
+    if (dl) {
+      if (scale != T(1))
+        for (int k = 0; k < kLanes; ++k) d[k] *= scale;
+      for (int k = 0; k < kLanes; ++k) dl[c + k] = d[k];
     }
   }
+  for (; c < n; ++c) {
+    T d;
+    const T l = element(x[c], t[c], kPerColumn ? w[c] : p0, keep, half, &d);
+    total += double(l);
+    if (loss) loss[c] = l;
+    if (dl) dl[c] = scale != T(1) ? d * scale : d;
+  }
+}
+
+// Elements [i0, i1): the loss and (if asked) the gradient of each; returns their loss sum. With a
+// weight per column (period C), [i0, i1) is whole rows.
+template <typename T>
+TC_INLINE double span(const Args<T>& a, int64_t i0, int64_t i1) {
+  double acc[kLanes] = {}, total = 0;
+  const T one = T(1);
+  if (!a.pw || a.C == 1) {
+    run_span<false>(a, i0, i1 - i0, a.pw ? a.pw : &one, acc, total);
+  } else {
+    for (int64_t r = i0; r < i1; r += a.C) run_span<true>(a, r, a.C, a.pw, acc, total);
+  }
+  for (int k = 0; k < kLanes; ++k) total += acc[k];
   return total;
 }
 
@@ -61,14 +139,18 @@ inline void run_block(const Args<double>& a, int64_t i0, int64_t i1, double* out
 template <typename T>
 void run(const Tensor& logits, const Tensor& targets, const Tensor* pos_weight, double smoothing, int reduction,
          const Tensor& loss, const Tensor* dlogits) {
-  const int64_t M = logits.numel(), blocks = (M + kBlock - 1) / kBlock;
+  const int64_t M = logits.numel();
+  // Blocks of about kBlock elements; whole rows when pos_weight has a weight per column.
+  const int64_t C = pos_weight && pos_weight->numel() > 1 ? pos_weight->numel() : 1;
+  const int64_t per = C > 1 ? std::max<int64_t>(1, kBlock / C) * C : kBlock;
+  const int64_t blocks = (M + per - 1) / per;
   std::vector<double> sums(blocks, 0.0);
   Args<T> a{logits.ptr<T>(), targets.ptr<T>(), pos_weight ? pos_weight->ptr<T>() : nullptr,
             pos_weight ? pos_weight->numel() : 1, T(smoothing),
             reduction == kReduceMean ? T(1) / T(M) : T(1),
             reduction == kReduceNone ? loss.ptr<T>() : nullptr, dlogits ? dlogits->ptr<T>() : nullptr};
   parallel_for(blocks, 4, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) run_block(a, b * kBlock, std::min(M, (b + 1) * kBlock), &sums[b]);
+    for (int64_t b = b0; b < b1; ++b) run_block(a, b * per, std::min(M, (b + 1) * per), &sums[b]);
   });
   if (reduction != kReduceNone) {
     double total = 0;
