@@ -10,9 +10,10 @@
 Layers (Keras's names, arguments, weight names "kernel"/"bias", glorot_uniform / zeros
 initialisation, get_config, registered as "twincore>Name"): Dense, Conv2D (NHWC, HWIO),
 MaxPooling2D, GlobalAveragePooling2D, CustomConv2D (random rotation + shift while
-training, then conv). Losses: SparseCategoricalCrossentropy, CategoricalCrossentropy
+training, then conv); for the GAN (issue 16) Conv2DTranspose ([KH, KW, filters, C] kernels),
+LeakyReLU and BatchNormalization. Losses: SparseCategoricalCrossentropy, CategoricalCrossentropy
 (the fused kernel; from_logits=False takes the log of normalised, clipped probabilities
-as Keras does), MeanSquaredError.
+as Keras does), MeanSquaredError, BinaryCrossentropy (the fused binary cross-entropy kernel).
 
 Backends: on Keras's TensorFlow backend the layers call `tf_ops` (tf.custom_gradient
 ops; eagerly they call the core directly by DLPack, inside tf.function through
