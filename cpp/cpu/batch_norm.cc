@@ -25,57 +25,89 @@ View view_of(const Tensor& x, bool nhwc) {
 
 // Rows per block of the channel-last sums: each block's partial sums are one slot, added in order.
 constexpr int64_t kRows = 256;
+constexpr int kLanes = 8;
 
-// sums[c] += f(value at (r, c)) over every element, for channel-last or channel-first views.
-template <typename T, typename F>
-void channel_sums(const View& v, const T* x, int nsums, double* out, F f) {
+struct Two {
+  double a, b;
+};
+
+// out[c] (and out[C + c] when NS == 2) = sums over channel c of f(i, c) -> Two, in double, in a
+// fixed order: channel-first planes summed in kLanes lanes; channel-last rows in blocks of kRows
+// (vectorizes across channels), the blocks added in order.
+template <int NS, typename F>
+void channel_sums(const View& v, double* out, F f) {
   const int64_t C = v.C;
-  std::fill(out, out + nsums * C, 0.0);
+  std::fill(out, out + NS * C, 0.0);
   if (!v.last) {
     parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
-        double s[2] = {0, 0};
+        double la[kLanes] = {}, lb[kLanes] = {}, ra = 0, rb = 0;
         for (int64_t n = 0; n < v.outer; ++n) {
           const int64_t base = (n * C + c) * v.inner;
-          double t[2] = {0, 0};
-          for (int64_t i = 0; i < v.inner; ++i) f(base + i, c, t);
-          s[0] += t[0], s[1] += t[1];
+          int64_t i = 0;
+          for (; i + kLanes <= v.inner; i += kLanes)
+            for (int k = 0; k < kLanes; ++k) {
+              const Two t = f(base + i + k, c);
+              la[k] += t.a;
+              if (NS == 2) lb[k] += t.b;
+            }
+          for (; i < v.inner; ++i) {
+            const Two t = f(base + i, c);
+            ra += t.a;
+            if (NS == 2) rb += t.b;
+          }
         }
-        for (int k = 0; k < nsums; ++k) out[k * C + c] = s[k];
+        for (int k = 0; k < kLanes; ++k) ra += la[k], rb += lb[k];
+        out[c] = ra;
+        if (NS == 2) out[C + c] = rb;
       }
     });
     return;
   }
   const int64_t blocks = (v.outer + kRows - 1) / kRows;
-  std::vector<double> part(blocks * nsums * C, 0.0);
+  std::vector<double> part(blocks * NS * C, 0.0);
   parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      double* p = part.data() + b * nsums * C;
+      double* pa = part.data() + b * NS * C;
+      double* pb = pa + C;
       const int64_t r1 = std::min(v.outer, (b + 1) * kRows);
       for (int64_t r = b * kRows; r < r1; ++r)
         for (int64_t c = 0; c < C; ++c) {
-          double t[2] = {0, 0};
-          f(r * C + c, c, t);
-          p[c] += t[0];
-          if (nsums > 1) p[C + c] += t[1];
+          const Two t = f(r * C + c, c);
+          pa[c] += t.a;
+          if (NS == 2) pb[c] += t.b;
         }
     }
   });
   for (int64_t b = 0; b < blocks; ++b)
-    for (int64_t k = 0; k < nsums * C; ++k) out[k] += part[b * nsums * C + k];
+    for (int64_t k = 0; k < NS * C; ++k) out[k] += part[b * NS * C + k];
+}
+
+// out[i] = f(i, c) for every element: per plane (channel-first) or per row (channel-last).
+template <typename T, typename F>
+void per_element(const View& v, T* out, F f) {
+  const int64_t C = v.C;
+  if (!v.last) {
+    parallel_for(v.outer * C, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t c = p % C, base = p * v.inner;
+        for (int64_t i = 0; i < v.inner; ++i) out[base + i] = f(base + i, c);
+      }
+    });
+    return;
+  }
+  parallel_for(v.outer, std::max<int64_t>(1, 4096 / C), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t c = 0; c < C; ++c) out[r * C + c] = f(r * C + c, c);
+  });
 }
 
 // y = (x - mean[c]) * scale[c] + shift[c] with scale = invstd * gamma, shift = beta.
 template <typename T>
 void normalize(const View& v, const T* x, T* y, const std::vector<T>& mean, const std::vector<T>& scale,
                const std::vector<T>& shift) {
-  const int64_t C = v.C, total = v.outer * C * v.inner;
-  parallel_for(total, 1 << 14, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t c = v.last ? i % C : (i / v.inner) % C;
-      y[i] = (x[i] - mean[c]) * scale[c] + shift[c];
-    }
-  });
+  const T *m = mean.data(), *sc = scale.data(), *sh = shift.data();
+  per_element<T>(v, y, [=](int64_t i, int64_t c) { return (x[i] - m[c]) * sc[c] + sh[c]; });
 }
 
 template <typename T>
@@ -98,13 +130,13 @@ void train(const Tensor& x, bool nhwc, const Tensor* gamma, const Tensor* beta, 
   const T* X = x.ptr<T>();
   const double M = double(v.outer * v.inner);
   std::vector<double> s(v.C), q(v.C);
-  channel_sums<T>(v, X, 1, s.data(), [&](int64_t i, int64_t, double* t) { t[0] += X[i]; });
+  channel_sums<1>(v, s.data(), [=](int64_t i, int64_t) { return Two{double(X[i]), 0.0}; });
   T* mu = mean.ptr<T>();
   for (int64_t c = 0; c < v.C; ++c) mu[c] = T(s[c] / M);
   // The variance about the rounded mean, two-pass (no cancellation for large means).
-  channel_sums<T>(v, X, 1, q.data(), [&](int64_t i, int64_t c, double* t) {
+  channel_sums<1>(v, q.data(), [=](int64_t i, int64_t c) {
     const double d = double(X[i]) - double(mu[c]);
-    t[0] += d * d;
+    return Two{d * d, 0.0};
   });
   T* va = var.ptr<T>();
   for (int64_t c = 0; c < v.C; ++c) va[c] = T(q[c] / M);
@@ -131,9 +163,9 @@ void backward(const Tensor& grad, const Tensor& x, bool nhwc, const Tensor* gamm
   for (int64_t c = 0; c < v.C; ++c) invstd[c] = T(1) / std::sqrt(va[c] + T(eps));
   // sum(grad) and sum(grad * xh) per channel, in one pass.
   std::vector<double> s(2 * v.C);
-  channel_sums<T>(v, X, 2, s.data(), [&](int64_t i, int64_t c, double* t) {
-    t[0] += G[i];
-    t[1] += double(G[i]) * double((X[i] - mu[c]) * invstd[c]);
+  const T* inv = invstd.data();
+  channel_sums<2>(v, s.data(), [=](int64_t i, int64_t c) {
+    return Two{double(G[i]), double(G[i]) * double((X[i] - mu[c]) * inv[c])};
   });
   const double* sg = s.data();
   const double* sgx = s.data() + v.C;
@@ -150,14 +182,9 @@ void backward(const Tensor& grad, const Tensor& x, bool nhwc, const Tensor* gamm
     a[c] = T(sg[c] / M);
     b[c] = T(sgx[c] / M);
   }
-  T* DX = dx->ptr<T>();
-  const int64_t C = v.C, total = v.outer * C * v.inner;
-  parallel_for(total, 1 << 14, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t c = v.last ? i % C : (i / v.inner) % C;
-      const T xh = (X[i] - mu[c]) * invstd[c];
-      DX[i] = k[c] * (G[i] - a[c] - xh * b[c]);
-    }
+  const T *kk = k.data(), *aa = a.data(), *bb = b.data();
+  per_element<T>(v, dx->ptr<T>(), [=](int64_t i, int64_t c) {
+    return kk[c] * (G[i] - aa[c] - (X[i] - mu[c]) * inv[c] * bb[c]);
   });
 }
 

@@ -233,9 +233,16 @@ class TorchGanBackend:
         from twincore.workloads.gan import N_G
 
         self.G.train()
-        logits = self.D(self.G(torch.from_numpy(z)))
-        loss = self.bce(logits, torch.ones_like(logits.detach()))
-        return float(loss.detach()), torch.autograd.grad(loss, self.params[:N_G])
+        d_params = self.params[N_G:]
+        for p in d_params:  # no discriminator weight gradients in the generator's step
+            p.requires_grad_(False)
+        try:
+            logits = self.D(self.G(torch.from_numpy(z)))
+            loss = self.bce(logits, torch.ones_like(logits.detach()))
+            return float(loss.detach()), torch.autograd.grad(loss, self.params[:N_G])
+        finally:
+            for p in d_params:
+                p.requires_grad_(True)
 
     @torch.no_grad()
     def generate(self, z):
