@@ -146,6 +146,34 @@ CHECKS = [("relu/tanh", check_activations), ("matmul", check_matmul),
           ("conv2d", check_conv2d), ("rotate", check_rotate)]
 
 
+
+def check_gan_ops(dt):
+    """leaky_relu, bce_with_logits, conv_transpose2d, batch_norm (issue 16) vs their references."""
+    from twincore.kernels.reference import activations as ra
+    from twincore.kernels.reference import batch_norm as rbn
+    from twincore.kernels.reference import binary_cross_entropy_with_logits as rb
+    from twincore.kernels.reference import conv_transpose2d as rc
+
+    x, g = _r((37, 29), 1, dt, 3), _r((37, 29), 2, dt)
+    assert_close(K.leaky_relu(x, 0.2), ra.leaky_relu(x, 0.2), **_tol(dt), what="leaky_relu")
+    assert_close(K.leaky_relu_backward(g, x, 0.2), ra.leaky_relu_backward(g, x, 0.2), **_tol(dt),
+                 what="leaky_relu backward")
+    t = (np.random.default_rng(3).uniform(0, 1, x.shape)).astype(dt)
+    for got, want, n in zip(K.binary_cross_entropy_with_logits(x, t, None, 0.1, "mean"),
+                            rb.binary_cross_entropy_with_logits(x, t, None, 0.1, "mean"), ("loss", "dlogits")):
+        assert_close(got, want, **_tol(dt), what="bce_with_logits " + n)
+    for layout, w_shape, pad in (("NCHW", (4, 3, 4, 4), 1), ("NHWC", (4, 4, 3, 4), "same")):
+        xi = _r((2, 4, 5, 6) if layout == "NCHW" else (2, 5, 6, 4), 4, dt)
+        w, b = _r(w_shape, 5, dt, 0.3), _r((3,), 6, dt)
+        assert_close(K.conv_transpose2d(xi, w, b, 2, pad, None, 1, layout),
+                     rc.conv_transpose2d(xi, w, b, 2, pad, None, 1, layout), **_tol(dt),
+                     what=f"conv_transpose2d {layout}")
+        y, m, v = K.batch_norm(xi, None, None, 1e-5, layout)
+        assert_close(y, rbn.batch_norm(xi, None, None, 1e-5, layout)[0], **_tol(dt), what=f"batch_norm {layout}")
+
+
+CHECKS += [("leaky_relu/bce/conv_transpose2d/batch_norm", check_gan_ops)]
+
 def backend_name(ops=()) -> str:
     """Which backend ran the op's last call (cuda / cupy / cpu), with the CPU's SIMD path."""
     used = {K.backends_used().get(op, "cpu") for op in ops} or {"cpu"}
