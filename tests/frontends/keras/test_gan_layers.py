@@ -85,7 +85,7 @@ def test_generator_saves_and_loads_as_keras_file(tmp_path):
     inp = keras.Input((8,))
     h = keras.layers.Dense(7 * 7 * 4)(inp)
     h = keras.layers.Reshape((7, 7, 4))(h)
-    h = tk.LeakyReLU(0.2)(h)
+    h = tk.LeakyReLU(0.2)(tk.BatchNormalization(momentum=0.8)(h))
     out = tk.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh")(h)
     model = keras.Model(inp, out)
     model.compile("adam", tk.BinaryCrossentropy(from_logits=True))
@@ -94,6 +94,8 @@ def test_generator_saves_and_loads_as_keras_file(tmp_path):
     model.save(tmp_path / "g.keras")
     loaded = keras.models.load_model(tmp_path / "g.keras")
     assert isinstance(loaded.layers[-1], tk.Conv2DTranspose) and isinstance(loaded.layers[-2], tk.LeakyReLU)
+    assert isinstance(loaded.layers[-3], tk.BatchNormalization) and loaded.layers[-3].momentum == 0.8
+    np.testing.assert_array_equal(loaded.layers[-3].moving_variance.numpy(), model.layers[-3].moving_variance.numpy())
     np.testing.assert_array_equal(loaded.predict(z, verbose=0), model.predict(z, verbose=0))
 
 

@@ -6,8 +6,6 @@ update kernel; inference: the moving statistics."""
 
 from __future__ import annotations
 
-import math
-
 import keras
 
 from twincore.frontends.keras.backend import impl
@@ -65,7 +63,7 @@ class BatchNormalization(TwincoreLayer):
             return impl.batch_norm_inference(inputs, gamma, beta, impl.value(self.moving_mean),
                                              impl.value(self.moving_variance), self.epsilon, "NHWC")
         y, mean, var = impl.batch_norm(inputs, gamma, beta, self.epsilon, "NHWC")
-        count = math.prod(int(d) for d in inputs.shape[:-1])
+        count = 1  # the values per channel matter only for an unbiased variance, which Keras does not use
         new_mean, new_var = impl.batch_norm_update_stats(impl.value(self.moving_mean), impl.value(self.moving_variance),
                                                          mean, var, 1.0 - self.momentum, count, False)
         self.moving_mean.assign(new_mean)
