@@ -17,6 +17,10 @@ from twincore.kernels.matmul import matmul, matmul_backward  # noqa: F401
 from twincore.kernels.mse import mse, mse_backward  # noqa: F401
 from twincore.kernels.softmax import softmax, softmax_backward  # noqa: F401
 from twincore.kernels.softmax_cross_entropy import softmax_cross_entropy  # noqa: F401
+# issue 16, LSTM half: sigmoid, embedding, lstm
+from twincore.kernels.activations import sigmoid, sigmoid_backward  # noqa: F401
+from twincore.kernels.embedding import embedding, embedding_backward  # noqa: F401
+from twincore.kernels.lstm import lstm, lstm_backward  # noqa: F401
 
 # CUDA arrays (torch / CuPy / any DLPack kCUDA array) go to the GPU kernels: the nvcc build's
 # or CuPy's (see _dispatch). Keep this last: it wraps every op imported above by name.

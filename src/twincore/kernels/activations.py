@@ -1,4 +1,4 @@
-"""Elementwise activations: relu, tanh (forward and backward).
+"""Elementwise activations: relu, tanh, sigmoid (forward and backward).
 
 Shapes: any; the output has the input's shape, dtype and kind (numpy in, numpy out;
 torch in, torch out; ...). Backward takes the forward's *output* y, which is all
@@ -33,3 +33,15 @@ def tanh_backward(grad, y):
     """dx = grad * (1 - y**2), with y = tanh(x)."""
     grad, kind = prepare(grad)
     return kind.wrap(_core.tanh_backward(grad, to_core(y), kind.alloc))
+
+
+def sigmoid(x):
+    """y = 1 / (1 + exp(-x)) elementwise; saturates to exactly 0 / 1 without overflow."""
+    x, kind = prepare(x)
+    return kind.wrap(_core.sigmoid(x, kind.alloc))
+
+
+def sigmoid_backward(grad, y):
+    """dx = grad * y * (1 - y), with y = sigmoid(x)."""
+    grad, kind = prepare(grad)
+    return kind.wrap(_core.sigmoid_backward(grad, to_core(y), kind.alloc))

@@ -17,3 +17,13 @@ def tanh(x):
 def tanh_backward(grad, y):
     y = np.asarray(y, np.float64)
     return np.asarray(grad, np.float64) * (1.0 - y * y)
+
+
+def sigmoid(x):
+    x = np.asarray(x, np.float64)
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + e^-x), without overflow warnings
+
+
+def sigmoid_backward(grad, y):
+    y = np.asarray(y, np.float64)
+    return np.asarray(grad, np.float64) * y * (1.0 - y)
