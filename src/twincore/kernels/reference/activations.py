@@ -21,7 +21,8 @@ def tanh_backward(grad, y):
 
 def sigmoid(x):
     x = np.asarray(x, np.float64)
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + e^-x), without overflow warnings
+    e = np.exp(-np.abs(x))  # never overflows; exact in both tails (no 1 + tanh cancellation)
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def sigmoid_backward(grad, y):

@@ -5,7 +5,8 @@ import numpy as np
 
 
 def _sig(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def lstm(x, w_ih, w_hh, bias=None, h0=None, c0=None, batch_first=False):
