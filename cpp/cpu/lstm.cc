@@ -40,6 +40,19 @@ struct FwdStep {
   Rows r;
 };
 
+// The gate math of one (t, b) row over its H units; spans are disjoint.
+template <typename T>
+TC_INLINE void cell_fwd(T* __restrict gi, T* __restrict gf, T* __restrict gg, T* __restrict go,
+                        const T* __restrict cp, T* __restrict c, T* __restrict h, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    T i = sigmoid_of(gi[j]), f = sigmoid_of(gf[j]), u = tanh_of(gg[j]), o = sigmoid_of(go[j]);
+    T cv = f * cp[j] + i * u;
+    gi[j] = i, gf[j] = f, gg[j] = u, go[j] = o;
+    c[j] = cv;
+    h[j] = o * tanh_of(cv);
+  }
+}
+
 template <typename T>
 TC_INLINE void fwd_rows(const FwdStep<T>& a, int64_t b0, int64_t b1) {
   const int64_t H = a.H, W = 6 * H, t = a.t;
@@ -48,13 +61,7 @@ TC_INLINE void fwd_rows(const FwdStep<T>& a, int64_t b0, int64_t b1) {
     const T* cp = t > 0 ? a.ws + a.r.at(t - 1, b) * W + 4 * H : a.c0 + (a.c0_rows ? b * H : 0);
     T* c = g + 4 * H;
     T* h = t + 1 < a.steps ? a.ws + a.r.at(t + 1, b) * W + 5 * H : a.hn + b * H;
-    for (int64_t j = 0; j < H; ++j) {
-      T i = sigmoid_of(g[j]), f = sigmoid_of(g[H + j]), gg = tanh_of(g[2 * H + j]), o = sigmoid_of(g[3 * H + j]);
-      T cv = f * cp[j] + i * gg;
-      g[j] = i, g[H + j] = f, g[2 * H + j] = gg, g[3 * H + j] = o;
-      c[j] = cv;
-      h[j] = o * tanh_of(cv);
-    }
+    cell_fwd(g, g + H, g + 2 * H, g + 3 * H, cp, c, h, H);
     if (a.y) std::memcpy(a.y + a.r.at(t, b) * H, h, sizeof(T) * H);
     if (t + 1 == a.steps) std::memcpy(a.cn + b * H, c, sizeof(T) * H);
   }
@@ -77,28 +84,29 @@ struct BwdStep {
 };
 
 template <typename T>
+TC_INLINE void cell_bwd(const T* __restrict g, const T* __restrict c, const T* __restrict cp,
+                        const T* __restrict dyr, T* __restrict d, T* __restrict dh, T* __restrict dc, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    T i = g[j], f = g[H + j], u = g[2 * H + j], o = g[3 * H + j];
+    T tc = tanh_of(c[j]);
+    T dhv = dh[j] + dyr[j];
+    T dcv = dc[j] + dhv * o * (T(1) - tc * tc);
+    d[j] = dcv * u * i * (T(1) - i);
+    d[H + j] = dcv * cp[j] * f * (T(1) - f);
+    d[2 * H + j] = dcv * i * (T(1) - u * u);
+    d[3 * H + j] = dhv * tc * o * (T(1) - o);
+    dc[j] = dcv * f;
+  }
+}
+
+template <typename T>
 TC_INLINE void bwd_rows(const BwdStep<T>& a, int64_t b0, int64_t b1) {
   const int64_t H = a.H, W = 6 * H, t = a.t;
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t row = a.r.at(t, b);
     const T* g = a.ws + row * W;
-    const T* c = g + 4 * H;
     const T* cp = t > 0 ? a.ws + a.r.at(t - 1, b) * W + 4 * H : a.c0 + (a.c0_rows ? b * H : 0);
-    const T* dyr = a.dy ? a.dy + row * H : a.zeros;
-    T* d = a.dg + row * 4 * H;
-    T* dh = a.dh + b * H;
-    T* dc = a.dc + b * H;
-    for (int64_t j = 0; j < H; ++j) {
-      T i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j];
-      T tc = tanh_of(c[j]);
-      T dhv = dh[j] + dyr[j];
-      T dcv = dc[j] + dhv * o * (T(1) - tc * tc);
-      d[j] = dcv * gg * i * (T(1) - i);
-      d[H + j] = dcv * cp[j] * f * (T(1) - f);
-      d[2 * H + j] = dcv * i * (T(1) - gg * gg);
-      d[3 * H + j] = dhv * tc * o * (T(1) - o);
-      dc[j] = dcv * f;
-    }
+    cell_bwd(g, g + 4 * H, cp, a.dy ? a.dy + row * H : a.zeros, a.dg + row * 4 * H, a.dh + b * H, a.dc + b * H, H);
   }
 }
 
