@@ -18,6 +18,10 @@ from twincore.frontends.torch.ops.max_pool2d import max_pool2d, max_pool2d_backw
 from twincore.frontends.torch.ops.mse import mse, mse_backward  # noqa: F401
 from twincore.frontends.torch.ops.rotate import rotate, rotate_backward  # noqa: F401
 from twincore.frontends.torch.ops.softmax import softmax, softmax_backward  # noqa: F401
+# issue 16, LSTM half
+from twincore.frontends.torch.ops.activations import sigmoid, sigmoid_backward  # noqa: F401
+from twincore.frontends.torch.ops.embedding import embedding, embedding_backward  # noqa: F401
+from twincore.frontends.torch.ops.lstm import lstm, lstm_backward  # noqa: F401
 
 # Every custom op, forward and backward, for opcheck and for readers.
 ALL_OPS = {name: obj for name, obj in globals().items() if hasattr(obj, "register_fake")}

@@ -38,3 +38,4 @@ def _elementwise(name: str, fwd, bwd):
 
 relu, relu_backward = _elementwise("relu", K.relu, K.relu_backward)
 tanh, tanh_backward = _elementwise("tanh", K.tanh, K.tanh_backward)
+sigmoid, sigmoid_backward = _elementwise("sigmoid", K.sigmoid, K.sigmoid_backward)
