@@ -31,3 +31,4 @@ from twincore.frontends.keras.layers import (  # noqa: F401
     Conv2D, CustomConv2D, Dense, GlobalAveragePooling2D, MaxPooling2D)
 from twincore.frontends.keras.losses import (  # noqa: F401
     CategoricalCrossentropy, MeanSquaredError, SparseCategoricalCrossentropy)
+from twincore.frontends.keras.layers import Embedding, LSTM  # noqa: F401,E402  (issue 16: sequence models)

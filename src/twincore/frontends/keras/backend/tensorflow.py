@@ -3,6 +3,8 @@
 from twincore.frontends.keras.tf_ops import (  # noqa: F401
     conv2d, dense, global_avg_pool2d, max_pool2d, mse, rotate, softmax, softmax_cross_entropy)
 
+from twincore.frontends.keras.tf_ops import embedding, lstm, sigmoid  # noqa: F401,E402  (issue 16)
+
 
 def value(variable):
     """What a layer passes for a Keras Variable: TF reads it (tape-visible) in the op."""

@@ -4,3 +4,5 @@ from twincore.frontends.keras.layers.conv2d import Conv2D  # noqa: F401
 from twincore.frontends.keras.layers.custom_conv2d import CustomConv2D  # noqa: F401
 from twincore.frontends.keras.layers.dense import Dense  # noqa: F401
 from twincore.frontends.keras.layers.pooling import GlobalAveragePooling2D, MaxPooling2D  # noqa: F401
+from twincore.frontends.keras.layers.embedding import Embedding  # noqa: F401,E402  (issue 16)
+from twincore.frontends.keras.layers.lstm import LSTM  # noqa: F401,E402  (issue 16)

@@ -13,3 +13,7 @@ from twincore.frontends.keras.tf_ops.matmul import dense, matmul  # noqa: F401
 from twincore.frontends.keras.tf_ops.mse import mse  # noqa: F401
 from twincore.frontends.keras.tf_ops.pooling import global_avg_pool2d, max_pool2d  # noqa: F401
 from twincore.frontends.keras.tf_ops.rotate import rotate  # noqa: F401
+# issue 16, LSTM half
+from twincore.frontends.keras.tf_ops.activations import sigmoid  # noqa: F401,E402
+from twincore.frontends.keras.tf_ops.embedding import embedding  # noqa: F401,E402
+from twincore.frontends.keras.tf_ops.lstm import lstm  # noqa: F401,E402
