@@ -68,6 +68,26 @@ void embedding_check_ids(const Tensor& ids, int64_t V, const char* op) {
   }
 }
 
+static void check_ids(const char* op, const Tensor& ids) {
+  if (ids.dtype != DType::i32 && ids.dtype != DType::i64)
+    type_error(op, "ids", "expected int32 or int64 ids, got ", dtype_name(ids.dtype));
+  check_contiguous(op, "ids", ids);
+  check_nonempty(op, "ids", ids);
+  check_rank(op, "ids", ids, 0, kMaxDims - 1);
+  if (ids.device != Device::cpu) value_error(op, "ids", "CUDA tensors need a CUDA build of twincore");
+}
+
+Shape embedding_check(const Tensor& ids, const Tensor& weight, const char* op) {
+  check_ids(op, ids);
+  check_input(op, "weight", weight);
+  check_rank(op, "weight", weight, 2, 2);
+  if (weight.device != Device::cpu) value_error(op, "weight", "CUDA tensors need a CUDA build of twincore");
+  embedding_check_ids(ids, weight.size(0), op);
+  Shape s = ids.shape;
+  s.dims[s.ndim++] = weight.size(1);
+  return s;
+}
+
 void embedding(const Tensor& ids, const Tensor& weight, const Tensor& out) {
   TC_FLOAT_TYPES("embedding", weight.dtype, T, gather<T>(ids, weight, out));
 }
@@ -83,26 +103,11 @@ namespace {
 using namespace tc;
 namespace pyb = pybind11;
 
-void check_ids(const char* op, const Tensor& ids) {
-  if (ids.dtype != DType::i32 && ids.dtype != DType::i64)
-    type_error(op, "ids", "expected int32 or int64 ids, got ", dtype_name(ids.dtype));
-  check_contiguous(op, "ids", ids);
-  check_nonempty(op, "ids", ids);
-  check_rank(op, "ids", ids, 0, kMaxDims - 1);
-  if (ids.device != Device::cpu) value_error(op, "ids", "CUDA tensors need a CUDA build of twincore");
-}
-
 pyb::object embedding_py(pyb::handle ids_obj, pyb::handle w_obj, pyb::handle allocator) {
   const char* op = "embedding";
   auto ids = py::arg(ids_obj, op, "ids");
   auto w = py::arg(w_obj, op, "weight");
-  check_ids(op, ids.t);
-  check_input(op, "weight", w.t);
-  check_rank(op, "weight", w.t, 2, 2);
-  if (w.t.device != Device::cpu) value_error(op, "weight", "CUDA tensors need a CUDA build of twincore");
-  cpu::embedding_check_ids(ids.t, w.t.size(0), op);
-  Shape s = ids.t.shape;
-  s.dims[s.ndim++] = w.t.size(1);
+  Shape s = cpu::embedding_check(ids.t, w.t, op);
   auto out = py::alloc(allocator, s, w.t.dtype, op);
   {
     pyb::gil_scoped_release nogil;
@@ -117,7 +122,7 @@ pyb::object embedding_backward_py(pyb::handle g_obj, pyb::handle ids_obj, int64_
   auto g = py::arg(g_obj, op, "grad");
   auto ids = py::arg(ids_obj, op, "ids");
   check_input(op, "grad", g.t);
-  check_ids(op, ids.t);
+  cpu::check_ids(op, ids.t);
   if (num_embeddings < 1) value_error(op, "num_embeddings", "must be >= 1, got ", num_embeddings);
   if (g.t.device != Device::cpu) value_error(op, "grad", "CUDA tensors need a CUDA build of twincore");
   // grad must be ids.shape + (D,)

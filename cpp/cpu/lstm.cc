@@ -186,9 +186,9 @@ void backward_t(const LstmArgs& a, const Tensor& ws_t, const Tensor* dy, const T
   }
   if (out.dc0) std::memcpy(out.dc0->ptr<T>(), dc.data(), sizeof(T) * B * H);
   // Over all steps at once: dx = dG @ w_ih, dw_ih = dG^T @ x, dw_hh = dG^T @ h_{t-1}.
-  gemm(false, false, rows, I, G, T(1), dg.get(), G, a.w_ih->ptr<T>(), I, T(0), out.dx->ptr<T>(), I);
-  gemm(true, false, G, I, rows, T(1), dg.get(), G, a.x->ptr<T>(), I, T(0), out.dw_ih->ptr<T>(), I);
-  gemm(true, false, G, H, rows, T(1), dg.get(), G, ws + 5 * H, W, T(0), out.dw_hh->ptr<T>(), H);
+  if (out.dx) gemm(false, false, rows, I, G, T(1), dg.get(), G, a.w_ih->ptr<T>(), I, T(0), out.dx->ptr<T>(), I);
+  if (out.dw_ih) gemm(true, false, G, I, rows, T(1), dg.get(), G, a.x->ptr<T>(), I, T(0), out.dw_ih->ptr<T>(), I);
+  if (out.dw_hh) gemm(true, false, G, H, rows, T(1), dg.get(), G, ws + 5 * H, W, T(0), out.dw_hh->ptr<T>(), H);
   if (out.dbias) {
     // Column sums, rows in order whatever the split: deterministic.
     T* db = out.dbias->ptr<T>();

@@ -44,8 +44,8 @@ LstmDims lstm_check(const LstmArgs& a, const char* op);
 // y may be null (return_sequences=false).
 void lstm(const LstmArgs& a, const Tensor* y, const Tensor& h_n, const Tensor& c_n, const Tensor& ws);
 
-// Gradients in: dy (like y) / dh_n / dc_n, each optional (absent = 0). Out: dx, dw_ih, dw_hh
-// always; dbias / dh0 / dc0 where non-null.
+// Gradients in: dy (like y) / dh_n / dc_n, each optional (absent = 0). Out: each of dx, dw_ih,
+// dw_hh, dbias, dh0, dc0 where non-null (the tape asks only for what it tracks).
 struct LstmGrads {
   const Tensor* dx;
   const Tensor* dw_ih;

@@ -22,6 +22,8 @@ from twincore.frontends.native.layers import (  # noqa: F401
     Activation, Conv2D, Dense, Flatten, GlobalAveragePooling2D, Layer, MaxPool2D, RotationConv2D, Sequential,
 )
 from twincore.frontends.native.optimizers import SGD, Adam, Optimizer  # noqa: F401
+from twincore.frontends.native.ops import embedding, lstm, sigmoid  # noqa: F401,E402  (issue 16)
+from twincore.frontends.native.layers import LSTM, Embedding  # noqa: F401,E402  (issue 16)
 
 __all__ = [
     "Tensor", "Variable", "as_tensor", "constant", "zeros", "GradientTape",
@@ -30,3 +32,4 @@ __all__ = [
     "Activation", "Conv2D", "Dense", "Flatten", "GlobalAveragePooling2D", "Layer", "MaxPool2D", "RotationConv2D",
     "Sequential", "SGD", "Adam", "Optimizer",
 ]
+__all__ += ["embedding", "lstm", "sigmoid", "LSTM", "Embedding"]  # issue 16

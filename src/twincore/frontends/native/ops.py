@@ -170,3 +170,31 @@ def rotate(images: Tensor, angle: Any, translate: Any = (0.0, 0.0), interpolatio
     a = angle._v if isinstance(angle, Tensor) else _core.tape_var(np.asarray(angle, images.dtype))
     t = translate._v if isinstance(translate, Tensor) else _core.tape_var(np.asarray(translate, images.dtype))
     return _wrap(_core.tape_rotate(images._v, a, t, interpolation, fill, float(fill_value), layout))
+
+
+# ---- issue 16, LSTM half: sigmoid, embedding, lstm ----
+def sigmoid(x: Tensor) -> Tensor:
+    return _wrap(_core.tape_sigmoid(as_tensor(x)._v))
+
+
+_ACTIVATIONS["sigmoid"] = sigmoid
+
+
+def embedding(ids: Any, weight: Tensor) -> Tensor:
+    """Rows of weight [V, D] at integer ids (a constant) of any shape S -> S + (D,)."""
+    ids = ids._v if isinstance(ids, Tensor) else (ids if hasattr(ids, "__dlpack__") and not isinstance(ids, np.ndarray)
+                                                  else np.ascontiguousarray(ids))
+    return _wrap(_core.tape_embedding(ids, as_tensor(weight)._v))
+
+
+def lstm(x: Tensor, kernel: Tensor, recurrent_kernel: Tensor, bias: Tensor | None = None, h0: Tensor | None = None,
+         c0: Tensor | None = None, return_sequences: bool = False, batch_first: bool = True,
+         keras_layout: bool = True) -> Tensor:
+    """One LSTM layer over the whole sequence (the core's fused op). Keras's layout by default:
+    x [B, T, I], kernel [I, 4H], recurrent_kernel [H, 4H] (gates i, f, c, o), bias [4H]; with
+    keras_layout=False the kernel's [4H, I] / [4H, H]. h0, c0 [B, H] or None.
+    Returns y [B, T, H] (return_sequences) or the last h [B, H]."""
+    x = as_tensor(x)
+    opt = lambda v: None if v is None else _var(v, x)  # noqa: E731
+    return _wrap(_core.tape_lstm(x._v, _var(kernel, x), _var(recurrent_kernel, x), opt(bias), opt(h0), opt(c0),
+                                 batch_first, return_sequences, keras_layout))
