@@ -58,6 +58,8 @@ def _build(spec: Spec, ours: bool, dtype: str):
             x = keras.layers.Flatten(dtype=dtype)(x)
         elif layer.kind == "dense":
             x = add(L.Dense(layer.units, activation=layer.activation, **kw))(x)
+        elif layer.kind == "lstm":  # returns the last h; weights kernel, recurrent_kernel, bias
+            x = add(L.LSTM(layer.units, **kw))(x)
     return keras.Model(inp, x), param_layers
 
 
@@ -76,7 +78,9 @@ class KerasBackend:
         if spec.task == "classify":
             spec = dataclasses.replace(spec, input_shape=(28, 28, 1) if self._images else (28, 28))
         self.model, layers = _build(spec, ours, self.dtype.name)
-        self.vars = [v for layer in layers for v in (layer.kernel, layer.bias)]
+        self.vars = [v for layer in layers
+                     for v in (layer.trainable_weights if hasattr(layer, "recurrent_kernel") or
+                               isinstance(layer, keras.layers.LSTM) else (layer.kernel, layer.bias))]
         self.params = [np.array(v.numpy()) for v in self.vars]
         losses = tk if ours else keras.losses
         self.xent = losses.SparseCategoricalCrossentropy(from_logits=True)

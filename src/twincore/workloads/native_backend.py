@@ -55,7 +55,9 @@ class NativeBackend:
                     mods.append(tn.Flatten(**kw))
                 elif layer.kind == "dense":
                     mods.append(tn.Dense(layer.units, layer.activation, seed=seed + i, **kw))
-                if layer.kind in ("conv", "rotconv", "dense"):
+                elif layer.kind == "lstm":
+                    mods.append(tn.LSTM(layer.units, seed=seed + i, **kw))
+                if layer.kind in ("conv", "rotconv", "dense", "lstm"):
                     layers.append(mods[-1])
             self.model = tn.Sequential(mods, **kw)
             shape = (28, 28, 1) if self._images else ((28, 28) if spec.task == "classify" else spec.input_shape)

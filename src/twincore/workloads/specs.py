@@ -16,7 +16,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Layer:
-    kind: str           # dense | conv | rotconv | maxpool | gap | flatten
+    kind: str           # dense | conv | rotconv | maxpool | gap | flatten | lstm | embedding
     units: int = 0      # dense units / conv filters
     kernel: int = 0     # conv kernel size / pool size
     stride: int = 1
@@ -79,6 +79,11 @@ MODELS: dict[str, Spec] = {
                      clipnorm=1.0, loss_weights=(1.0, 0.5),
                      doc="inputs: left and right image halves; dense 64 each, added; residual dense 64; "
                          "outputs: class (10) and mean brightness (1); loss weights 1.0 / 0.5; clipnorm 1.0"),
+    # issue 16: a recurrent classifier, each image read as a sequence (28 steps of 28 pixels)
+    "lstm": Spec("lstm", "classify", (Layer("lstm", units=128), _dense(10)), input_shape=(28, 28),
+                 batch_size=100, epochs=10, val=5000, lr=2e-3, lr_schedule="cosine",
+                 doc="sequential Fashion-MNIST: 28 steps of 28 pixels -> LSTM 128 (last h) -> Dense 10; "
+                     "Adam 2e-3 with cosine decay; batch 100; 10 epochs; 5000 validation images"),
 }
 
 
@@ -102,6 +107,10 @@ def param_shapes(spec: Spec) -> list[tuple[int, ...]]:
         elif layer.kind == "dense":
             shapes += [(shape[-1], layer.units), (layer.units,)]
             shape = (layer.units,)
+        elif layer.kind == "lstm":  # Keras's kernel, recurrent_kernel, bias (gates i, f, c, o)
+            u = layer.units
+            shapes += [(shape[-1], 4 * u), (u, 4 * u), (4 * u,)]
+            shape = (u,)
     return shapes
 
 
@@ -124,7 +133,17 @@ def init_weights(spec: Spec, seed: int = 0, dtype=np.float32) -> list[np.ndarray
     kernels; reproducible from `seed`."""
     rng = np.random.default_rng(seed)
     out = []
-    for shape in param_shapes(spec):
+    for shape, how in zip(param_shapes(spec), _param_inits(spec)):
+        if how == "orthogonal":  # Keras's LSTM recurrent_kernel: Q of QR(normal), signs from R
+            a = rng.standard_normal((max(shape), min(shape)))
+            q, r = np.linalg.qr(a)
+            q = q * np.sign(np.diag(r))
+            out.append((q if shape[0] >= shape[1] else q.T).astype(dtype))
+            continue
+        if how == "forget_bias":  # Keras's unit_forget_bias: zeros, ones for the forget gate
+            u = shape[0] // 4
+            out.append(np.r_[np.zeros(u), np.ones(u), np.zeros(2 * u)].astype(dtype))
+            continue
         if len(shape) == 1:
             out.append(np.zeros(shape, dtype))
             continue
@@ -136,6 +155,18 @@ def init_weights(spec: Spec, seed: int = 0, dtype=np.float32) -> list[np.ndarray
         limit = np.sqrt(6.0 / (fan_in + fan_out))
         out.append(rng.uniform(-limit, limit, shape).astype(dtype))
     return out
+
+
+def _param_inits(spec: Spec) -> list[str]:
+    """How init_weights makes each parameter: "default" (glorot / normal kernels, zero biases),
+    or the LSTM's "orthogonal" recurrent kernel and "forget_bias" bias."""
+    out = []
+    for layer in spec.layers if spec.task != "multi-io" else ():
+        if layer.kind == "lstm":
+            out += ["default", "orthogonal", "forget_bias"]
+        elif layer.kind in ("conv", "rotconv", "dense"):
+            out += ["default", "default"]
+    return out + ["default"] * (len(param_shapes(spec)) - len(out))
 
 
 def param_kinds(spec: Spec) -> list[tuple]:
@@ -151,6 +182,8 @@ def param_kinds(spec: Spec) -> list[tuple]:
         elif layer.kind == "dense":
             kinds += [("dense", flat) if (first_dense and flat) else ("dense",), ("bias",)]
             first_dense = False
+        elif layer.kind == "lstm":  # kernels [in, 4H] <-> torch's [4H, in]: transposes, as dense
+            kinds += [("dense",), ("dense",), ("bias",)]
     return kinds
 
 

@@ -14,6 +14,25 @@ from torch import nn
 from twincore.workloads.specs import Spec, from_torch_layout, param_kinds, to_torch_layout
 
 
+class _LastH(nn.Module):
+    """An LSTM whose output is its last hidden state h_n [B, H] (the classifier's input).
+    Ours has one bias (merged_bias, as Keras and the kernel); torch.nn's second bias (bias_hh)
+    is held at zero and frozen, so both train the canonical parameters (kernel, recurrent, bias)."""
+
+    def __init__(self, in_features: int, units: int, ours: bool):
+        super().__init__()
+        from twincore.frontends import torch as tc
+
+        self.lstm = tc.LSTM(in_features, units, batch_first=True, merged_bias=True) if ours else \
+            nn.LSTM(in_features, units, batch_first=True)
+        if not ours:
+            nn.init.zeros_(self.lstm.bias_hh_l0)
+            self.lstm.bias_hh_l0.requires_grad_(False)
+
+    def forward(self, x):
+        return self.lstm(x)[1][0][0]
+
+
 def _layers(spec: Spec, ours: bool, layout: str = "NCHW"):
     from twincore.frontends import torch as tc
 
@@ -47,6 +66,9 @@ def _layers(spec: Spec, ours: bool, layout: str = "NCHW"):
             feat = int(np.prod(shape))
         elif layer.kind == "dense":
             mods.append(tc.Linear(feat, layer.units) if ours else nn.Linear(feat, layer.units))
+            feat = layer.units
+        elif layer.kind == "lstm":  # x [N, T, features], batch first
+            mods.append(_LastH(shape[-1], layer.units, ours))
             feat = layer.units
         if layer.activation == "relu":
             mods.append(tc.ReLU() if ours else nn.ReLU())
@@ -86,7 +108,7 @@ class TorchBackend:
         self.model = MultiIO(spec, ours) if spec.task == "multi-io" else _layers(spec, ours, layout)
         self.dtype = np.dtype(dtype)
         self.model.to(getattr(torch, self.dtype.name))
-        self.params = list(self.model.parameters())
+        self.params = [p for p in self.model.parameters() if p.requires_grad]  # (a frozen zero bias_hh)
         self.kinds = param_kinds(spec)
         if ours:
             import twincore.frontends.torch.functional as tcf
