@@ -27,7 +27,7 @@ def cfg(**kw):
 
 
 @pytest.mark.parametrize("frontend", FRONTENDS)
-@pytest.mark.parametrize("model", ["mlp", "deep-mlp", "cnn", "rotation-cnn", "multi-io"])
+@pytest.mark.parametrize("model", ["mlp", "deep-mlp", "cnn", "rotation-cnn", "multi-io", "lstm"])
 def test_every_model_trains(frontend, model, tiny_data):
     spec = MODELS[model]
     task = load_task(spec, tiny_data, limit_train=320, limit_test=100)
@@ -137,7 +137,7 @@ def test_restore_best_tests_with_the_best_validation_weights(frontend, tiny_data
 
 @requires_tf
 @requires_torch
-@pytest.mark.parametrize("model", ["cnn", "mlp"])
+@pytest.mark.parametrize("model", ["cnn", "mlp", "lstm"])
 def test_float32_runs_are_bit_identical_across_frontends(model, tiny_data):
     """The parity bar in float32: with the torch frontend's conv layers channels-last (NHWC,
     Keras's layout), torch, keras and the tape run the same kernel paths on the same numbers
@@ -176,3 +176,15 @@ def test_cosine_schedule_matches_torch_and_keras():
     assert lr_at(cfg(lr=0.1), 7, total) == 0.1
     with pytest.raises(ValueError, match="lr_schedule"):
         lr_at(cfg(lr_schedule="step"), 1, total)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"),
+                    reason="needs Fashion-MNIST (Debian's dataset-fashion-mnist)")
+def test_lstm_reaches_the_bar_on_fashion_mnist():
+    """issue 16's bar: sequential Fashion-MNIST (28 steps of 28 pixels), LSTM 128 -> Dense 10,
+    the spec's full run (10 epochs), test accuracy >= 0.88. Minutes on 2 cores."""
+    spec = MODELS["lstm"]
+    s = fit(spec, backend("native", spec), load_task(spec), cfg(epochs=spec.epochs, batch_size=spec.batch_size,
+                                                                lr=spec.lr, lr_schedule=spec.lr_schedule))
+    assert s["test_accuracy"] >= 0.88, s["test_accuracy"]
