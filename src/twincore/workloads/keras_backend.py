@@ -39,7 +39,7 @@ def _build(spec: Spec, ours: bool, dtype: str):
         h = keras.layers.Add(dtype=dtype)([h, r])  # the residual connection
         out = [add(L.Dense(10, name="cls", **kw))(h), add(L.Dense(1, name="value", **kw))(h)]
         return keras.Model([a, b], out), param_layers
-    x = inp = keras.Input(spec.input_shape, dtype=dtype)
+    x = inp = keras.Input(spec.input_shape, dtype="int32" if spec.task == "text" else dtype)
     for layer in spec.layers:
         if layer.kind == "conv":
             x = add(L.Conv2D(layer.units, layer.kernel, strides=layer.stride, padding="same",
@@ -60,6 +60,8 @@ def _build(spec: Spec, ours: bool, dtype: str):
             x = add(L.Dense(layer.units, activation=layer.activation, **kw))(x)
         elif layer.kind == "lstm":  # returns the last h; weights kernel, recurrent_kernel, bias
             x = add(L.LSTM(layer.units, **kw))(x)
+        elif layer.kind == "embedding":
+            x = add(L.Embedding(layer.vocab, layer.units, **kw))(x)
     return keras.Model(inp, x), param_layers
 
 
@@ -78,9 +80,10 @@ class KerasBackend:
         if spec.task == "classify":
             spec = dataclasses.replace(spec, input_shape=(28, 28, 1) if self._images else (28, 28))
         self.model, layers = _build(spec, ours, self.dtype.name)
-        self.vars = [v for layer in layers
-                     for v in (layer.trainable_weights if hasattr(layer, "recurrent_kernel") or
-                               isinstance(layer, keras.layers.LSTM) else (layer.kernel, layer.bias))]
+        self.vars = [v for layer in layers  # (an LSTM's or Embedding's weights, in their own order)
+                     for v in (layer.trainable_weights if isinstance(layer, (tk.LSTM, tk.Embedding, keras.layers.LSTM,
+                                                                             keras.layers.Embedding))
+                               else (layer.kernel, layer.bias))]
         self.params = [np.array(v.numpy()) for v in self.vars]
         losses = tk if ours else keras.losses
         self.xent = losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -92,6 +95,8 @@ class KerasBackend:
     def _x(self, x):
         if isinstance(x, tuple):
             return tuple(np.asarray(a, self.dtype) for a in x)
+        if self.spec.task == "text":  # word ids stay integers
+            return np.asarray(x, np.int32)
         x = np.asarray(x, self.dtype)
         return x[..., None] if self._images else x
 

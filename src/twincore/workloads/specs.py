@@ -23,12 +23,13 @@ class Layer:
     activation: str | None = None
     rotation_angle: float = 0.0
     translation_range: float = 0.0
+    vocab: int = 0      # embedding: number of ids (issue 16)
 
 
 @dataclass(frozen=True)
 class Spec:
     name: str
-    task: str                       # classify | regress | multi-io
+    task: str                       # classify | regress | multi-io | text (ids [N, maxlen] -> classes)
     layers: tuple[Layer, ...] = ()  # for sequential models
     input_shape: tuple = (28, 28, 1)  # canonical NHWC (without batch)
     optimizer: str = "adam"
@@ -84,6 +85,12 @@ MODELS: dict[str, Spec] = {
                  batch_size=100, epochs=10, val=5000, lr=2e-3, lr_schedule="cosine",
                  doc="sequential Fashion-MNIST: 28 steps of 28 pixels -> LSTM 128 (last h) -> Dense 10; "
                      "Adam 2e-3 with cosine decay; batch 100; 10 epochs; 5000 validation images"),
+    # issue 16: the sentiment task on IMDB reviews (twincore.text: imdb.npz or aclImdb/, via --data)
+    "sentiment": Spec("sentiment", "text", (Layer("embedding", units=64, vocab=20000), Layer("lstm", units=64),
+                                            _dense(2)),
+                      input_shape=(200,), batch_size=64, epochs=3, val=5000, lr=1e-3,
+                      doc="IMDB reviews, 20000-word vocabulary, last 200 words: Embedding 64 -> LSTM 64 (last h) -> "
+                          "Dense 2 (softmax cross-entropy on positive/negative); Adam 1e-3; batch 64; 3 epochs"),
 }
 
 
@@ -111,6 +118,9 @@ def param_shapes(spec: Spec) -> list[tuple[int, ...]]:
             u = layer.units
             shapes += [(shape[-1], 4 * u), (u, 4 * u), (4 * u,)]
             shape = (u,)
+        elif layer.kind == "embedding":  # [vocab, units] in every frontend
+            shapes += [(layer.vocab, layer.units)]
+            shape = (shape[0], layer.units)
     return shapes
 
 
@@ -140,6 +150,9 @@ def init_weights(spec: Spec, seed: int = 0, dtype=np.float32) -> list[np.ndarray
             q = q * np.sign(np.diag(r))
             out.append((q if shape[0] >= shape[1] else q.T).astype(dtype))
             continue
+        if how == "uniform":  # Keras's Embedding default: uniform(-0.05, 0.05)
+            out.append(rng.uniform(-0.05, 0.05, shape).astype(dtype))
+            continue
         if how == "forget_bias":  # Keras's unit_forget_bias: zeros, ones for the forget gate
             u = shape[0] // 4
             out.append(np.r_[np.zeros(u), np.ones(u), np.zeros(2 * u)].astype(dtype))
@@ -164,6 +177,8 @@ def _param_inits(spec: Spec) -> list[str]:
     for layer in spec.layers if spec.task != "multi-io" else ():
         if layer.kind == "lstm":
             out += ["default", "orthogonal", "forget_bias"]
+        elif layer.kind == "embedding":
+            out += ["uniform"]
         elif layer.kind in ("conv", "rotconv", "dense"):
             out += ["default", "default"]
     return out + ["default"] * (len(param_shapes(spec)) - len(out))
@@ -184,6 +199,8 @@ def param_kinds(spec: Spec) -> list[tuple]:
             first_dense = False
         elif layer.kind == "lstm":  # kernels [in, 4H] <-> torch's [4H, in]: transposes, as dense
             kinds += [("dense",), ("dense",), ("bias",)]
+        elif layer.kind == "embedding":  # the same [vocab, units] everywhere
+            kinds += [("embedding",)]
     return kinds
 
 

@@ -70,6 +70,9 @@ def _layers(spec: Spec, ours: bool, layout: str = "NCHW"):
         elif layer.kind == "lstm":  # x [N, T, features], batch first
             mods.append(_LastH(shape[-1], layer.units, ours))
             feat = layer.units
+        elif layer.kind == "embedding":  # ids [N, T] -> [N, T, units]
+            mods.append(tc.Embedding(layer.vocab, layer.units) if ours else nn.Embedding(layer.vocab, layer.units))
+            shape = (shape[0], layer.units)
         if layer.activation == "relu":
             mods.append(tc.ReLU() if ours else nn.ReLU())
         elif layer.activation == "tanh":
