@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     def common(p):
-        p.add_argument("--model", required=True, help="mlp, deep-mlp, cnn, rotation-cnn, regression, multi-io")
+        p.add_argument("--model", required=True,
+                       help="mlp, deep-mlp, cnn, rotation-cnn, regression, multi-io, lstm, sentiment")
         p.add_argument("--epochs", type=int)
         p.add_argument("--batch-size", type=int)
         p.add_argument("--lr", type=float)
@@ -161,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--val", type=float, help="validation split: a fraction or a number of images "
                        "(default: the model's)")
         p.add_argument("--data", help="folder of MNIST IDX files or a mnist.npz (default: Fashion-MNIST from "
-                                      "Debian's dataset-fashion-mnist)")
+                                      "Debian's dataset-fashion-mnist); --model sentiment: Keras's imdb.npz "
+                                      "or an aclImdb/ folder (default: ~/.keras/datasets/)")
         p.add_argument("--out", help="output folder")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--max-steps", type=int, help="stop each epoch after this many batches (short runs)")
