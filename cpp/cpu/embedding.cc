@@ -74,15 +74,14 @@ static void check_ids(const char* op, const Tensor& ids) {
   check_contiguous(op, "ids", ids);
   check_nonempty(op, "ids", ids);
   check_rank(op, "ids", ids, 0, kMaxDims - 1);
-  if (ids.device != Device::cpu) value_error(op, "ids", "CUDA tensors need a CUDA build of twincore");
 }
 
 Shape embedding_check(const Tensor& ids, const Tensor& weight, const char* op) {
   check_ids(op, ids);
   check_input(op, "weight", weight);
   check_rank(op, "weight", weight, 2, 2);
-  if (weight.device != Device::cpu) value_error(op, "weight", "CUDA tensors need a CUDA build of twincore");
-  embedding_check_ids(ids, weight.size(0), op);
+  check_same_device(op, "ids", ids, weight);
+  if (ids.device == Device::cpu) embedding_check_ids(ids, weight.size(0), op);  // GPU ids: never read here
   Shape s = ids.shape;
   s.dims[s.ndim++] = weight.size(1);
   return s;
@@ -108,6 +107,8 @@ pyb::object embedding_py(pyb::handle ids_obj, pyb::handle w_obj, pyb::handle all
   auto ids = py::arg(ids_obj, op, "ids");
   auto w = py::arg(w_obj, op, "weight");
   Shape s = cpu::embedding_check(ids.t, w.t, op);
+  // The GPU plan (cpp/gpu/embedding.cc) is wired when the C++ host side lands.
+  if (w.t.device != Device::cpu) value_error(op, "weight", "CUDA tensors are not supported by this op yet (CPU only)");
   auto out = py::alloc(allocator, s, w.t.dtype, op);
   {
     pyb::gil_scoped_release nogil;
@@ -124,7 +125,8 @@ pyb::object embedding_backward_py(pyb::handle g_obj, pyb::handle ids_obj, int64_
   check_input(op, "grad", g.t);
   cpu::check_ids(op, ids.t);
   if (num_embeddings < 1) value_error(op, "num_embeddings", "must be >= 1, got ", num_embeddings);
-  if (g.t.device != Device::cpu) value_error(op, "grad", "CUDA tensors need a CUDA build of twincore");
+  check_same_device(op, "ids", ids.t, g.t);
+  if (g.t.device != Device::cpu) value_error(op, "grad", "CUDA tensors are not supported by this op yet (CPU only)");
   // grad must be ids.shape + (D,)
   bool ok = g.t.ndim() == ids.t.ndim() + 1;
   for (int i = 0; ok && i < ids.t.ndim(); ++i) ok = g.t.size(i) == ids.t.size(i);

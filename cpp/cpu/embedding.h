@@ -14,8 +14,8 @@ namespace tc::cpu {
 
 // Throws ValueError naming op's 'ids' when an id is outside [0, V).
 void embedding_check_ids(const Tensor& ids, int64_t V, const char* op);
-// Every check of the forward (ids: int32/int64, contiguous, non-empty, in range, on the CPU;
-// weight: float [V, D]); returns the output shape ids.shape + (D,).
+// Every check of the forward (ids: int32/int64, contiguous, non-empty, on weight's device, in
+// range when on the CPU; weight: float [V, D]); returns the output shape ids.shape + (D,).
 Shape embedding_check(const Tensor& ids, const Tensor& weight, const char* op);
 void embedding(const Tensor& ids, const Tensor& weight, const Tensor& out);
 // dweight [V, D] = sum of grad rows per id; row padding_idx (if >= 0) stays zero (torch's padding_idx).
