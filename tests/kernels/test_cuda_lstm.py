@@ -132,3 +132,94 @@ def test_lstm_kernels(emu, dtype, batch_first, states):
     for k, what in enumerate(("dx", "dw_ih", "dw_hh", "dbias", "dh0", "dc0")):
         if want[k] is not None:
             assert_close(got[what], want[k].reshape(got[what].shape), **TOL[dtype], what=what)
+
+
+# ---- the GPU plans themselves (cpp/gpu/{lstm,embedding,sigmoid}.cc) on the emulation ----------
+
+@pytest.fixture(scope="module")
+def plans(emu):
+    """cpp/gpu's plans + tests/kernels/cuda_emu/plan_shim.cc (an executor on the emulation),
+    built with g++ once per source hash."""
+    import ctypes
+    import hashlib
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    srcs = [root / "cpp/gpu/lstm.cc", root / "cpp/gpu/embedding.cc", root / "cpp/gpu/sigmoid.cc",
+            root / "cpp/core/tensor.cc", Path(__file__).parent / "cuda_emu/plan_shim.cc"]
+    h = hashlib.sha256(b"".join(p.read_bytes() for p in srcs + sorted((root / "cpp/gpu").glob("*.h")))).hexdigest()
+    lib = root / "build" / "cuda_emu" / f"plans-{h[:16]}.so"
+    if not lib.exists():
+        if shutil.which("g++") is None:
+            pytest.skip("needs g++")
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run(["g++", "-std=c++17", "-O1", "-shared", "-fPIC", f"-I{root / 'cpp'}", *map(str, srcs),
+                            "-o", str(lib) + ".tmp"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-3000:]
+        Path(str(lib) + ".tmp").rename(lib)
+    p = ctypes.CDLL(str(lib))
+    return p, ctypes.cast(emu.tc_emu_launch, ctypes.c_void_p).value
+
+
+def _ptr(a):
+    return None if a is None else a.ctypes.data
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("states", [True, False])
+def test_lstm_gpu_plan(plans, dtype, batch_first, states):
+    import ctypes
+
+    lib, fn = plans
+    T, B, I, H = 4, 3, 5, 6
+    x = randn((B, T, I) if batch_first else (T, B, I), dtype, seed=1)
+    w_ih, w_hh = randn((4 * H, I), dtype, seed=2, scale=0.4), randn((4 * H, H), dtype, seed=3, scale=0.4)
+    bias = randn((4 * H,), dtype, seed=4, scale=0.4) if states else None
+    h0, c0 = (randn((B, H), dtype, seed=5), randn((B, H), dtype, seed=6)) if states else (None, None)
+    xs = (ctypes.c_int64 * 3)(*x.shape)
+    y, hn, cn = np.empty(x.shape[:2] + (H,), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype)
+    ws = np.empty(x.shape[:2] + (6 * H,), dtype)
+    f64 = int(dtype == np.float64)
+    args = [ctypes.c_void_p(fn), f64, xs, int(batch_first), ctypes.c_int64(H)]
+    rc = lib.plan_lstm(*args, *[ctypes.c_void_p(_ptr(a)) for a in (x, w_ih, w_hh, bias, h0, c0, y, hn, cn, ws)])
+    assert rc == 0
+    want = K.lstm(x, w_ih, w_hh, bias, h0, c0, batch_first=batch_first)
+    for got, w, what in zip((y, hn, cn, ws), want, ("y", "h_n", "c_n", "ws")):
+        assert_close(got, w, **TOL[dtype], what=what)
+    gy, ghn, gcn = randn(y.shape, dtype, seed=7), randn((B, H), dtype, seed=8), randn((B, H), dtype, seed=9)
+    outs = [np.empty_like(x), np.empty_like(w_ih), np.empty_like(w_hh), np.empty(4 * H, dtype)]
+    outs += [np.empty((B, H), dtype), np.empty((B, H), dtype)] if states else [None, None]
+    rc = lib.plan_lstm_backward(*args, *[ctypes.c_void_p(_ptr(a)) for a in (x, w_ih, w_hh, h0, c0, ws, gy, ghn, gcn,
+                                                                              *outs)])
+    assert rc == 0
+    want = K.lstm_backward(gy, ghn, gcn, x, w_ih, w_hh, h0, c0, want[3], batch_first=batch_first)
+    for got, w, what in zip(outs, want, ("dx", "dw_ih", "dw_hh", "dbias", "dh0", "dc0")):
+        if w is not None:
+            assert_close(got, w, **TOL[dtype], what=what)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_embedding_and_sigmoid_gpu_plans(plans, dtype):
+    import ctypes
+
+    lib, fn = plans
+    V, D = 300, 130  # two column blocks, several vocabulary slices
+    ids = np.random.default_rng(0).integers(0, V, size=500).astype(np.int64)
+    ids[:50] = 7
+    w, g = randn((V, D), dtype, seed=1), randn((500, D), dtype, seed=2)
+    out, dw = np.empty((500, D), dtype), np.full((V, D), np.nan, dtype)
+    P = ctypes.c_void_p
+    rc = lib.plan_embedding(P(fn), int(dtype == np.float64), 1, ctypes.c_int64(500), ctypes.c_int64(V),
+                            ctypes.c_int64(D), P(_ptr(ids)), P(_ptr(w)), P(_ptr(out)), P(_ptr(g)), P(_ptr(dw)),
+                            ctypes.c_int64(3))
+    assert rc == 0
+    np.testing.assert_array_equal(out, K.embedding(ids, w))
+    np.testing.assert_array_equal(dw, K.embedding_backward(g, ids, V, padding_idx=3))
+    x, gs = randn((1000,), dtype, seed=3, scale=5), randn((1000,), dtype, seed=4)
+    y, dx = np.empty_like(x), np.empty_like(x)
+    assert lib.plan_sigmoid(P(fn), int(dtype == np.float64), ctypes.c_int64(1000), P(_ptr(x)), P(_ptr(y)),
+                            P(_ptr(gs)), P(_ptr(dx))) == 0
+    assert_close(y, K.sigmoid(x), **TOL[dtype])
+    assert_close(dx, K.sigmoid_backward(gs, y), **TOL[dtype])
