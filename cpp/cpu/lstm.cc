@@ -121,6 +121,12 @@ inline void step(const BwdStep<double>& a, int64_t b0, int64_t b1) { bwd_f64(a, 
 
 // Batch rows per chunk of the fused passes: ~16K gate values each.
 int64_t batch_grain(int64_t H) { return std::max<int64_t>(1, 4096 / H); }
+// Batch rows per block of a step (GEMM rows + gate math): one block per thread, at least 8 rows
+// (a GEMM micro-tile's height) so a block's GEMM is not all edge tiles.
+int64_t step_grain(int64_t B) {
+  const int64_t n = num_threads();
+  return std::max<int64_t>(8, (B + n - 1) / n);
+}
 
 LstmDims dims(const LstmArgs& a) {
   const Tensor& x = *a.x;
@@ -153,13 +159,18 @@ void forward_t(const LstmArgs& a, const Tensor* y, const Tensor& h_n, const Tens
   std::vector<T> zeros(a.c0 ? 0 : H, T(0));
   FwdStep<T> s{ws, a.c0 ? a.c0->ptr<T>() : zeros.data(), a.c0 != nullptr, y ? y->ptr<T>() : nullptr,
                h_n.ptr<T>(), c_n.ptr<T>(), d.T, H, 0, r};
+  // One parallel region per step: each thread takes a block of batch rows and runs (2) the
+  // recurrent GEMM for those rows (single-threaded inside the region), then their gate math
+  // while the rows are in cache. A row's result does not depend on the blocking.
+  const int64_t grain = step_grain(B);
   for (int64_t t = 0; t < d.T; ++t) {
     T* g = ws + r.at(t, 0) * W;
-    // (2) this step's recurrent GEMM onto its gate rows (skipped when h_{-1} = 0) ...
-    if (t > 0 || a.h0) gemm(false, true, B, G, H, T(1), g + 5 * H, r.sb * W, whh, H, T(1), g, r.sb * W);
-    // ... then the fused gate math.
     s.t = t;
-    parallel_for(B, batch_grain(H), [&](int64_t b0, int64_t b1) { step(s, b0, b1); });
+    parallel_for(B, grain, [&](int64_t b0, int64_t b1) {
+      T* gb = g + b0 * r.sb * W;
+      if (t > 0 || a.h0) gemm(false, true, b1 - b0, G, H, T(1), gb + 5 * H, r.sb * W, whh, H, T(1), gb, r.sb * W);
+      step(s, b0, b1);
+    });
   }
 }
 
@@ -177,12 +188,19 @@ void backward_t(const LstmArgs& a, const Tensor& ws_t, const Tensor* dy, const T
   if (dc_n) std::memcpy(dc.data(), dc_n->ptr<T>(), sizeof(T) * B * H);
   BwdStep<T> s{ws, a.c0 ? a.c0->ptr<T>() : zeros.data(), a.c0 != nullptr, dy ? dy->ptr<T>() : nullptr,
                zeros.data(), dg.get(), dh.data(), dc.data(), H, 0, r};
+  const int64_t grain = step_grain(B);
   for (int64_t t = d.T - 1; t >= 0; --t) {
     s.t = t;
-    parallel_for(B, batch_grain(H), [&](int64_t b0, int64_t b1) { step(s, b0, b1); });
-    // dh_{t-1} = dG_t @ w_hh (into dh0 at t = 0, if wanted).
+    // dh_{t-1} = dG_t @ w_hh (into dh0 at t = 0, if wanted), per block of batch rows right
+    // after their gate gradients: one parallel region per step. Each block reads only its
+    // own rows of dh before overwriting them.
     T* dst = t > 0 ? dh.data() : (out.dh0 ? out.dh0->ptr<T>() : nullptr);
-    if (dst) gemm(false, false, B, H, G, T(1), dg.get() + r.at(t, 0) * G, r.sb * G, whh, H, T(0), dst, H);
+    parallel_for(B, grain, [&](int64_t b0, int64_t b1) {
+      step(s, b0, b1);
+      if (dst)
+        gemm(false, false, b1 - b0, H, G, T(1), dg.get() + (r.at(t, 0) + b0 * r.sb) * G, r.sb * G, whh, H, T(0),
+             dst + b0 * H, H);
+    });
   }
   if (out.dc0) std::memcpy(out.dc0->ptr<T>(), dc.data(), sizeof(T) * B * H);
   // Over all steps at once: dx = dG @ w_ih, dw_ih = dG^T @ x, dw_hh = dG^T @ h_{t-1}.
