@@ -76,8 +76,8 @@ def test_embedding_matches_keras_and_trains():
         a, b = ours(ids), ref(ids)
         la, lb = tf.reduce_sum(a * c), tf.reduce_sum(b * c)
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    np.testing.assert_allclose(np.asarray(tape.gradient(la, w_ours)), np.asarray(tf.convert_to_tensor(tape.gradient(lb, w_ref))),
-                               rtol=1e-6, atol=1e-6)
+    g_ours, g_ref = tape.gradient(la, w_ours), tf.convert_to_tensor(tape.gradient(lb, w_ref))
+    np.testing.assert_allclose(np.asarray(g_ours), np.asarray(g_ref), rtol=1e-6, atol=1e-6)
     m = keras.Sequential([keras.Input((9,), dtype="int32"), tk.Embedding(30, 4), tk.LSTM(5), tk.Dense(2)])
     m.compile("adam", tk.SparseCategoricalCrossentropy(from_logits=True))
     m.fit(ids, np.arange(5) % 2, epochs=1, verbose=0)
@@ -105,9 +105,11 @@ def test_torch_backend_lstm_matches_keras(tmp_path):
     code = """
 import numpy as np, keras, twincore.keras as tk
 x = np.random.default_rng(0).standard_normal((4, 6, 5)).astype("float32")
-ours, ref = tk.LSTM(7, return_sequences=True, return_state=True), keras.layers.LSTM(7, return_sequences=True, return_state=True)
+kw = dict(return_sequences=True, return_state=True)
+ours, ref = tk.LSTM(7, **kw), keras.layers.LSTM(7, **kw)
 ref(x); ours(x); ours.set_weights(ref.get_weights())
-d = max(float(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b)).max()) for a, b in zip(ours(x), ref(x)))
+npy = keras.ops.convert_to_numpy
+d = max(float(np.abs(npy(a) - npy(b)).max()) for a, b in zip(ours(x), ref(x)))
 m = keras.Sequential([keras.Input((6,), dtype="int32"), tk.Embedding(20, 5), tk.LSTM(8), tk.Dense(3)])
 m.compile("adam", tk.SparseCategoricalCrossentropy(from_logits=True))
 ids = np.random.default_rng(1).integers(0, 20, (8, 6)).astype("int32")

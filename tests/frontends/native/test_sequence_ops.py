@@ -43,7 +43,8 @@ def test_lstm_gradients(keras_layout, return_sequences):
 
 
 def test_lstm_time_major_values_match_kernel():
-    x, wi, wh = randn((5, 3, 4), np.float32, seed=1), randn((8, 4), np.float32, seed=2), randn((8, 2), np.float32, seed=3)
+    x = randn((5, 3, 4), np.float32, seed=1)
+    wi, wh = randn((8, 4), np.float32, seed=2), randn((8, 2), np.float32, seed=3)
     y = tn.lstm(x, wi, wh, return_sequences=True, batch_first=False, keras_layout=False)
     np.testing.assert_array_equal(y.numpy(), K.lstm(x, wi, wh)[0])
 

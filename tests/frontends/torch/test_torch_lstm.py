@@ -61,8 +61,8 @@ def test_lstm_unbatched_no_bias_and_merged_bias():
 
 def test_lstm_gradcheck_float64():
     x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
-    w = [torch.randn(s, dtype=torch.float64, requires_grad=True) * 0.5 for s in ((12, 3), (12, 3), (12,), (2, 3), (2, 3))]
-    w = [t.detach().requires_grad_() for t in w]
+    shapes = ((12, 3), (12, 3), (12,), (2, 3), (2, 3))
+    w = [(torch.randn(s, dtype=torch.float64) * 0.5).requires_grad_() for s in shapes]
     for bf, seq in ((False, True), (True, False)):
         xx = x.detach().transpose(0, 1).contiguous().requires_grad_() if bf else x
 

@@ -333,9 +333,9 @@ class LSTM(Layer):
         self.recurrent_kernel = self.add_weight("recurrent_kernel", (u, 4 * u), rec, u, 4 * u)
         self.bias = None
         if self.use_bias:
-            forget = self.unit_forget_bias
-            self.bias = self.add_weight("bias", (4 * u,), lambda shape, fi, fo: np.r_[np.zeros(u), np.full(u, float(forget)),
-                                                                                      np.zeros(2 * u)])
+            forget = float(self.unit_forget_bias)
+            init = lambda shape, fi, fo: np.r_[np.zeros(u), np.full(u, forget), np.zeros(2 * u)]  # noqa: E731
+            self.bias = self.add_weight("bias", (4 * u,), init)
 
     def call(self, x, training=False):
         return ops.lstm(x, self.kernel, self.recurrent_kernel, self.bias, return_sequences=self.return_sequences)

@@ -51,8 +51,8 @@ lstm_backward = torch.library.custom_op("twincore::lstm_backward", _backward_imp
 def _(grad_y, grad_h_n, grad_c_n, x, w_ih, w_hh, h0, c0, workspace, batch_first, need_bias):
     b, g = (x.shape[0] if batch_first else x.shape[1]), w_ih.shape[0]
     e = (0,)
-    return (x.new_empty(x.shape), x.new_empty(w_ih.shape), x.new_empty(w_hh.shape), x.new_empty((g,) if need_bias else e),
-            x.new_empty((b, g // 4) if h0 is not None else e), x.new_empty((b, g // 4) if c0 is not None else e))
+    return (x.new_empty(x.shape), x.new_empty(w_ih.shape), x.new_empty(w_hh.shape),
+            x.new_empty((g,) if need_bias else e), x.new_empty((b, g // 4) if h0 is not None else e), x.new_empty((b, g // 4) if c0 is not None else e))
 
 
 def _setup(ctx, inputs, output):
