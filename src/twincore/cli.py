@@ -6,6 +6,7 @@
     twincore compare --model M [--epochs N] [--frontends torch,keras,native] [--native] [--dtype float64]
     twincore bench   [op ...]          # the kernel ratio tables (needs a source checkout)
     twincore check                     # one-minute self-test of the installed build
+    twincore serve   RUN_DIR [--port P] [--frontend native|torch|keras]   # HTTP API + web page (twincore.serve)
 """
 
 from __future__ import annotations
@@ -199,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
 
     k = sub.add_parser("check", help="self-test of the installed build")
     k.set_defaults(fn=cmd_check)
+
+    from twincore.serve import add_arguments as serve_arguments  # flask is imported only when it runs
+
+    serve_arguments(sub.add_parser("serve", help="serve a trained model: JSON API and web page"))
 
     args = ap.parse_args(argv)
     return args.fn(args)
