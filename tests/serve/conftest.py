@@ -1,9 +1,7 @@
-"""Tiny trained runs and live servers for the serve tests.
+"""Tiny trained runs (serve.helpers.train_run) and live servers for the serve tests.
 
-The runs are trained in-process by the trainer itself (workloads.trainer.fit), which
-hands back the backend: its predictions on the test split are what the server must
-answer bit for bit. The data folder's name contains "fashion", so the runs carry
-Fashion-MNIST's class names (twincore.data.load names classes from the folder).
+The data folder's name contains "fashion", so the runs carry Fashion-MNIST's class names
+(twincore.data.load names classes from the folder).
 """
 
 import gzip
@@ -12,6 +10,7 @@ import struct
 import numpy as np
 import pytest
 
+from serve.helpers import train_run
 from twincore.serve.loadtest import start_server
 
 
@@ -34,32 +33,6 @@ def fashion_tiny(tmp_path_factory):
         _write_idx(path / f"{split}-images-idx3-ubyte.gz", x)
         _write_idx(path / f"{split}-labels-idx1-ubyte.gz", y)
     return str(path)
-
-
-class Run:
-    """A finished training run: its folder, its test split (raw uint8 and normalized), and
-    the trainer's own test-set outputs (backend.predict, what trainer.evaluate calls)."""
-
-    def __init__(self, out, spec, task, raw_test, outputs, summary):
-        self.out, self.spec, self.task, self.raw_test = out, spec, task, raw_test
-        self.outputs, self.summary = outputs, summary
-
-
-def train_run(name, data, out, steps=20, batch=20, epochs=2, frontend="native"):
-    from twincore import data as tcdata
-    from twincore.cli import make_backend
-    from twincore.workloads.specs import MODELS
-    from twincore.workloads.tasks import load_task
-    from twincore.workloads.trainer import RunConfig, fit
-
-    spec = MODELS[name]
-    task = load_task(spec, data, 0)
-    backend = make_backend(frontend, spec)
-    cfg = RunConfig(epochs=epochs, batch_size=batch, lr=spec.lr if name == "regression" else 3e-3,
-                    max_steps=steps, progress=False, out=str(out))
-    summary = fit(spec, backend, task, cfg)
-    raw = None if spec.task == "regress" else tcdata.load(data).x_test
-    return Run(str(out), spec, task, raw, backend.predict(task.test.x), summary)
 
 
 @pytest.fixture(scope="session")

@@ -47,3 +47,31 @@ def post_json(server, doc, raw: bool = False):
 
 def logits(doc) -> np.ndarray:
     return np.array([p["logits"] for p in doc["predictions"]], np.float32)
+
+
+# The runs are trained in-process by the trainer itself (workloads.trainer.fit), whose
+# backend then gives the test split's outputs: what the server must answer bit for bit.
+class Run:
+    """A finished training run: its folder, its test split (raw uint8 and normalized), and
+    the trainer's own test-set outputs (backend.predict, what trainer.evaluate calls)."""
+
+    def __init__(self, out, spec, task, raw_test, outputs, summary):
+        self.out, self.spec, self.task, self.raw_test = out, spec, task, raw_test
+        self.outputs, self.summary = outputs, summary
+
+
+def train_run(name, data, out, steps=20, batch=20, epochs=2, frontend="native"):
+    from twincore import data as tcdata
+    from twincore.cli import make_backend
+    from twincore.workloads.specs import MODELS
+    from twincore.workloads.tasks import load_task
+    from twincore.workloads.trainer import RunConfig, fit
+
+    spec = MODELS[name]
+    task = load_task(spec, data, 0)
+    backend = make_backend(frontend, spec)
+    cfg = RunConfig(epochs=epochs, batch_size=batch, lr=spec.lr if name == "regression" else 3e-3,
+                    max_steps=steps, progress=False, out=str(out))
+    summary = fit(spec, backend, task, cfg)
+    raw = None if spec.task == "regress" else tcdata.load(data).x_test
+    return Run(str(out), spec, task, raw, backend.predict(task.test.x), summary)
