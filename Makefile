@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 DATA   := /usr/share/datasets/fashion-mnist
 
-.PHONY: venv install dev test test-slow sanitize bench demo data clean cuda-check
+.PHONY: venv install dev test test-slow sanitize bench demo data browser clean cuda-check
 
 $(VENV)/.stamp: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,7 @@ cuda-check:
 
 test: install
 	@$(MAKE) --no-print-directory data || echo "warning: no Fashion-MNIST; the tests on real data will be skipped"
+	@$(MAKE) --no-print-directory browser || echo "warning: no chromium; the web page's browser test will be skipped"
 	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider
 
 test-slow: install
@@ -67,6 +68,13 @@ data:
 	  echo "installing Debian's dataset-fashion-mnist (the embedded default data)"; \
 	  (apt-get update -q && apt-get install -y -q dataset-fashion-mnist) >/dev/null \
 	  || sudo sh -c 'apt-get update -q && apt-get install -y -q dataset-fashion-mnist' >/dev/null; }
+
+# Debian's chromium and its driver, for the web page's test (tests/serve/test_page.py).
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	  echo "installing Debian's chromium and chromium-driver (the web page's browser test)"; \
+	  (apt-get update -q && apt-get install -y -q chromium chromium-driver) >/dev/null \
+	  || sudo sh -c 'apt-get update -q && apt-get install -y -q chromium chromium-driver' >/dev/null; }
 
 demo: install data
 	$(VENV)/bin/twincore compare --model cnn --epochs 1 --max-steps 200 --native --channels-last

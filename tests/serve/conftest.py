@@ -57,3 +57,16 @@ def cnn_server(cnn_run):
     s = start_server(cnn_run.out, "native", workers=4)
     yield s
     s.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without the `serve` extra (flask, waitress, pillow) these tests skip, saying so."""
+    import importlib.util
+
+    missing = [m for m in ("flask", "waitress", "PIL") if importlib.util.find_spec(m) is None]
+    if not missing:
+        return
+    mark = pytest.mark.skip(reason=f"needs {', '.join(missing)}: pip install 'twincore[serve]'")
+    for item in items:
+        if "tests/serve/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(mark)

@@ -6,12 +6,13 @@ import json
 import uuid
 
 import numpy as np
-from PIL import Image
 
 from twincore.serve.loadtest import request
 
 
 def png(a: np.ndarray, size: int | None = None, mode: str = "L", fmt: str = "PNG") -> bytes:
+    from PIL import Image
+
     im = Image.fromarray(np.asarray(a, np.uint8))
     if size:
         im = im.resize((size, size), Image.Resampling.NEAREST)
