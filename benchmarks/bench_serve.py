@@ -107,7 +107,7 @@ def main() -> int:
             table.append("")
             table.append(f"native vs {r['frontend']}: start-up {r['startup_s'] / rows[0]['startup_s']:.1f}x faster, "
                          f"RSS {r['rss_idle_mib'] / rows[0]['rss_idle_mib']:.1f}x smaller, "
-                         f"p50 {r['p50_ms'] / rows[0]['p50_ms']:.2f}x, p99 {r['p99_ms'] / rows[0]['p99_ms']:.2f}x")
+                         f"its p50 {r['p50_ms'] / rows[0]['p50_ms']:.2f}x and p99 {r['p99_ms'] / rows[0]['p99_ms']:.2f}x native's")
     text = head + "\n".join(table) + "\n"
     print("\n" + text)
     if args.results_md:
