@@ -61,7 +61,7 @@ class Run:
         self.outputs, self.summary = outputs, summary
 
 
-def train_run(name, data, out, steps=20, batch=20, epochs=2, frontend="native"):
+def train_run(name, data, out, steps=20, batch=20, epochs=2, frontend="native", dtype="float32"):
     from twincore import data as tcdata
     from twincore.cli import make_backend
     from twincore.workloads.specs import MODELS
@@ -70,9 +70,9 @@ def train_run(name, data, out, steps=20, batch=20, epochs=2, frontend="native"):
 
     spec = MODELS[name]
     task = load_task(spec, data, 0)
-    backend = make_backend(frontend, spec)
+    backend = make_backend(frontend, spec, dtype=dtype)
     cfg = RunConfig(epochs=epochs, batch_size=batch, lr=spec.lr if name == "regression" else 3e-3,
-                    max_steps=steps, progress=False, out=str(out))
+                    max_steps=steps, progress=False, out=str(out), dtype=dtype)
     summary = fit(spec, backend, task, cfg)
     raw = None if spec.task == "regress" else tcdata.load(data).x_test
     return Run(str(out), spec, task, raw, backend.predict(task.test.x), summary)

@@ -183,6 +183,22 @@ def test_bad_input_is_a_4xx_json_naming_the_field(mlp_server, method, path, ctyp
     assert isinstance(doc["error"], str) and doc["error"]
 
 
+def test_chunked_body_over_the_limit(mlp_server):
+    """No Content-Length up front: waitress collects the chunks, the app still answers 413 JSON."""
+    import http.client
+
+    host, port = mlp_server.host_port
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    try:
+        conn.request("POST", "/predict", body=(b"x" * (1 << 20) for _ in range(20)),
+                     headers={"Content-Type": "application/json"}, encode_chunked=True)
+        r = conn.getresponse()
+        doc = json.loads(r.read())
+    finally:
+        conn.close()
+    assert (r.status, doc["field"]) == (413, "body")
+
+
 def test_bad_multipart(mlp_server):
     body, ctype = multipart([])
     got, _, doc = request(mlp_server.url, "POST", "/predict", body, {"Content-Type": ctype})

@@ -53,6 +53,21 @@ def test_multi_io_model(fashion_tiny, tmp_path):
         s.stop()
 
 
+def test_float64_checkpoint(fashion_tiny, tmp_path):
+    """A --dtype float64 run serves in float64: the JSON logits are its float64 outputs exactly."""
+    run = train_run("cnn", fashion_tiny, tmp_path / "cnn64", steps=4, epochs=1, dtype="float64")
+    assert run.outputs.dtype == np.float64
+    s = start_server(run.out)
+    try:
+        _, _, m = request(s.url, "GET", "/model")
+        assert m["dtype"] == "float64"
+        status, _, doc = post_json(s, {"instances": run.raw_test[:20].tolist()})
+        assert status == 200
+        assert np.array_equal(np.array([p["logits"] for p in doc["predictions"]]), run.outputs[:20])
+    finally:
+        s.stop()
+
+
 def test_load_errors(mlp_run, tmp_path):
     with pytest.raises(ModelLoadError, match="does not exist"):
         load_model(str(tmp_path / "nothing"))
@@ -84,3 +99,14 @@ def test_cli_refuses_bad_paths_and_ports(mlp_run, tmp_path):
         taken.listen()
         with pytest.raises(SystemExit, match="cannot listen"):
             main(["serve", mlp_run.out, "--port", str(taken.getsockname()[1])])
+
+
+@pytest.mark.skipif(not __import__("support").has("torch"), reason="needs torch")
+def test_torch_trained_run_served_natively(fashion_tiny, tmp_path):
+    """The README's path: trained through torch, served by the native tape with no torch."""
+    run = train_run("cnn", fashion_tiny, tmp_path / "cnn-torch", steps=6, epochs=1, frontend="torch")
+    m = load_model(run.out)  # native
+    assert m.frontend == "native" and m.meta["frontend"] == "torch"
+    out = m.predict(run.task.test.x)
+    np.testing.assert_allclose(out, run.outputs, rtol=1e-4, atol=1e-5)  # NCHW vs NHWC sums: rounding only
+    assert np.array_equal(out.argmax(1), run.summary["test_pred"])

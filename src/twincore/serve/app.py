@@ -67,7 +67,7 @@ def create_app(model: LoadedModel, max_content_length: int = MAX_CONTENT_LENGTH,
                max_instances: int = inputs.MAX_INSTANCES) -> Flask:
     app = Flask(__name__, static_folder=STATIC, static_url_path="/static")
     app.config.update(MAX_CONTENT_LENGTH=max_content_length, MAX_FORM_MEMORY_SIZE=max_content_length,
-                      MAX_FORM_PARTS=max_instances + 16, JSON_SORT_KEYS=False)
+                      MAX_FORM_PARTS=max_instances + 16)
     app.json.sort_keys = False
     started = time.time()
     ident = {"name": model.spec.name, "version": model.version, "frontend": model.frontend}

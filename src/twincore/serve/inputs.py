@@ -159,11 +159,14 @@ def images_from_json(doc: dict, dtype: np.dtype, max_instances: int = MAX_INSTAN
 
 
 def to_model_scale(a: np.ndarray, top: float, invert: bool, dtype: np.dtype) -> np.ndarray:
-    """Values in [0, top] -> [0, 1] as twincore.data.normalize does (x / 255 in the model's dtype)."""
+    """Values in [0, top] -> [0, 1] as the trainer's data are: twincore.data.normalize (x / 255 in
+    float32, the data's dtype whatever the model's), then cast to the model's dtype."""
     if invert:
         a = top - np.asarray(a, np.float64)
-    a = np.asarray(a).astype(dtype)
-    return (a / dtype.type(255.0)).astype(dtype, copy=False) if top == 255.0 else a
+    a = np.asarray(a).astype(np.float32)
+    if top == 255.0:
+        a = (a / np.float32(255.0)).astype(np.float32, copy=False)
+    return a.astype(dtype, copy=False)
 
 
 def images_from_files(items: list, invert: bool, dtype: np.dtype, max_instances: int = MAX_INSTANCES) -> np.ndarray:

@@ -139,7 +139,9 @@ def load_model(path: str, frontend: str = "native") -> LoadedModel:
 def describe(m: LoadedModel) -> dict:
     """What GET /model answers: the spec, parameters, checkpoint meta and training summary."""
     spec = asdict(m.spec)
-    spec["layers"] = [{k: v for k, v in layer.items() if v not in (0, 0.0, None)} for layer in spec["layers"]]
+    spec["layers"] = [{k: v for k, v in layer.items()  # only the fields that matter for each layer
+                       if v not in (0, 0.0, None) and (k != "stride" or layer["kind"] in ("conv", "rotconv"))}
+                      for layer in spec["layers"]]
     summary = None
     if m.summary is not None:
         summary = {k: v for k, v in m.summary.items() if k not in ("confusion",)}
