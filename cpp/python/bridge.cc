@@ -41,6 +41,15 @@ void run_bindings(pyb::module_& m) {
 Arg arg(pyb::handle obj, const char* op, const char* name) {
   Arg a;
   if (obj.is_none()) type_error(op, name, "expected an array, got None");
+  if (pyb::isinstance<MetaTensor>(obj)) {
+    const auto& m = obj.cast<const MetaTensor&>();
+    a.keep = pyb::reinterpret_borrow<pyb::object>(obj);
+    a.t.device = Device::meta;
+    a.t.dtype = m.dtype;
+    a.t.shape = m.shape;
+    a.t.set_contiguous_strides();
+    return a;
+  }
   if (PyCapsule_CheckExact(obj.ptr())) {
     a.keep = pyb::reinterpret_borrow<pyb::object>(obj);
   } else if (pyb::hasattr(obj, "__dlpack__")) {
