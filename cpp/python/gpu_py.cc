@@ -62,9 +62,14 @@ std::map<std::string, std::string>& used() {
 
 void device_ready(pyb::handle allocator, const Tensor& t, const char* op, const char* arg) {
   if (t.device != Device::cuda) return;
-  if (gpu::native_launcher() || !launcher_of(allocator).is_none()) return;
-  value_error(op, arg, "CUDA tensors need a CUDA build of twincore (pip install from source with nvcc "
-              "on the PATH) or CuPy (pip install cupy-cuda13x)");
+  if (!gpu::native_launcher() && launcher_of(allocator).is_none())
+    value_error(op, arg, "CUDA tensors need a CUDA build of twincore (pip install from source with nvcc "
+                "on the PATH) or CuPy (pip install cupy-cuda13x)");
+  // Only a GPU allocator (twincore.kernels._array.GpuAlloc: torch / CuPy) may serve CUDA
+  // tensors: any other would hand the kernels host memory.
+  if (!pyb::hasattr(allocator, "context"))
+    value_error(op, arg, "CUDA tensors need outputs on the GPU: pass torch or CuPy arrays (this caller's "
+                "allocator is not a GPU one)");
 }
 
 std::unique_ptr<gpu::Gpu> gpu_for(pyb::handle allocator, const Tensor& t, const char* op, const char* arg) {
