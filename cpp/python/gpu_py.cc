@@ -1,5 +1,7 @@
 #include "python/gpu_py.h"
 
+#include "gpu/blas.h"
+
 #include <map>
 #include <string>
 #include <vector>
@@ -106,4 +108,6 @@ pyb::dict backends_used() {
 
 TC_BIND(gpu_py) {
   m.def("_backends_used", &tc::py::backends_used, "{op: backend} of the last call of each op.");
+  m.def("gpu_gemm_provider", [] { return std::string(tc::gpu::gemm_provider_name()); },
+        "The vendor GEMM the GPU plans try first (gpu/blas.h): 'cublaslt' or 'none'.");
 }

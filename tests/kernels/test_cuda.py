@@ -484,6 +484,7 @@ def test_gpu_info():
     info = K.gpu_info()
     assert info["nvcc_build"] == bool(_core.with_cuda) and info["cupy"] == has("cupy")
     assert info["devices"] >= 0 and (info["kernels"] > 100) == bool(_core.with_cuda)
+    assert info["gemm"] in ("none", "cublaslt")
 
 
 def test_backend_for_cuda_arrays(monkeypatch):

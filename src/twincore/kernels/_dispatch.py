@@ -94,12 +94,14 @@ def backends_used() -> dict[str, str]:
 
 def gpu_info() -> dict:
     """What this install can do with CUDA arrays (for `twincore check` and bug reports):
-    {"nvcc_build": bool, "cupy": bool, "devices": int, "kernels": int}. Touches the CUDA
+    {"nvcc_build": bool, "cupy": bool, "devices": int, "kernels": int, "gemm": str}
+    ("gemm": the vendor GEMM the plans try first, "cublaslt" or "none"). Touches the CUDA
     runtime only when the build has CUDA (and then only to count devices)."""
     nvcc = bool(getattr(_core, "with_cuda", False))
     return {"nvcc_build": nvcc, "cupy": _cupy_importable(),
             "devices": int(_core.cuda_device_count()) if nvcc else 0,
-            "kernels": len(_core.cuda_kernel_names()) if nvcc else 0}
+            "kernels": len(_core.cuda_kernel_names()) if nvcc else 0,
+            "gemm": _core.gpu_gemm_provider()}
 
 
 def set_stream(ptr: int | None) -> None:
