@@ -20,6 +20,7 @@ a non-default stream, and both launchers (nvcc build and CuPy).
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import re
 import shutil
@@ -359,6 +360,44 @@ def test_tf32_flag_picks_tile(recorder):
         K.set_allow_tf32(False)
     assert recorder.calls[-3:] == ["matmul_f32"] * 2 + ["matmul_f64"]
     assert [g[0] for g in recorder.grids[-3:]] == [3, 2, 3]  # tiles of 64, 128 (TF32), 64 (f64 never TF32)
+
+
+@pytest.fixture
+def reference_gemm():
+    _core._set_reference_gemm_provider(True)
+    yield
+    _core._set_reference_gemm_provider(False)
+
+
+@pytest.mark.parametrize("dt", ["float32", "float64"])
+def test_matmul_plans_vendor_gemm_descriptors(recorder, reference_gemm, dt):
+    """The matmul plans offer every GEMM to the vendor provider first (gpu::try_gemm): a
+    reference provider that computes on the fake arrays' host memory from the GemmDesc
+    alone must give the CPU kernels' results, for every transpose and batch layout; what it
+    is not offered (a shared b with trans_a: no single GEMM) falls back to our kernel."""
+    rng = np.random.default_rng(5)
+    for ta, tb, batched, b3 in itertools.product((False, True), (False, True), (False, True), (False, True)):
+        if b3 and not batched:
+            continue
+        B, M, K_, N = 3, 5, 7, 4
+        ash = ((B,) if batched else ()) + ((K_, M) if ta else (M, K_))
+        bsh = ((B,) if b3 else ()) + ((N, K_) if tb else (K_, N))
+        a, b, bias = rng.standard_normal(ash).astype(dt), rng.standard_normal(bsh).astype(dt), rng.standard_normal(N).astype(dt)
+        n0 = len(recorder.calls)
+        got = K.matmul(_fake(a, dt), _fake(b, dt), _fake(bias, dt), ta, tb)
+        assert len(recorder.calls) == n0, "the provider took the forward GEMM"
+        what = f"ta={ta} tb={tb} batched={batched} b3={b3}"
+        np.testing.assert_allclose(_from_fake(got), K.matmul(a, b, bias, ta, tb), rtol=1e-5, atol=1e-5, err_msg=what)
+        g = rng.standard_normal(got.shape).astype(dt)
+        n0 = len(recorder.calls)
+        da, db, _ = K.matmul_backward(_fake(g, dt), _fake(a, dt), _fake(b, dt), ta, tb)
+        wa, wb, _ = K.matmul_backward(g, a, b, ta, tb)
+        np.testing.assert_allclose(_from_fake(da), wa, rtol=1e-5, atol=1e-5, err_msg="da " + what)
+        if batched and not b3 and ta:
+            assert recorder.calls[n0:] == ["matmul_" + SFX[dt]], "db of a shared b with trans_a: our kernel"
+        else:
+            assert len(recorder.calls) == n0
+            np.testing.assert_allclose(_from_fake(db), wb, rtol=1e-5, atol=1e-5, err_msg="db " + what)
 
 
 def test_gpu_plans_size_large_grids(recorder):
