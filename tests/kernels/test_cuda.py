@@ -400,6 +400,22 @@ def test_matmul_plans_vendor_gemm_descriptors(recorder, reference_gemm, dt):
             np.testing.assert_allclose(_from_fake(db), wb, rtol=1e-5, atol=1e-5, err_msg="db " + what)
 
 
+def test_launch_slots_unpack_for_cupy(recorder):
+    """What the plans pack (8-byte slots, little-endian) CupyLauncher hands CuPy as scalars of
+    the slots' kinds: pointers, ints and doubles come back exactly."""
+    seen = []
+    recorder.launch = lambda *a: seen.append(a)
+    x = _f((5,))
+    K.mse_backward(x, _f((5,)), 0.25, "mean")
+    file, kernel, grid, block, smem, args, stream, device, kinds = seen[-1]
+    assert kernel == "mse_backward_f32" and kinds == "pppidpi"  # pred, target, grad, gmode, scale, dpred, n
+    vals = _dispatch.unpack(args, kinds)
+    assert [type(v) for v in vals] == [np.uint64, np.uint64, np.uint64, np.int64, np.float64, np.uint64, np.int64]
+    assert vals[2] == 0 and vals[3] == 0 and vals[4] == 0.25 / 5 and vals[6] == 5  # no grad tensor: scale folded
+    with pytest.raises(ValueError, match="argument bytes"):
+        _dispatch.unpack(args, kinds + "d")
+
+
 def test_gpu_plans_size_large_grids(recorder):
     """Grid-stride kernels are capped; the GEMM grid refuses what it cannot cover."""
     K.relu(_f((65535 * 16 * 256 + 7,), "float16", 0))

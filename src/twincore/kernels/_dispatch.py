@@ -179,6 +179,15 @@ def nvrtc_options(arch: str | None = None) -> tuple[str, ...]:
     return tuple(opts)
 
 
+def unpack(args: bytes, kinds: str) -> tuple:
+    """The 8-byte argument slots as NumPy scalars of their kinds (p: uint64 address, i: int64,
+    d: float64), which CuPy's RawKernel packs back into the same 8 bytes each."""
+    types = {"p": np.uint64, "i": np.int64, "d": np.float64}
+    if len(args) != 8 * len(kinds):
+        raise ValueError(f"twincore: {len(args)} argument bytes for {len(kinds)} slots")
+    return tuple(np.frombuffer(args, types[k], 1, 8 * j)[0] for j, k in enumerate(kinds))
+
+
 class CupyLauncher:
     """The same .cu files compiled at run time by NVRTC through cupy.RawModule."""
 
@@ -205,10 +214,8 @@ class CupyLauncher:
         import cupy
 
         fn = self.module(file, device).get_function(kernel)
-        types = {"p": np.uint64, "i": np.int64, "d": np.float64}
-        vals = tuple(np.frombuffer(args, types[k], 1, 8 * j)[0] for j, k in enumerate(kinds))
         with cupy.cuda.Device(device), cupy.cuda.ExternalStream(stream):
-            fn(tuple(grid), tuple(block), vals, shared_mem=int(smem))
+            fn(tuple(grid), tuple(block), unpack(args, kinds), shared_mem=int(smem))
 
     def memset0(self, ptr: int, nbytes: int, stream: int, device: int):
         import cupy
