@@ -1,5 +1,7 @@
 #include "python/gpu_py.h"
 
+#include <pybind11/stl.h>
+
 #include "gpu/blas.h"
 
 #include <map>
@@ -145,6 +147,9 @@ bool reference_gemm(const gpu::GemmDesc& d, int, uintptr_t) {
 }  // namespace tc::py
 
 TC_BIND(gpu_py) {
+  m.def("int_pair", [](pybind11::handle v, const std::string& op, const std::string& arg) {
+    return tc::py::pair_from(v, op.c_str(), arg.c_str());
+  }, "(h, w) from an int or a pair of ints, by the rule every op uses (TypeError naming op and arg).");
   m.def("_set_reference_gemm_provider", [](bool on) {
     tc::gpu::set_gemm_provider(on ? &tc::py::reference_gemm : nullptr, "reference");
   }, "Tests only: GPU plans' GEMMs computed on host memory from their GemmDesc (fake CUDA arrays).");

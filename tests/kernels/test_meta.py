@@ -106,3 +106,15 @@ def test_meta_runs_no_kernel_and_takes_halves():
         K.Meta((2, -1))
     with pytest.raises(ValueError, match="unknown dtype 'float8'"):
         K.Meta((2,), "float8")
+
+
+@pytest.mark.parametrize("v", [True, (1, True), 2.0, (1, 2, 3), "ab"])
+def test_int_pair_rule(v):
+    """One int-or-pair rule for every op (bools are not sizes), also offered to frontends."""
+    from twincore import _core
+
+    with pytest.raises(TypeError, match=r"twincore.conv2d: argument 'stride': expected an int or a pair of ints"):
+        K.conv2d(K.Meta((1, 1, 4, 4)), K.Meta((1, 1, 2, 2)), None, v)
+    with pytest.raises(TypeError, match=r"twincore.x: argument 'y': expected an int or a pair of ints"):
+        _core.int_pair(v, "x", "y")
+    assert _core.int_pair((2, np.int64(3)), "x", "y") == (2, 3) and _core.int_pair(4, "x", "y") == (4, 4)

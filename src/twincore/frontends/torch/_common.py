@@ -22,7 +22,9 @@ def bad(op: str, arg: str, msg: str, exc: type = ValueError) -> Exception:
 
 
 def pair(v, op: str, arg: str) -> list[int]:
-    """An int or a pair of ints -> [h, w]."""
+    """An int or a pair of ints -> [h, w]: the core's rule (python/bridge.cc pair_from,
+    `_core.int_pair`) in Python, because torch.compile traces it (a call into the extension
+    would break the graph)."""
     if isinstance(v, bool):
         raise bad(op, arg, f"expected an int or a pair of ints, got {v!r}", TypeError)
     if isinstance(v, int):
