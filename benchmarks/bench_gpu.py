@@ -73,7 +73,6 @@ def main() -> int:
         print("bench_gpu: no CUDA device (torch.cuda.is_available() is False)")
         return 0
     import twincore.kernels as K
-    from twincore.kernels import _gpu
 
     dev = torch.device("cuda")
     peak = peak_gbs(args.peak_gbs)
@@ -88,7 +87,7 @@ def main() -> int:
     for dt, tf32 in ((torch.float32, True), (torch.bfloat16, False)):
         a, b = torch.randn(n, n, device=dev, dtype=dt), torch.randn(n, n, device=dev, dtype=dt)
         torch.backends.cuda.matmul.allow_tf32 = tf32
-        _gpu.set_allow_tf32(tf32)
+        K.set_allow_tf32(tf32)
         ours = cuda_time(lambda: K.matmul(a, b))
         ref = cuda_time(lambda: torch.matmul(a, b))
         tfl = 2 * n ** 3 / ours / 1e12

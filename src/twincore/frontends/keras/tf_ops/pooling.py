@@ -23,9 +23,8 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid", layout: str = "NHW
         padding = padding.lower()
     strides = pool_size if strides is None else strides
     try:
-        n, h, w, c = x.shape if layout == "NHWC" else [x.shape[i] for i in (0, 2, 3, 1)]
-        ho, wo = _shapes.window2d(h, w, pool_size, strides, 1, padding)
-        shape = tf.TensorShape([n, ho, wo, c] if layout == "NHWC" else [n, c, ho, wo])
+        shape = tf.TensorShape(_shapes.core_shape(lambda a: K.max_pool2d(a, pool_size, strides, padding, layout),
+                                                  x.shape.as_list()))
     except (ValueError, TypeError):
         shape = tf.TensorShape(None)  # let the core name the bad argument
     geo = dict(kernel_size=pool_size, stride=strides, padding=padding, layout=layout)

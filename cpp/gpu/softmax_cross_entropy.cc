@@ -1,0 +1,28 @@
+#include "gpu/softmax_cross_entropy.h"
+
+#include <algorithm>
+#include <string>
+
+#include "gpu/softmax.h"
+
+namespace tc::gpu {
+
+void softmax_cross_entropy(Gpu& g, const Tensor& logits, const Tensor& labels, double s, int reduction,
+                           const Tensor& loss, const Tensor* dlogits) {
+  const int64_t N = logits.size(0), C = logits.size(1);
+  const std::string sfx = suffix(logits.dtype);
+  const char* kind = labels.dtype == DType::i32 ? "_i32" : labels.dtype == DType::i64 ? "_i64" : "_prob";
+  Launch l("softmax_cross_entropy.cu", "softmax_cross_entropy_" + sfx + kind);
+  l.grid1(std::min<int64_t>(N, 65535 * 4)).block1(row_block(C)).p(logits).p(labels).i(N).i(C).d(s);
+  if (reduction == 0) {  // none: one loss per row
+    g.launch(l.d(1.0).p(loss).p(nullptr).p(dlogits));
+    return;
+  }
+  const double scale = reduction == 1 ? 1.0 / double(N) : 1.0;
+  Tensor part = g.scratch(Shape{N}, DType::f64);
+  g.launch(l.d(scale).p(nullptr).p(part).p(dlogits));
+  g.launch(Launch("softmax_cross_entropy.cu", "softmax_cross_entropy_finish_" + sfx)
+               .p(part).i(N).d(scale).p(loss));
+}
+
+}  // namespace tc::gpu
