@@ -3,13 +3,14 @@
 // core/geometry.h) and computes its output shapes once; then, for CUDA tensors, it
 // calls tc::gpu::<op>(Gpu&, ...) (cpp/gpu/<op>.cc), which only *plans*: it chooses the
 // kernel of kernels/cuda/<file>.cu by name and dtype, the grid, the block, the shared
-// memory and the 8-byte argument slots, and hands each Launch to a Gpu executor:
+// memory and the 8-byte argument slots, and hands each Launch to a Gpu executor. The
+// bindings' executor (cpp/python/gpu_py.cc, made by py::run from the caller's `alloc`)
+// takes scratch from the caller's framework and launches through
 //
-//   - the nvcc build's executor (cpp/cuda/launch.cc): cudaLaunchKernel on the kernels
-//     compiled into _core, on the caller's stream;
-//   - a Python launcher (cpp/python/gpu_py.cc): CuPy's RawModule compiling the same
-//     .cu files with NVRTC, the CPU emulator of tests/kernels/cuda_emu, or a test's
-//     recording launcher.
+//   - the nvcc build's NativeLauncher (cpp/cuda/launch.cc): cudaLaunchKernel on the
+//     kernels compiled into _core, by name, on the caller's stream and device; or
+//   - a Python launcher: CuPy's RawModule compiling the same .cu files with NVRTC, the
+//     CPU emulator of tests/kernels/cuda_emu, or a test's recording launcher.
 //
 // This file has no CUDA header: planning compiles (and is tested) in every build.
 #pragma once

@@ -118,3 +118,14 @@ def test_int_pair_rule(v):
     with pytest.raises(TypeError, match=r"twincore.x: argument 'y': expected an int or a pair of ints"):
         _core.int_pair(v, "x", "y")
     assert _core.int_pair((2, np.int64(3)), "x", "y") == (2, 3) and _core.int_pair(4, "x", "y") == (4, 4)
+
+
+def test_rotate_check_options_is_the_ops_rule():
+    x = np.ones((1, 1, 3, 3), np.float32)
+    for kw in ({"fill": "wrap"}, {"interpolation": "cubic"}, {"layout": "nchw"}):
+        with pytest.raises(ValueError) as real:
+            K.rotate(x, 10.0, **kw)
+        with pytest.raises(ValueError) as opts:
+            K.rotate_check_options(**kw)
+        assert str(real.value) == str(opts.value)
+    K.rotate_check_options("nearest", "reflect", 0.5, "NHWC")

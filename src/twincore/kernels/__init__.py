@@ -13,7 +13,7 @@ from twincore.kernels.max_pool2d import max_pool2d, max_pool2d_backward  # noqa:
 from twincore.kernels.global_avg_pool2d import global_avg_pool2d, global_avg_pool2d_backward  # noqa: F401
 from twincore.kernels.optim import sgd_step, adam_step  # noqa: F401
 from twincore.kernels.conv2d import conv2d, conv2d_backward  # noqa: F401
-from twincore.kernels.rotate import rotate, rotate_backward  # noqa: F401
+from twincore.kernels.rotate import rotate, rotate_backward, check_options as rotate_check_options  # noqa: F401
 from twincore.kernels.matmul import matmul, matmul_backward  # noqa: F401
 from twincore.kernels.mse import mse, mse_backward  # noqa: F401
 from twincore.kernels.softmax import softmax, softmax_backward  # noqa: F401

@@ -73,6 +73,14 @@ def _param(v, images):
     return to_core(v)
 
 
+def check_options(interpolation: str = "bilinear", fill: str = "zeros", fill_value: float = 0.0,
+                  layout: str = "NCHW") -> None:
+    """Validate rotate's options by the core's own rules (for layers that take them at
+    construction): ValueError/TypeError naming twincore.rotate and the argument."""
+    _core.rotate(_core.Meta((1, 1, 2, 2)), _core.Meta(()), _core.Meta((2,)), interpolation, fill, fill_value,
+                 layout, _core.Meta)
+
+
 def rotate(images, angle, translate=(0, 0), interpolation: str = "bilinear", fill: str = "zeros",
            fill_value: float = 0.0, layout: str = "NCHW"):
     """Rotate each image by `angle` degrees (counter-clockwise) about its centre, then
