@@ -1,4 +1,4 @@
-// GPU plans of global average pooling (kernels/cuda/pooling.cu): x [N,C,H,W] / [N,H,W,C] -> y [N,C].
+// GPU plans of global average pooling (kernels/cuda/global_avg_pool2d.cu): x [N,C,H,W] / [N,H,W,C] -> y [N,C].
 #pragma once
 #include "gpu/gpu.h"
 

@@ -1,4 +1,4 @@
-// GPU plans of 2-D max pooling (kernels/cuda/pooling.cu), NCHW and NHWC.
+// GPU plans of 2-D max pooling (kernels/cuda/max_pool2d.cu), NCHW and NHWC.
 #pragma once
 #include "core/geometry.h"
 #include "gpu/gpu.h"

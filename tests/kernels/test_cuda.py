@@ -49,7 +49,7 @@ SFX = {"float32": "f32", "float64": "f64", "float16": "f16", "bfloat16": "bf16"}
 
 def test_kernel_files_present():
     assert set(KERNEL_FILES) >= {"activations.cu", "softmax.cu", "softmax_cross_entropy.cu", "mse.cu",
-                                 "pooling.cu", "optim.cu", "matmul.cu", "conv2d.cu", "rotate.cu"}
+                                 "max_pool2d.cu", "global_avg_pool2d.cu", "optim.cu", "matmul.cu", "conv2d.cu", "rotate.cu"}
 
 
 # ---- the sources -------------------------------------------------------------------------

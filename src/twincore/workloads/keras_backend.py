@@ -47,7 +47,7 @@ def _build(spec: Spec, ours: bool, dtype: str):
         elif layer.kind == "rotconv":
             if not ours:
                 raise ValueError("rotation-cnn has no Keras-layers equivalent (use --frontend keras)")
-            x = add(tk.CustomConv2D(layer.units, layer.kernel, rotation_angle=layer.rotation_angle,
+            x = add(tk.RotationConv2D(layer.units, layer.kernel, rotation_angle=layer.rotation_angle,
                                     translation_range=layer.translation_range, padding="same",
                                     activation=layer.activation, seed=0, **kw))(x)
         elif layer.kind == "maxpool":

@@ -9,7 +9,7 @@
 
 Layers (Keras's names, arguments, weight names "kernel"/"bias", glorot_uniform / zeros
 initialisation, get_config, registered as "twincore>Name"): Dense, Conv2D (NHWC, HWIO),
-MaxPooling2D, GlobalAveragePooling2D, CustomConv2D (random rotation + shift while
+MaxPooling2D, GlobalAveragePooling2D, RotationConv2D (alias CustomConv2D: random rotation + shift while
 training, then conv). Losses: SparseCategoricalCrossentropy, CategoricalCrossentropy
 (the fused kernel; from_logits=False takes the log of normalised, clipped probabilities
 as Keras does), MeanSquaredError.
@@ -28,6 +28,6 @@ files and weights save and load on either backend.
 
 from twincore.frontends.keras.backend import NAME as BACKEND  # noqa: F401
 from twincore.frontends.keras.layers import (  # noqa: F401
-    Conv2D, CustomConv2D, Dense, GlobalAveragePooling2D, MaxPooling2D)
+    Conv2D, CustomConv2D, Dense, GlobalAveragePooling2D, MaxPooling2D, RotationConv2D)
 from twincore.frontends.keras.losses import (  # noqa: F401
     CategoricalCrossentropy, MeanSquaredError, SparseCategoricalCrossentropy)
