@@ -196,3 +196,130 @@ __device__ __forceinline__ void conv_db_body(const T* dy, T* db, i64 N, i64 O, i
   TC_REGISTER(conv2d_backward_input_##S) TC_REGISTER(conv2d_backward_bias_##S)
 TC_FOR_FLOATS(TC_CONV)
 #undef TC_CONV
+
+// ---- conv2d as GEMM on the vendor GEMM (cpp/gpu/conv2d_gemm.cc plans these) -------------
+// The im2col buffer is built explicitly (in chunks of nb images starting at image n0) and
+// the GEMM runs on cuBLASLt; these kernels are the memory-bound glue around it: im2col,
+// the deterministic col2im gather (no atomics), a [nb, O, P] -> [O, nb, P] transpose of dY
+// for the NCHW weight gradient, and the per-channel bias + activation pass.
+// act: 0 none, 1 relu, 2 tanh (cpu/activations.h's Act).
+
+// NHWC col[(j*OH + oh)*OW + ow][(kh*KW + kw)*C + c] = x[n0 + j, ih, iw, c] (0 in the padding).
+template <typename T>
+__device__ __forceinline__ void im2col_nhwc_body(const T* x, T* col, const Geo& g, i64 n0, i64 nb) {
+  const i64 K = g.KH * g.KW * g.C, rows = nb * g.OH * g.OW;
+  TC_GRID_LOOP(e, rows * K) {
+    const i64 k = e % K, m = e / K;
+    const i64 c = k % g.C, kw = (k / g.C) % g.KW, kh = k / (g.C * g.KW);
+    const i64 ow = m % g.OW, oh = (m / g.OW) % g.OH, j = m / (g.OW * g.OH);
+    st(col, e, x_at(x, g, true, n0 + j, c, oh, ow, kh, kw));
+  }
+}
+// NCHW, k = (c*KH + kh)*KW + kw, p = oh*OW + ow:
+//   by_image = 1: col[j][k][p] (the forward's batched B operands, one [K, P] per image);
+//   by_image = 0: col[k][j*P + p] (one [K, nb*P] matrix: the weight gradient's K = nb*P).
+template <typename T>
+__device__ __forceinline__ void im2col_nchw_body(const T* x, T* col, const Geo& g, i64 n0, i64 nb, i64 by_image) {
+  const i64 K = g.C * g.KH * g.KW, P = g.OH * g.OW;
+  TC_GRID_LOOP(e, nb * K * P) {
+    i64 j, k, p;
+    if (by_image) {
+      p = e % P; k = (e / P) % K; j = e / (P * K);
+    } else {
+      p = e % P; j = (e / P) % nb; k = e / (P * nb);
+    }
+    const i64 kw = k % g.KW, kh = (k / g.KW) % g.KH, c = k / (g.KW * g.KH);
+    st(col, e, x_at(x, g, false, n0 + j, c, p / g.OW, p % g.OW, kh, kw));
+  }
+}
+// dx[n0 + j] = col2im(dcol): each input element gathers the taps that read it, in a fixed
+// order (deterministic). NHWC dcol [(j, oh, ow)][(kh, kw, c)]; NCHW dcol [j][(c, kh, kw)][(oh, ow)].
+template <typename T>
+__device__ __forceinline__ void col2im_body(const T* dcol, T* dx, const Geo& g, i64 n0, i64 nb, i64 nhwc) {
+  typedef typename Acc<T>::type A;
+  const i64 K = g.KH * g.KW * g.C, P = g.OH * g.OW, per = g.C * g.H * g.W;
+  TC_GRID_LOOP(e, nb * per) {
+    i64 j, c, ih, iw;
+    if (nhwc) {
+      c = e % g.C; iw = (e / g.C) % g.W; ih = (e / (g.C * g.W)) % g.H; j = e / per;
+    } else {
+      iw = e % g.W; ih = (e / g.W) % g.H; c = (e / (g.W * g.H)) % g.C; j = e / per;
+    }
+    A s = 0;
+    for (i64 kh = 0; kh < g.KH; ++kh) {
+      const i64 th = ih + g.pt - kh * g.dh;
+      if (th < 0 || th % g.sh) continue;
+      const i64 oh = th / g.sh;
+      if (oh >= g.OH) continue;
+      for (i64 kw = 0; kw < g.KW; ++kw) {
+        const i64 tw = iw + g.pl - kw * g.dw;
+        if (tw < 0 || tw % g.sw) continue;
+        const i64 ow = tw / g.sw;
+        if (ow >= g.OW) continue;
+        const i64 p = oh * g.OW + ow;
+        s += nhwc ? ld(dcol, (j * P + p) * K + (kh * g.KW + kw) * g.C + c)
+                  : ld(dcol, (j * K + (c * g.KH + kh) * g.KW + kw) * P + p);
+      }
+    }
+    st(dx, n0 * per + e, s);
+  }
+}
+// dst[o][j][p] = src[j][o][p]: NCHW dY of nb images as one [O, nb*P] matrix.
+template <typename T>
+__device__ __forceinline__ void to_cnhw_body(const T* src, T* dst, i64 nb, i64 O, i64 P) {
+  TC_GRID_LOOP(e, nb * O * P) {
+    const i64 p = e % P, j = (e / P) % nb, o = e / (P * nb);
+    dst[e] = src[(j * O + o) * P + p];
+  }
+}
+// y = act(y + bias[channel]) in place; channel = e % O (NHWC) or (e / P) % O (NCHW).
+template <typename T>
+__device__ __forceinline__ void bias_act_body(T* y, const T* bias, i64 total, i64 O, i64 P, i64 nhwc, i64 act) {
+  typedef typename Acc<T>::type A;
+  TC_GRID_LOOP(e, total) {
+    A v = ld(y, e);
+    if (bias) v += ld(bias, nhwc ? e % O : (e / P) % O);
+    if (act == 1) v = v > A(0) ? v : (v != v ? v : A(0));
+    else if (act == 2) v = tc_tanh(v);
+    st(y, e, v);
+  }
+}
+// out = g * act'(y): relu' = (y > 0), tanh' = 1 - y^2 (y is the activation's output).
+template <typename T>
+__device__ __forceinline__ void act_grad_body(const T* g, const T* y, T* out, i64 n, i64 act) {
+  typedef typename Acc<T>::type A;
+  TC_GRID_LOOP(e, n) {
+    const A yv = ld(y, e), gv = ld(g, e);
+    st(out, e, act == 1 ? (yv > A(0) ? gv : A(0)) : gv * (A(1) - yv * yv));
+  }
+}
+
+#define TC_CONV_GEMM(S, T)                                                                                  \
+  extern "C" __global__ void conv2d_im2col_nhwc_##S(const T* x, T* col, TC_GEO_PARAMS, i64 n0, i64 nb) {   \
+    Geo g = TC_GEO;                                                                                         \
+    im2col_nhwc_body(x, col, g, n0, nb);                                                                    \
+  }                                                                                                         \
+  extern "C" __global__ void conv2d_im2col_nchw_##S(const T* x, T* col, TC_GEO_PARAMS, i64 n0, i64 nb,     \
+                                                    i64 by_image) {                                         \
+    Geo g = TC_GEO;                                                                                         \
+    im2col_nchw_body(x, col, g, n0, nb, by_image);                                                          \
+  }                                                                                                         \
+  extern "C" __global__ void conv2d_col2im_##S(const T* dcol, T* dx, TC_GEO_PARAMS, i64 n0, i64 nb,        \
+                                               i64 nhwc) {                                                  \
+    Geo g = TC_GEO;                                                                                         \
+    col2im_body(dcol, dx, g, n0, nb, nhwc);                                                                 \
+  }                                                                                                         \
+  extern "C" __global__ void conv2d_to_cnhw_##S(const T* src, T* dst, i64 nb, i64 O, i64 P) {              \
+    to_cnhw_body(src, dst, nb, O, P);                                                                       \
+  }                                                                                                         \
+  extern "C" __global__ void conv2d_bias_act_##S(T* y, const T* bias, i64 total, i64 O, i64 P, i64 nhwc,    \
+                                                 i64 act) {                                                 \
+    bias_act_body(y, bias, total, O, P, nhwc, act);                                                         \
+  }                                                                                                         \
+  extern "C" __global__ void conv2d_act_grad_##S(const T* g, const T* y, T* out, i64 n, i64 act) {         \
+    act_grad_body(g, y, out, n, act);                                                                       \
+  }                                                                                                         \
+  TC_REGISTER(conv2d_im2col_nhwc_##S) TC_REGISTER(conv2d_im2col_nchw_##S) TC_REGISTER(conv2d_col2im_##S)   \
+  TC_REGISTER(conv2d_to_cnhw_##S) TC_REGISTER(conv2d_bias_act_##S) TC_REGISTER(conv2d_act_grad_##S)
+TC_FOR_FLOATS(TC_CONV_GEMM)
+#undef TC_CONV_GEMM
