@@ -10,8 +10,8 @@
 // module (site-packages/nvidia/cublas/lib, nvidia/cu13/lib, nvidia/cu12/lib); the CUDA
 // toolkit ($CUDA_HOME, $CUDA_PATH, /usr/local/cuda: lib64, targets/*/lib).
 //
-// The types and enums are declared here with the values of cublasLt.h (stable since CUDA
-// 11.4); where the toolkit ships the header, static_asserts check them against it.
+// The types and enums come from the toolkit's cublasLt.h where it has one, else from the
+// declarations below (cublasLt.h's values, stable from CUDA 11.4 to 13).
 //
 // Row-major GemmDesc on column-major cuBLASLt: C[m,n] row-major is C^T[n,m] column-major,
 // and C^T = op(B)^T . op(A)^T, so cuBLASLt's A is our B and its B our A (m, n swapped).
@@ -40,18 +40,44 @@
 namespace {
 
 // ---- cublasLt.h, the part we use ----
-typedef int cublasStatus_t;
-typedef void* cublasLtHandle_t;
-typedef void* cublasLtMatmulDesc_t;
-typedef void* cublasLtMatrixLayout_t;
-typedef void* cublasLtMatmulPreference_t;
+// Where the toolkit ships cublasLt.h its types and values are used (and ours must agree);
+// elsewhere (this CI machine's toolkit has no cuBLAS) the values of cublasLt.h 11.4-13.
+// Our own names for the handles (opaque pointers) and the status (an int), so they never
+// clash with the header's.
+typedef int LtStatus;
+typedef void* LtHandle;
+typedef void* LtDesc;
+typedef void* LtLayout;
+typedef void* LtPref;
+}  // namespace
+#if __has_include(<cublasLt.h>)
+#include <cublasLt.h>
+namespace {
+using LtAlgo = cublasLtMatmulAlgo_t;
+using LtHeuristic = cublasLtMatmulHeuristicResult_t;
+enum : int {
+  kComputeF32 = CUBLAS_COMPUTE_32F, kComputeF32FastTF32 = CUBLAS_COMPUTE_32F_FAST_TF32, kComputeF64 = CUBLAS_COMPUTE_64F,
+  kR32F = CUDA_R_32F, kR64F = CUDA_R_64F, kR16F = CUDA_R_16F, kR16BF = CUDA_R_16BF,
+  kOpN = CUBLAS_OP_N, kOpT = CUBLAS_OP_T,
+  kDescComputeType = CUBLASLT_MATMUL_DESC_COMPUTE_TYPE, kDescScaleType = CUBLASLT_MATMUL_DESC_SCALE_TYPE,
+  kDescTransA = CUBLASLT_MATMUL_DESC_TRANSA, kDescTransB = CUBLASLT_MATMUL_DESC_TRANSB,
+  kDescEpilogue = CUBLASLT_MATMUL_DESC_EPILOGUE, kDescBiasPointer = CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+  kLayoutBatchCount = CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, kLayoutBatchStride = CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+  kPrefMaxWorkspace = CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, kPrefAlignA = CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+  kPrefAlignB = CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, kPrefAlignC = CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+  kPrefAlignD = CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+  kEpiDefault = CUBLASLT_EPILOGUE_DEFAULT, kEpiRelu = CUBLASLT_EPILOGUE_RELU, kEpiBias = CUBLASLT_EPILOGUE_BIAS,
+  kEpiReluBias = CUBLASLT_EPILOGUE_RELU_BIAS, kEpiBgradA = CUBLASLT_EPILOGUE_BGRADA, kEpiBgradB = CUBLASLT_EPILOGUE_BGRADB,
+};
+#else
+namespace {
 struct LtAlgo {
   uint64_t data[8];
 };
 struct LtHeuristic {
   LtAlgo algo;
   size_t workspaceSize;
-  cublasStatus_t state;
+  LtStatus state;
   float wavesCount;
   int reserved[4];
 };
@@ -65,51 +91,29 @@ enum : int {
   kPrefMaxWorkspace = 1, kPrefAlignA = 5, kPrefAlignB = 6, kPrefAlignC = 7, kPrefAlignD = 8,
   kEpiDefault = 1, kEpiRelu = 2, kEpiBias = 4, kEpiReluBias = 6, kEpiBgradA = 256, kEpiBgradB = 512,
 };
-
-#if __has_include(<cublasLt.h>)
-}  // namespace
-#include <cublasLt.h>
-namespace {
-static_assert(sizeof(LtHeuristic) == sizeof(cublasLtMatmulHeuristicResult_t), "cublasLt.h: heuristic result");
-static_assert(sizeof(LtAlgo) == sizeof(cublasLtMatmulAlgo_t), "cublasLt.h: algo");
-static_assert(kComputeF32 == CUBLAS_COMPUTE_32F && kComputeF32FastTF32 == CUBLAS_COMPUTE_32F_FAST_TF32 &&
-              kComputeF64 == CUBLAS_COMPUTE_64F, "cublasLt.h: compute types");
-static_assert(kR32F == CUDA_R_32F && kR64F == CUDA_R_64F && kR16F == CUDA_R_16F && kR16BF == CUDA_R_16BF, "data types");
-static_assert(kDescComputeType == CUBLASLT_MATMUL_DESC_COMPUTE_TYPE && kDescScaleType == CUBLASLT_MATMUL_DESC_SCALE_TYPE &&
-              kDescTransA == CUBLASLT_MATMUL_DESC_TRANSA && kDescTransB == CUBLASLT_MATMUL_DESC_TRANSB &&
-              kDescEpilogue == CUBLASLT_MATMUL_DESC_EPILOGUE && kDescBiasPointer == CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-              "cublasLt.h: matmul desc attributes");
-static_assert(kLayoutBatchCount == CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT &&
-              kLayoutBatchStride == CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, "cublasLt.h: layout attributes");
-static_assert(kPrefMaxWorkspace == CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES &&
-              kPrefAlignA == CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES &&
-              kPrefAlignD == CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, "cublasLt.h: preferences");
-static_assert(kEpiDefault == CUBLASLT_EPILOGUE_DEFAULT && kEpiRelu == CUBLASLT_EPILOGUE_RELU &&
-              kEpiBias == CUBLASLT_EPILOGUE_BIAS && kEpiReluBias == CUBLASLT_EPILOGUE_RELU_BIAS &&
-              kEpiBgradA == CUBLASLT_EPILOGUE_BGRADA && kEpiBgradB == CUBLASLT_EPILOGUE_BGRADB,
-              "cublasLt.h: epilogues");
+static_assert(sizeof(LtHeuristic) == 96 && sizeof(LtAlgo) == 64, "cublasLtMatmulHeuristicResult_t's layout");
 #endif
 
 // ---- the functions, resolved with dlsym ----
 struct Lt {
   void* lib = nullptr;
   std::string path, error;
-  cublasStatus_t (*create)(cublasLtHandle_t*) = nullptr;
-  cublasStatus_t (*desc_create)(cublasLtMatmulDesc_t*, int, int) = nullptr;
-  cublasStatus_t (*desc_destroy)(cublasLtMatmulDesc_t) = nullptr;
-  cublasStatus_t (*desc_set)(cublasLtMatmulDesc_t, int, const void*, size_t) = nullptr;
-  cublasStatus_t (*layout_create)(cublasLtMatrixLayout_t*, int, uint64_t, uint64_t, int64_t) = nullptr;
-  cublasStatus_t (*layout_destroy)(cublasLtMatrixLayout_t) = nullptr;
-  cublasStatus_t (*layout_set)(cublasLtMatrixLayout_t, int, const void*, size_t) = nullptr;
-  cublasStatus_t (*pref_create)(cublasLtMatmulPreference_t*) = nullptr;
-  cublasStatus_t (*pref_destroy)(cublasLtMatmulPreference_t) = nullptr;
-  cublasStatus_t (*pref_set)(cublasLtMatmulPreference_t, int, const void*, size_t) = nullptr;
-  cublasStatus_t (*heuristic)(cublasLtHandle_t, cublasLtMatmulDesc_t, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
-                              cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatmulPreference_t, int,
+  LtStatus (*create)(LtHandle*) = nullptr;
+  LtStatus (*desc_create)(LtDesc*, int, int) = nullptr;
+  LtStatus (*desc_destroy)(LtDesc) = nullptr;
+  LtStatus (*desc_set)(LtDesc, int, const void*, size_t) = nullptr;
+  LtStatus (*layout_create)(LtLayout*, int, uint64_t, uint64_t, int64_t) = nullptr;
+  LtStatus (*layout_destroy)(LtLayout) = nullptr;
+  LtStatus (*layout_set)(LtLayout, int, const void*, size_t) = nullptr;
+  LtStatus (*pref_create)(LtPref*) = nullptr;
+  LtStatus (*pref_destroy)(LtPref) = nullptr;
+  LtStatus (*pref_set)(LtPref, int, const void*, size_t) = nullptr;
+  LtStatus (*heuristic)(LtHandle, LtDesc, LtLayout, LtLayout,
+                              LtLayout, LtLayout, LtPref, int,
                               LtHeuristic*, int*) = nullptr;
-  cublasStatus_t (*matmul)(cublasLtHandle_t, cublasLtMatmulDesc_t, const void*, const void*, cublasLtMatrixLayout_t,
-                           const void*, cublasLtMatrixLayout_t, const void*, const void*, cublasLtMatrixLayout_t,
-                           void*, cublasLtMatrixLayout_t, const LtAlgo*, void*, size_t, cudaStream_t) = nullptr;
+  LtStatus (*matmul)(LtHandle, LtDesc, const void*, const void*, LtLayout,
+                           const void*, LtLayout, const void*, const void*, LtLayout,
+                           void*, LtLayout, const LtAlgo*, void*, size_t, cudaStream_t) = nullptr;
 };
 
 bool file_exists(const std::string& p) { return !p.empty() && access(p.c_str(), R_OK) == 0; }
@@ -213,7 +217,7 @@ Lt& lt() {  // loaded once, on first use (not at import: dlopen of cuBLASLt take
 constexpr size_t kWorkspace = 32u << 20;
 
 struct PerDevice {
-  cublasLtHandle_t handle = nullptr;
+  LtHandle handle = nullptr;
   bool failed = false;
   std::map<uintptr_t, void*> workspace;  // one per stream: concurrent streams must not share it
 };
@@ -228,8 +232,8 @@ using Key = std::tuple<int, int, int, int, int64_t, int64_t, int64_t, int64_t, i
                        int64_t, int64_t, int, int, int, int, int, int>;
 struct Plan {
   bool ok = false;
-  cublasLtMatmulDesc_t desc = nullptr;
-  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
+  LtDesc desc = nullptr;
+  LtLayout la = nullptr, lb = nullptr, lc = nullptr;
   LtAlgo algo{};
   size_t workspace = 0;
 };
@@ -264,9 +268,9 @@ struct DeviceGuard {
   }
 };
 
-bool build_plan(Lt& l, cublasLtHandle_t handle, const tc::gpu::GemmDesc& d, int ldt, int compute, int scale,
+bool build_plan(Lt& l, LtHandle handle, const tc::gpu::GemmDesc& d, int ldt, int compute, int scale,
                 int epi, int al_a, int al_b, int al_c, Plan& p) {
-  auto OK = [](cublasStatus_t s) { return s == 0; };
+  auto OK = [](LtStatus s) { return s == 0; };
   if (!OK(l.desc_create(&p.desc, compute, scale))) return false;
   // cuBLASLt A = our B (n x k after op), cuBLASLt B = our A (k x m after op).
   const int32_t ta = d.trans_b ? kOpT : kOpN, tb = d.trans_a ? kOpT : kOpN;
@@ -287,7 +291,7 @@ bool build_plan(Lt& l, cublasLtHandle_t handle, const tc::gpu::GemmDesc& d, int 
           !OK(l.layout_set(lay, kLayoutBatchStride, &stride, sizeof stride)))
         return false;
   }
-  cublasLtMatmulPreference_t pref = nullptr;
+  LtPref pref = nullptr;
   if (!OK(l.pref_create(&pref))) return false;
   const uint64_t ws = kWorkspace;
   const uint32_t a_al = uint32_t(al_b), b_al = uint32_t(al_a), c_al = uint32_t(al_c);  // swapped as the operands
@@ -379,7 +383,7 @@ bool cublaslt_gemm(const tc::gpu::GemmDesc& d, int device, uintptr_t stream) {
   const float af = float(d.alpha), bf = float(d.beta);
   const void* alpha = d.dtype == DType::f64 ? static_cast<const void*>(&d.alpha) : &af;
   const void* beta = d.dtype == DType::f64 ? static_cast<const void*>(&d.beta) : &bf;
-  const cublasStatus_t s = l.matmul(pd.handle, p.desc, alpha, d.b, p.la, d.a, p.lb, beta, d.c, p.lc, d.c, p.lc,
+  const LtStatus s = l.matmul(pd.handle, p.desc, alpha, d.b, p.la, d.a, p.lb, beta, d.c, p.lc, d.c, p.lc,
                                     &p.algo, ws, kWorkspace, reinterpret_cast<cudaStream_t>(stream));
   return s == 0;
 }
