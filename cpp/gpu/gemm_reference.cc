@@ -162,8 +162,59 @@ void use_reference_gemm(bool on) {
 
 }  // namespace tc::gpu
 
+namespace {
+
+// Tests only: one GemmDesc from arrays as stored (a [batch?, rows, cols], likewise b; c
+// [batch?, m, n]; a 2-d a or b is shared by every batch entry), run by the active provider.
+bool gemm_test(pybind11::handle a_obj, pybind11::handle b_obj, pybind11::handle c_obj, pybind11::handle bias_obj,
+               pybind11::handle bgrad_obj, bool trans_a, bool trans_b, double alpha, double beta,
+               const std::string& epilogue, bool allow_tf32, uintptr_t stream) {
+  using namespace tc;
+  const char* op = "_gemm_test";
+  auto a = py::arg(a_obj, op, "a");
+  auto b = py::arg(b_obj, op, "b");
+  auto c = py::arg(c_obj, op, "c");
+  auto bias = py::optional_arg(bias_obj, op, "bias");
+  auto bgrad = py::optional_arg(bgrad_obj, op, "bias_grad");
+  for (const Tensor* t : {&a.t, &b.t, &c.t}) check_rank(op, "a/b/c", *t, 2, 3);
+  gpu::GemmDesc d;
+  d.dtype = c.t.dtype;
+  d.trans_a = trans_a;
+  d.trans_b = trans_b;
+  d.m = c.t.size(-2);
+  d.n = c.t.size(-1);
+  d.k = trans_a ? a.t.size(-2) : a.t.size(-1);
+  if ((trans_a ? a.t.size(-1) : a.t.size(-2)) != d.m || (trans_b ? b.t.size(-1) : b.t.size(-2)) != d.k ||
+      (trans_b ? b.t.size(-2) : b.t.size(-1)) != d.n)
+    value_error(op, "b", "shapes do not match");
+  d.a = a.t.data; d.lda = a.t.size(-1);
+  d.b = b.t.data; d.ldb = b.t.size(-1);
+  d.c = c.t.data; d.ldc = c.t.size(-1);
+  d.batch = c.t.ndim() == 3 ? c.t.size(0) : 1;
+  d.stride_a = a.t.ndim() == 3 ? a.t.size(1) * a.t.size(2) : 0;
+  d.stride_b = b.t.ndim() == 3 ? b.t.size(1) * b.t.size(2) : 0;
+  d.stride_c = d.m * d.n;
+  d.alpha = alpha;
+  d.beta = beta;
+  const int e = choose(op, "epilogue", epilogue, {"none", "bias", "relu", "bias_relu", "tanh", "bias_tanh", "bgrad"});
+  d.epilogue = static_cast<gpu::Epilogue>(e);
+  d.bias = bias ? bias->t.data : nullptr;
+  d.bias_grad = bgrad ? bgrad->t.data : nullptr;
+  d.allow_tf32 = allow_tf32;
+  pybind11::gil_scoped_release nogil;
+  return gpu::try_gemm(d, c.t.device_id, stream);
+}
+
+}  // namespace
+
 TC_BIND(gemm_reference) {
   namespace pyb = pybind11;
+  m.def("_gemm_test", &gemm_test, pyb::arg("a"), pyb::arg("b"), pyb::arg("c"), pyb::arg("bias") = pyb::none(),
+        pyb::arg("bias_grad") = pyb::none(), pyb::arg("trans_a") = false, pyb::arg("trans_b") = false,
+        pyb::arg("alpha") = 1.0, pyb::arg("beta") = 0.0, pyb::arg("epilogue") = "none",
+        pyb::arg("allow_tf32") = false, pyb::arg("stream") = 0,
+        "Tests only: run one GEMM (blas.h's GemmDesc from the arrays' shapes) on the active provider; "
+        "False when it declines.");
   m.def("_use_reference_gemm", &tc::gpu::use_reference_gemm, pyb::arg("on"),
         "Tests only: route the GPU plans' GEMMs to a host-memory reference (for the CPU emulator).");
   m.def("gemm_provider", [] { return std::string(tc::gpu::gemm_provider_active()); },

@@ -111,7 +111,7 @@ def test_keras_frontend_on_torch_backend_matches_torch_frontend(tiny_data, tmp_p
 
 @pytest.mark.gpu
 @requires_gpu
-@pytest.mark.parametrize("frontend", ["torch", "keras"])
+@pytest.mark.parametrize("frontend", ["torch", pytest.param("keras", marks=requires_keras)])
 def test_train_on_gpu_equals_cpu_float64(frontend, tiny_data, tmp_path):
     """twincore train --device cuda end to end on a small slice, equal to the CPU run (float64)."""
     losses = {}
