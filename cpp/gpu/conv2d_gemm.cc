@@ -2,6 +2,7 @@
 #include "gpu/conv2d_gemm.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "gpu/blas.h"
 #include "gpu/gemm_reference.h"
@@ -17,6 +18,10 @@ const char* sfx_of(DType d) {
     default: return "bf16";
   }
 }
+
+// A provider is registered and can run (cuBLASLt: the library was found): else decline
+// before launching anything.
+bool provider_usable() { return gemm_provider() && std::strcmp(gemm_provider_active(), "none") != 0; }
 
 // Grid-stride kernels: enough blocks to fill an H100/H200 several times over.
 int64_t grid_for(int64_t n) { return std::max<int64_t>(1, std::min<int64_t>((n + 255) / 256, 65535 * 16)); }
@@ -110,7 +115,7 @@ bool gemm_then(Gpu& gpu, GemmDesc d, const char* sfx, const void* bias, cpu::Act
 
 bool conv2d_gemm_forward(Gpu& gpu, const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& win,
                          bool nhwc, const Tensor& y, cpu::Act act, int64_t scratch_limit) {
-  if (!gemm_provider()) return false;
+  if (!provider_usable()) return false;
   const Geo g = geo_of(x, w, win, nhwc);
   const DType dt = x.dtype;
   const char* sfx = sfx_of(dt);
@@ -147,7 +152,7 @@ bool conv2d_gemm_forward(Gpu& gpu, const Tensor& x, const Tensor& w, const Tenso
 bool conv2d_gemm_backward(Gpu& gpu, const Tensor& grad, const Tensor& x, const Tensor& w, const Window2d& win,
                           bool nhwc, const Tensor* dx, const Tensor* dw, const Tensor* dbias, const Tensor* y,
                           cpu::Act act, int64_t scratch_limit) {
-  if (!gemm_provider()) return false;
+  if (!provider_usable()) return false;
   if (!dx && !dw && !dbias) return true;
   const Geo g = geo_of(x, w, win, nhwc);
   const DType dt = x.dtype;

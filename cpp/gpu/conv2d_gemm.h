@@ -33,7 +33,7 @@ namespace tc::gpu {
 constexpr int64_t kConvScratchLimit = int64_t(256) << 20;
 
 // y = act(conv(x, w) + bias) (bias may be nullptr). Returns false, having launched nothing,
-// when no GEMM provider is registered, and false when the provider refuses a GEMM (then y
+// when no GEMM provider is registered or usable (cuBLASLt not found), and false when the provider refuses a GEMM (then y
 // is unspecified): the caller runs its own implicit-GEMM kernels instead.
 bool conv2d_gemm_forward(Gpu& gpu, const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g,
                          bool nhwc, const Tensor& y, cpu::Act act = cpu::Act::none,
