@@ -24,7 +24,8 @@ def check_device(frontend: str, device: str) -> None:
     """Refuses, with a message that says what to do, a --device this install cannot train on.
     cuda needs: a frontend that runs on torch tensors (torch, torch-native, and keras /
     keras-native on KERAS_BACKEND=torch -- the trainer never imports TensorFlow there),
-    torch with a visible GPU, and twincore's CUDA kernels (the nvcc build or CuPy)."""
+    torch with a visible GPU, and twincore's CUDA kernels (the nvcc build or CuPy: the
+    trainer's optimizer step is twincore's kernel for every frontend)."""
     if device == "cpu":
         return
     if device != "cuda":
@@ -44,13 +45,14 @@ def check_device(frontend: str, device: str) -> None:
     if not torch.cuda.is_available():
         raise SystemExit("twincore: --device cuda: no CUDA GPU is visible to torch "
                          f"(torch {torch.__version__}, torch.version.cuda={torch.version.cuda}); use --device cpu")
-    if frontend in ("torch", "keras"):  # our kernels on the GPU: the nvcc build or CuPy
-        from twincore.kernels import gpu_info
+    # Our kernels on the GPU (the nvcc build or CuPy): every frontend needs them, since the
+    # trainer's optimizer step is twincore's fused kernel for all of them.
+    from twincore.kernels import gpu_info
 
-        info = gpu_info()
-        if not (info["nvcc_build"] and info["devices"]) and not info["cupy"]:
-            raise SystemExit("twincore: --device cuda: this build of twincore has no CUDA kernels and CuPy is not "
-                             "installed: build it with nvcc (TWINCORE_CUDA=ON) or pip install cupy-cuda13x")
+    info = gpu_info()
+    if not (info["nvcc_build"] and info["devices"]) and not info["cupy"]:
+        raise SystemExit("twincore: --device cuda: this build of twincore has no CUDA kernels and CuPy is not "
+                         "installed: build it with nvcc (TWINCORE_CUDA=ON) or pip install cupy-cuda13x")
 
 
 def make_backend(frontend: str, spec, seed: int = 0, device: str = "cpu", dtype: str = "float32",

@@ -43,6 +43,21 @@ def test_device_checks_say_what_to_do(monkeypatch):
         check_device("torch", "tpu")
 
 
+@requires_torch
+def test_gpu_without_our_cuda_kernels_refuses_clearly(monkeypatch):
+    """A GPU visible to torch but a CPU-only twincore without CuPy: say how to get the kernels."""
+    import torch
+
+    import twincore.kernels
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(twincore.kernels, "gpu_info",
+                        lambda: {"nvcc_build": False, "cupy": False, "devices": 0, "kernels": 0})
+    for frontend in ("torch", "torch-native"):
+        with pytest.raises(SystemExit, match="no CUDA kernels and CuPy is not installed"):
+            check_device(frontend, "cuda")
+
+
 @pytest.mark.skipif(_cuda_ok(), reason="checks the message on a machine without a GPU")
 @requires_torch
 def test_cli_without_gpu_refuses_clearly(tiny_data, tmp_path, monkeypatch):
