@@ -242,10 +242,13 @@ std::map<Key, Plan>& plans() {
   return p;
 }
 
-int alignment(const void* p, int64_t ld, int elt) {  // bytes, power of two, at most 256
+// Bytes (a power of two, at most 256) that every row and every batch entry of an operand
+// is aligned to: the base address, the leading dimension and the batch stride all count
+// (the heuristic otherwise assumes 256 and may pick vector loads that fault).
+int alignment(const void* p, int64_t ld, int64_t batch_stride, int elt) {
   uint64_t a = 256;
-  const uint64_t addr = reinterpret_cast<uint64_t>(p);
-  while (a > 1 && ((addr % a) || (uint64_t(ld) * elt) % a)) a >>= 1;
+  const uint64_t addr = reinterpret_cast<uint64_t>(p), ldb = uint64_t(ld) * elt, sb = uint64_t(batch_stride) * elt;
+  while (a > 1 && ((addr % a) || (ldb % a) || (sb % a))) a >>= 1;
   return int(a);
 }
 
@@ -362,11 +365,12 @@ bool cublaslt_gemm(const tc::gpu::GemmDesc& d, int device, uintptr_t stream) {
       return false;
     }
   }
-  const int al_a = alignment(d.a, d.lda, elt), al_b = alignment(d.b, d.ldb, elt), al_c = alignment(d.c, d.ldc, elt);
-  const void* bias_ptr = epi == kEpiBgradA ? d.bias_grad : d.bias;
-  const int al_bias = bias_ptr ? alignment(bias_ptr, 0, elt) : 0;
   const int64_t batch_strides[3] = {d.batch > 1 ? d.stride_a : 0, d.batch > 1 ? d.stride_b : 0,
                                     d.batch > 1 ? d.stride_c : 0};
+  const int al_a = alignment(d.a, d.lda, batch_strides[0], elt), al_b = alignment(d.b, d.ldb, batch_strides[1], elt),
+            al_c = alignment(d.c, d.ldc, batch_strides[2], elt);
+  const void* bias_ptr = epi == kEpiBgradA ? d.bias_grad : d.bias;
+  const int al_bias = bias_ptr ? alignment(bias_ptr, 0, 0, elt) : 0;
   Key key{device, int(d.dtype), int(d.trans_a) | int(d.trans_b) << 1 | int(d.beta != 0) << 2, epi, d.m, d.n, d.k,
           d.lda, d.ldb, d.ldc, d.batch, batch_strides[0], batch_strides[1], batch_strides[2],
           compute, al_a, al_b, al_c, al_bias, 0};
