@@ -111,8 +111,9 @@ def test_keras_frontend_on_torch_backend_matches_torch_frontend(tiny_data, tmp_p
     Keras's float32 loss scaling."""
     out = tmp_path / "cmp"
     r = _run_keras_torch(["compare", "--model", "cnn", "--frontends", "torch,keras", "--channels-last",
-                          "--data", tiny_data, "--epochs", "1", "--max-steps", "4", "--batch-size", "20", "--dtype", "float64",
-                          "--out", str(out), "--quiet"], tmp_path)
+                          "--limit-test", "50", "--data", tiny_data, "--epochs", "1", "--max-steps", "3",
+                          "--val", "0", "--batch-size", "20", "--dtype", "float64", "--out", str(out), "--quiet"],
+                         tmp_path)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     table = (out / "compare.md").read_text()
     row = [x for x in table.splitlines() if x.startswith("| keras")]
