@@ -73,7 +73,7 @@ if [ $BUILD_RC -eq 0 ]; then
   # Every gpu-marked test; test_cuda parametrises the launchers (cuda = nvcc build, cupy = NVRTC).
   step "GPU tests, both launchers" 120 "$OUT/gpu_tests.txt" \
     "$PY" -m pytest -q -m gpu -p no:cacheprovider -rfEs --continue-on-collection-errors \
-      tests/kernels tests/workloads tests/frontends
+      tests
   step "compute-sanitizer memcheck" 100 "$OUT/memcheck.txt" \
     compute-sanitizer --tool memcheck --print-limit 10 --error-exitcode 3 \
       "$PY" -m pytest -q -x -m gpu -p no:cacheprovider tests/kernels/test_cuda.py tests/kernels/test_gemm_provider.py
