@@ -2,6 +2,7 @@
 // pointers, f16/bf16 converted bit by bit (no CUDA header), the epilogues of blas.h.
 #include "gpu/gemm_reference.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -98,6 +99,7 @@ double tf32(double v) {
   return f;
 }
 
+std::atomic<bool> g_epilogues{true};  // tests: false = decline every epilogue (a provider that fuses nothing)
 GemmProvider g_saved = nullptr;
 const char* g_saved_name = "none";
 std::mutex g_switch;
@@ -107,6 +109,7 @@ std::mutex g_switch;
 bool reference_gemm(const GemmDesc& d, int, uintptr_t) {
   if (d.dtype != DType::f32 && d.dtype != DType::f64 && d.dtype != DType::f16 && d.dtype != DType::bf16) return false;
   if (d.epilogue == Epilogue::tanh || d.epilogue == Epilogue::bias_tanh) return false;  // as cuBLASLt
+  if (d.epilogue != Epilogue::none && !g_epilogues.load()) return false;
   const bool has_bias = d.epilogue == Epilogue::bias || d.epilogue == Epilogue::bias_relu;
   const bool relu = d.epilogue == Epilogue::relu || d.epilogue == Epilogue::bias_relu;
   const bool bgrad = d.epilogue == Epilogue::bgrad;
@@ -147,8 +150,9 @@ bool reference_gemm(const GemmDesc& d, int, uintptr_t) {
   return true;
 }
 
-void use_reference_gemm(bool on) {
+void use_reference_gemm(bool on, bool epilogues) {
   std::lock_guard<std::mutex> lock(g_switch);
+  g_epilogues.store(epilogues);
   GemmProvider cur = gemm_provider();
   if (on) {
     if (cur == &reference_gemm) return;
@@ -215,8 +219,9 @@ TC_BIND(gemm_reference) {
         pyb::arg("allow_tf32") = false, pyb::arg("stream") = 0,
         "Tests only: run one GEMM (blas.h's GemmDesc from the arrays' shapes) on the active provider; "
         "False when it declines.");
-  m.def("_use_reference_gemm", &tc::gpu::use_reference_gemm, pyb::arg("on"),
-        "Tests only: route the GPU plans' GEMMs to a host-memory reference (for the CPU emulator).");
+  m.def("_use_reference_gemm", &tc::gpu::use_reference_gemm, pyb::arg("on"), pyb::arg("epilogues") = true,
+        "Tests only: route the GPU plans' GEMMs to a host-memory reference (for the CPU emulator); "
+        "epilogues=False makes it decline every fused epilogue (the plans' fallbacks).");
   m.def("gemm_provider", [] { return std::string(tc::gpu::gemm_provider_active()); },
         "The vendor GEMM the GPU plans use: 'cublaslt' (found and loaded), 'reference' (tests) or 'none'.");
 }

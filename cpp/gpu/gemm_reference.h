@@ -22,7 +22,8 @@ const char* gemm_provider_active();
 bool reference_gemm(const GemmDesc& d, int device, uintptr_t stream);
 
 // Tests only: on = register reference_gemm as the provider ("reference"), off = restore
-// the provider that was registered before.
-void use_reference_gemm(bool on);
+// the provider that was registered before. epilogues = false: it declines every epilogue
+// (so the plans' unfused fallbacks run).
+void use_reference_gemm(bool on, bool epilogues = true);
 
 }  // namespace tc::gpu

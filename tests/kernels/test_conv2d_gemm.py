@@ -129,6 +129,10 @@ def test_conv2d_gemm_float64_matches_cpu(emu_fn, reference_gemm, case):
     assert any("im2col" in k for k in fwd) != direct, fwd
     if layout == "NHWC" and direct:
         assert not any("col2im" in k for k in bwd), bwd
+    if layout == "NHWC":  # bias and relu fused into the GEMM; tanh is a kernel after it
+        assert any("bias_act" in k for k in fwd) == (act == "tanh"), fwd
+        if limit >= 1 << 30:  # one chunk: the bias gradient fused into the weight GEMM
+            assert not any(k.startswith("conv2d_backward_bias") for k in bwd), bwd
 
 
 @pytest.mark.parametrize("dt", ["float32", "float16", "bfloat16"])
@@ -153,6 +157,20 @@ def test_conv2d_gemm_random_geometry(emu_fn, reference_gemm):
         limit = [1, 3000, 1 << 30][rng.integers(3)]
         _run(emu_fn, "float64", layout, int(rng.integers(1, 4)), int(rng.integers(1, 4)), h, w,
              int(rng.integers(1, 5)), kh, kw, stride, padding, dil, act, bool(rng.integers(2)), limit, rng)
+
+
+def test_conv2d_gemm_unfused_fallbacks(emu_fn):
+    """A provider that fuses no epilogue (bias, relu, bias gradient all declined): the plans
+    run the plain GEMM and the bias/activation and bias-gradient kernels instead."""
+    _core._use_reference_gemm(True, epilogues=False)
+    try:
+        rng = np.random.default_rng(9)
+        for layout in ("NHWC", "NCHW"):
+            fwd, bwd = _run(emu_fn, "float64", layout, 2, 3, 6, 5, 4, 3, 3, 1, "same", 1, "relu", True, 1 << 30, rng)
+            assert any("bias_act" in k for k in fwd), fwd
+            assert any(k.startswith("conv2d_backward_bias") for k in bwd), bwd
+    finally:
+        _core._use_reference_gemm(False)
 
 
 def test_conv2d_gemm_without_provider_declines(emu_fn):
