@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 DATA   := /usr/share/datasets/fashion-mnist
 
-.PHONY: venv install dev test test-slow sanitize bench demo data browser clean cuda-check
+.PHONY: venv install dev test test-slow sanitize bench demo data browser clean cuda-check gpu-check
 
 $(VENV)/.stamp: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ cuda-check:
 	    -DCMAKE_CUDA_COMPILER=$${CUDACXX:-/usr/local/cuda/bin/nvcc} \
 	    -DTWINCORE_INPLACE_DIR=$(abspath build/cuda/pkg) >/dev/null
 	cmake --build build/cuda
+
+# On a GPU machine (torch with CUDA, CuPy, nvcc, pybind11; no network needed): builds _core in
+# place for that GPU, runs the GPU tests of both launchers, compute-sanitizer memcheck and
+# benchmarks/bench_gpu.py, in under 9 minutes, and prints one table (tools/gpu_check.sh).
+# Uses the Python given as GPU_PY (default python3: the one that holds torch there).
+GPU_PY ?= python3
+gpu-check:
+	PY=$(GPU_PY) bash tools/gpu_check.sh
 
 test: install
 	@$(MAKE) --no-print-directory data || echo "warning: no Fashion-MNIST; the tests on real data will be skipped"

@@ -31,8 +31,6 @@ int64_t blocks(int64_t n, int64_t per, int64_t cap) {
 
 namespace {
 const NativeLauncher* g_native = nullptr;
-GemmProvider g_gemm = nullptr;
-const char* g_gemm_name = "none";
 }  // namespace
 
 int set_native_launcher(const NativeLauncher* n) {
@@ -41,13 +39,5 @@ int set_native_launcher(const NativeLauncher* n) {
 }
 const NativeLauncher* native_launcher() { return g_native; }
 
-void set_gemm_provider(GemmProvider p, const char* name) {
-  g_gemm = p;
-  g_gemm_name = p ? name : "none";
-}
-const char* gemm_provider_name() { return g_gemm_name; }
-bool try_gemm(const GemmDesc& d, int device, uintptr_t stream) {
-  return g_gemm != nullptr && g_gemm(d, device, stream);
-}
 
 }  // namespace tc::gpu

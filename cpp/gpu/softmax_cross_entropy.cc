@@ -12,8 +12,13 @@ void softmax_cross_entropy(Gpu& g, const Tensor& logits, const Tensor& labels, d
   const int64_t N = logits.size(0), C = logits.size(1);
   const std::string sfx = suffix(logits.dtype);
   const char* kind = labels.dtype == DType::i32 ? "_i32" : labels.dtype == DType::i64 ? "_i64" : "_prob";
-  Launch l("softmax_cross_entropy.cu", "softmax_cross_entropy_" + sfx + kind);
-  l.grid1(std::min<int64_t>(N, 65535 * 4)).block1(row_block(C)).p(logits).p(labels).i(N).i(C).d(s);
+  // Class ids and C <= 32768: the one-read kernel (the row kept in registers: one read of
+  // the logits, one write of dlogits); else the two-pass kernel. Same arguments.
+  const bool one_read = (labels.dtype == DType::i32 || labels.dtype == DType::i64) && C <= 32 * 1024;
+  const int64_t block = one_read ? std::min<int64_t>((((C + 31) / 32) + 31) / 32 * 32, 1024) : row_block(C);
+  Launch l("softmax_cross_entropy.cu",
+           std::string(one_read ? "softmax_cross_entropy_reg_" : "softmax_cross_entropy_") + sfx + kind);
+  l.grid1(std::min<int64_t>(N, 65535 * 4)).block1(block).p(logits).p(labels).i(N).i(C).d(s);
   if (reduction == 0) {  // none: one loss per row
     g.launch(l.d(1.0).p(loss).p(nullptr).p(dlogits));
     return;
