@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "gpu/blas.h"
+#include "gpu/conv2d.h"
 #include "gpu/gemm_reference.h"
 
 namespace tc::gpu {

@@ -11,6 +11,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import struct
+
 import numpy as np
 import pytest
 
@@ -70,7 +72,9 @@ def _launch(launcher, kernel, x, y, smooth, scale, rows, dl, block):
     N, C = x.shape
     args = [("p", x.ctypes.data), ("p", y.ctypes.data), ("i", N), ("i", C), ("d", smooth), ("d", scale),
             ("p", rows.ctypes.data), ("p", 0), ("p", 0 if dl is None else dl.ctypes.data)]
-    launcher.launch("softmax_cross_entropy.cu", kernel, (min(N, 3), 1, 1), (block, 1, 1), args, 0, 0)
+    kinds = "".join(k for k, _ in args)
+    slots = struct.pack("<" + "".join({"p": "Q", "i": "q", "d": "d"}[k] for k in kinds), *[v for _, v in args])
+    launcher.launch("softmax_cross_entropy.cu", kernel, (min(N, 3), 1, 1), (block, 1, 1), 0, slots, 0, 0, kinds)
 
 
 @pytest.mark.parametrize("dt", ["float64", "float32", "float16", "bfloat16"])
