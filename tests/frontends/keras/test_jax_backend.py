@@ -24,7 +24,7 @@ def _jax_ffi_built() -> bool:
     return bool(getattr(_core, "with_jax_ffi", False))
 
 
-pytestmark = [needs(*models.OPS), pytest.mark.slow, pytest.mark.skipif(not has("jax"), reason="needs jax"),
+pytestmark = [needs(*models.OPS), pytest.mark.skipif(not has("jax"), reason="needs jax"),
               pytest.mark.skipif(not _jax_ffi_built(), reason="twincore built without the JAX FFI handlers")]
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -41,6 +41,29 @@ def _close(a, b, **tol):
         np.testing.assert_allclose(a, b, **tol)
 
 
+def _run(out, *flags):
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "jax_backend_run.py"), str(out), *flags],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0 and "jax backend ok" in proc.stdout, proc.stderr[-4000:]
+
+
+def _check_layer_tests(out):
+    with open(out / "jax_layer_tests.json") as f:
+        layer_tests = json.load(f)
+    print(json.dumps(layer_tests, indent=1))  # the mixed_float16 outcomes, for the record (-s)
+    for name, result in layer_tests.items():
+        if name.endswith("/float32"):
+            assert result == "passed", (name, result)
+    return layer_tests
+
+
+def test_keras_run_layer_test_on_jax(tmp_path):
+    _run(tmp_path, "--layers-only")
+    _check_layer_tests(tmp_path)
+
+
+@pytest.mark.slow
 def test_jax_backend_trains_and_shares_models_with_tf(tmp_path):
     (seq_x, seq_y), (fun_x, fun_y) = models.data()
     data = {"sequential": (seq_x, seq_y), "functional": (fun_x, fun_y), "rotation": (seq_x, seq_y)}
@@ -52,11 +75,7 @@ def test_jax_backend_trains_and_shares_models_with_tf(tmp_path):
         model.save(tmp_path / f"tf_{kind}.keras")
         tf_pred[kind] = model.predict(x, verbose=0)
 
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "jax_backend_run.py"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0 and "jax backend ok" in proc.stdout, proc.stderr[-4000:]
-
+    _run(tmp_path)
     with open(tmp_path / "jax_history.json") as f:
         hist = json.load(f)
     for kind, (x, _) in data.items():
@@ -73,10 +92,4 @@ def test_jax_backend_trains_and_shares_models_with_tf(tmp_path):
         loaded = keras.models.load_model(tmp_path / f"jax_{kind}.keras")
         _close(loaded.predict(x, verbose=0), _pred(np.load(tmp_path / f"jax_pred_{kind}.npz")),
                rtol=1e-5, atol=1e-6)
-
-    with open(tmp_path / "jax_layer_tests.json") as f:
-        layer_tests = json.load(f)
-    print(json.dumps(layer_tests, indent=1))  # the mixed_float16 outcomes, for the record (-s)
-    for name, result in layer_tests.items():
-        if name.endswith("/float32"):
-            assert result == "passed", (name, result)
+    _check_layer_tests(tmp_path)
