@@ -14,6 +14,12 @@ from twincore.workloads.trainer import RunConfig, fit, load_checkpoint
 FRONTENDS = [pytest.param("torch", marks=requires_torch), pytest.param("keras", marks=requires_tf), "native"]
 
 
+def keras_jax_available() -> bool:
+    from twincore.cli import available_frontends
+
+    return "keras-jax" in available_frontends()
+
+
 def backend(frontend, spec, dtype="float32"):
     from twincore.cli import make_backend
 
@@ -152,10 +158,17 @@ def test_float32_runs_are_bit_identical_across_frontends(model, tiny_data):
         b = make_backend(f, spec, seed=0, channels_last=True)
         losses = fit(spec, b, task, cfg(epochs=2, batch_size=20, lr_schedule="cosine"))["step_losses"]
         runs[f] = (losses, [np.asarray(b.to_canonical(i, p)) for i, p in enumerate(b.params)])
+    if keras_jax_available():  # the fourth column: Keras on JAX (a child process: keras here is on TF)
+        from twincore.workloads.keras_jax import run_child
+
+        s, weights = run_child("keras-jax", spec, task, cfg(epochs=2, batch_size=20, lr_schedule="cosine"), True)
+        runs["keras-jax"] = (s["step_losses"], weights)
     assert len(runs["torch"][0]) == 40
     np.testing.assert_array_equal(runs["torch"][0], runs["native"][0])
-    np.testing.assert_allclose(runs["torch"][0], runs["keras"][0], rtol=2.5e-7, atol=0)
-    for f in ("keras", "native"):
+    for f in ("keras", "keras-jax"):
+        if f in runs:
+            np.testing.assert_allclose(runs["torch"][0], runs[f][0], rtol=2.5e-7, atol=0, err_msg=f)
+    for f in [f for f in runs if f != "torch"]:
         for i, (a, b) in enumerate(zip(runs[f][1], runs["torch"][1])):
             np.testing.assert_array_equal(a, b, err_msg=f"{f}: parameter {i} differs from torch's")
 

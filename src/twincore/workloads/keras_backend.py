@@ -1,6 +1,7 @@
 """The document models through Keras: our layers (frontend "keras") or Keras's own
 (frontend "keras-native", the side-by-side reference). NHWC, Keras's weight layout
-(which is the canonical one). Gradients come from tf.GradientTape inside a tf.function;
+(which is the canonical one). Gradients come from tf.GradientTape inside a tf.function
+(on Keras's JAX backend: jax.value_and_grad over stateless_call, jitted; keras_jax.py);
 the update is the trainer's (twincore's fused kernel), applied to NumPy copies that are
 assigned back to the Keras variables after each step."""
 
@@ -64,13 +65,18 @@ def _build(spec: Spec, ours: bool, dtype: str):
 class KerasBackend:
     def __init__(self, spec: Spec, ours: bool = True, seed: int = 0, dtype: str = "float32"):
         import keras
-        import tensorflow as tf
 
         from twincore.frontends import keras as tk
 
         keras.utils.set_random_seed(seed)
         keras.config.set_floatx(np.dtype(dtype).name)  # losses and merge layers compute in floatx
-        self.spec, self.name, self.dtype = spec, "keras" if ours else "keras-native", np.dtype(dtype)
+        on_jax = keras.backend.backend() == "jax"  # then no TensorFlow at all (workloads/keras_jax.py)
+        self.spec, self.dtype = spec, np.dtype(dtype)
+        self.name = ("keras-jax" if on_jax else "keras") + ("" if ours else "-native")
+        if on_jax and self.dtype == np.float64:
+            import jax
+
+            jax.config.update("jax_enable_x64", True)  # JAX truncates float64 to float32 otherwise
         # Images arrive as [N, 28, 28]: conv models see NHWC [N, 28, 28, 1], MLPs flatten them.
         self._images = spec.task == "classify" and spec.layers[0].kind in ("conv", "rotconv")
         if spec.task == "classify":
@@ -81,6 +87,15 @@ class KerasBackend:
         losses = tk if ours else keras.losses
         self.xent = losses.SparseCategoricalCrossentropy(from_logits=True)
         self.mse = losses.MeanSquaredError()
+        if on_jax:
+            from twincore.workloads.keras_jax import JaxSteps
+
+            steps = JaxSteps(self.model, self.vars, self._loss)
+            self._step = lambda x, y: steps.step(list(x) if isinstance(x, tuple) else x, y)
+            self._predict = steps.predict
+            return
+        import tensorflow as tf
+
         self._step = tf.function(self._grad_step_graph)
         self._predict = tf.function(lambda x: self.model(x, training=False))
         self.tf = tf
@@ -91,18 +106,20 @@ class KerasBackend:
         x = np.asarray(x, self.dtype)
         return x[..., None] if self._images else x
 
+    def _loss(self, out, y):
+        """(loss, logits) of the model's output (one definition for the TF and JAX steps)."""
+        if self.spec.task == "multi-io":
+            w = self.spec.loss_weights
+            return w[0] * self.xent(y[0], out[0]) + w[1] * self.mse(y[1], out[1]), out[0]
+        if self.spec.task == "regress":
+            return self.mse(y, out), out
+        return self.xent(y, out), out
+
     def _grad_step_graph(self, x, y):
         tf = self.tf
         with tf.GradientTape() as tape:
             out = self.model(list(x) if isinstance(x, tuple) else x, training=True)
-            if self.spec.task == "multi-io":
-                w = self.spec.loss_weights
-                loss = w[0] * self.xent(y[0], out[0]) + w[1] * self.mse(y[1], out[1])
-                logits = out[0]
-            elif self.spec.task == "regress":
-                loss, logits = self.mse(y, out), out
-            else:
-                loss, logits = self.xent(y, out), out
+            loss, logits = self._loss(out, y)
         return loss, logits, tape.gradient(loss, self.vars)
 
     def grad_step(self, x, y):
@@ -110,13 +127,13 @@ class KerasBackend:
             else (np.asarray(y, self.dtype) if y.dtype.kind == "f" else y)
         loss, logits, grads = self._step(self._x(x), y)
         labels = y[0] if isinstance(y, tuple) else y
-        correct = 0 if self.spec.task == "regress" else int((np.argmax(logits.numpy(), 1) == labels).sum())
-        return float(loss), correct, [g.numpy() for g in grads]
+        correct = 0 if self.spec.task == "regress" else int((np.argmax(np.asarray(logits), 1) == labels).sum())
+        return float(loss), correct, [np.asarray(g) for g in grads]
 
     def predict(self, x):
         xs = self._x(x)
         out = self._predict(list(xs) if isinstance(xs, tuple) else xs)
-        return tuple(o.numpy() for o in out) if isinstance(out, (list, tuple)) else out.numpy()
+        return tuple(np.asarray(o) for o in out) if isinstance(out, (list, tuple)) else np.asarray(out)
 
     def to_native(self, i, a):
         return np.array(a, self.dtype)
