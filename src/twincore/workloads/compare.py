@@ -32,8 +32,9 @@ def compare(spec, task, cfg: RunConfig, frontends: list[str], out: str, channels
     for name in frontends:
         c = copy.copy(cfg)
         c.out = os.path.join(out, name)
-        if name.startswith("keras-jax") and keras_backend_name() not in (None, "jax"):
-            # this process's keras runs on another backend (fixed at import): a child on JAX
+        if name.startswith("keras-jax") and keras_backend_name() != "jax":
+            # keras's backend is fixed at import: a child on JAX, so this process's keras (the
+            # "keras" rows, TF) is left as it is
             s, weights = run_child(name, spec, task, c, channels_last)
             results.append({"frontend": name, **s, "weights": weights})
             continue

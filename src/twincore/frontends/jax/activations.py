@@ -32,7 +32,7 @@ def _fn(attrs: tuple, out: tuple):
         return (call("twincore_activation_backward", like(y), (g, y), attrs, VMAP),)
 
     f.defvjp(f_fwd, f_bwd)
-    return f
+    return jax.jit(f)  # eagerly: one cached dispatch (a bare custom_vjp call re-traces every time)
 
 
 def _apply(name: str, x):

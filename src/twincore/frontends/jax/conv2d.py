@@ -40,7 +40,7 @@ def _fn(attrs: tuple, out: tuple, has_bias: bool):
         return tuple(call("twincore_conv2d_backward", results, (g, x, w) + ((y,) if act else ()), attrs))
 
     f.defvjp(f_fwd, f_bwd)
-    return f
+    return jax.jit(f)  # eagerly: one cached dispatch (a bare custom_vjp call re-traces every time)
 
 
 def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, layout: str = "NCHW",

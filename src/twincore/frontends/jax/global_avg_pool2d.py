@@ -27,7 +27,7 @@ def _fn(attrs: tuple, out: tuple, x_spec: tuple):
         return (call("twincore_global_avg_pool2d_backward", sds(x_spec), (g,), attrs),)
 
     f.defvjp(f_fwd, f_bwd)
-    return f
+    return jax.jit(f)  # eagerly: one cached dispatch (a bare custom_vjp call re-traces every time)
 
 
 def global_avg_pool2d(x, layout: str = "NCHW"):

@@ -41,7 +41,7 @@ def _fn(attrs: tuple, out: tuple, has_bias: bool):
         return tuple(grads)
 
     f.defvjp(f_fwd, f_bwd)
-    return f
+    return jax.jit(f)  # eagerly: one cached dispatch (a bare custom_vjp call re-traces every time)
 
 
 def matmul(a, b, bias=None, trans_a: bool = False, trans_b: bool = False, activation: str | None = None):

@@ -37,7 +37,7 @@ def _fn(attrs: tuple, out: tuple, x_spec: tuple):
         return (call("twincore_max_pool2d_backward", sds(x_spec), (g, idx), bwd_attrs),)
 
     f.defvjp(f_fwd, f_bwd)
-    return f
+    return jax.jit(f)  # eagerly: one cached dispatch (a bare custom_vjp call re-traces every time)
 
 
 def max_pool2d(x, kernel_size=2, stride=None, padding=0, layout: str = "NCHW"):

@@ -34,7 +34,7 @@ def _fn(attrs: tuple, out: tuple):
                           (g, images, angle, translate), attrs))
 
     f.defvjp(f_fwd, f_bwd)
-    return f
+    return jax.jit(f)  # eagerly: one cached dispatch (a bare custom_vjp call re-traces every time)
 
 
 def rotate(images, angle, translate=(0.0, 0.0), interpolation: str = "bilinear", fill: str = "zeros",

@@ -39,7 +39,7 @@ def _fn(attrs: tuple, out: tuple):
         return dlogits * (g[:, None] if none else g), None
 
     f.defvjp(f_fwd, f_bwd)
-    return f
+    return jax.jit(f)  # eagerly: one cached dispatch (a bare custom_vjp call re-traces every time)
 
 
 def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0, reduction: str = "mean"):
