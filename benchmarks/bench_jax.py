@@ -202,8 +202,8 @@ def main(argv=None) -> str:
               f"| Keras layers (XLA CPU) | {k['epoch']:.2f} | {1e3 * k['step']:.1f} | {k['fit']:.2f} | "
               f"{k['loss']:.4f} | 1.00x | |", "",
               f"Median step ours / Keras: {o['step'] / k['step']:.2f}x. The CNN makes {CROSSINGS_PER_STEP} crossings "
-              f"per step -> ~{CROSSINGS_PER_STEP * relu * 1e3:.2f} ms of a {o['step'] * 1e3:.1f} ms step "
-              f"({100 * CROSSINGS_PER_STEP * relu / o['step']:.1f}%).", "", ""]
+              f"per step -> ~{CROSSINGS_PER_STEP * relu * 1e6:.1f} us of a {o['step'] * 1e3:.1f} ms step "
+              f"({100 * CROSSINGS_PER_STEP * relu / o['step']:.3f}%).", "", ""]
     text = "\n".join(lines)
     print(text)
     if not args.no_save:
