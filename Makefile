@@ -11,7 +11,7 @@ DATA   := /usr/share/datasets/fashion-mnist
 $(VENV)/.stamp: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt torch==2.13.0 "tensorflow-cpu>=2.16" numpy scipy \
+	$(PIP) install -q -c constraints.txt torch==2.13.0 "tensorflow-cpu>=2.16" "jax[cpu]==0.10.2" numpy scipy \
 	    pytest pytest-timeout matplotlib tqdm tensorboard scikit-build-core pybind11 ninja cmake
 	touch $@
 

@@ -68,6 +68,13 @@ def make_backend(frontend: str, spec, seed: int = 0, device: str = "cpu", dtype:
         from twincore.workloads.keras_backend import KerasBackend
 
         return KerasBackend(spec, ours=frontend == "keras", seed=seed, dtype=dtype, device=device)
+    if frontend in ("keras-jax", "keras-jax-native"):  # Keras on its JAX backend (no TensorFlow)
+        from twincore.workloads.keras_jax import use_jax_keras
+
+        use_jax_keras()
+        from twincore.workloads.keras_backend import KerasBackend
+
+        return KerasBackend(spec, ours=frontend == "keras-jax", seed=seed, dtype=dtype)
     if frontend == "native":
         from twincore.workloads.native_backend import NativeBackend
 
@@ -83,6 +90,11 @@ def available_frontends() -> list[str]:
         out.append("torch")
     if importlib.util.find_spec("tensorflow") or importlib.util.find_spec("keras"):
         out.append("keras")
+    if importlib.util.find_spec("jax") and importlib.util.find_spec("keras"):
+        from twincore import _core
+
+        if getattr(_core, "with_jax_ffi", False):
+            out.append("keras-jax")
     out.append("native")
     return out
 
@@ -146,7 +158,7 @@ def cmd_compare(args) -> int:
     spec, cfg = _spec_and_cfg(args)
     fronts = args.frontends.split(",") if args.frontends else available_frontends()
     if args.native:
-        fronts += [f + "-native" for f in fronts if f in ("torch", "keras")]
+        fronts += [f + "-native" for f in fronts if f in ("torch", "keras", "keras-jax")]
     task = _load(spec, args)
     if args.device != "cpu":
         fronts = [f for f in fronts if f != "native"]  # the C++ tape trains on the CPU only
@@ -214,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t = sub.add_parser("train", help="train one model through one frontend")
     common(t)
-    t.add_argument("--frontend", choices=FRONTENDS + ("torch-native", "keras-native"), default="torch")
+    t.add_argument("--frontend", choices=FRONTENDS + ("torch-native", "keras-native", "keras-jax", "keras-jax-native"),
+                   default="torch")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     t.add_argument("--init-from", help="checkpoint.npz of a saved model of the same kind (transfer)")
     t.add_argument("--freeze", type=int, default=0, help="with --init-from: load and freeze the first K layers")

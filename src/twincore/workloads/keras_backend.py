@@ -1,6 +1,7 @@
 """The document models through Keras: our layers (frontend "keras") or Keras's own
 (frontend "keras-native", the side-by-side reference). NHWC, Keras's weight layout
-(which is the canonical one). Gradients come from tf.GradientTape inside a tf.function;
+(which is the canonical one). Gradients come from tf.GradientTape inside a tf.function
+(on Keras's JAX backend: jax.value_and_grad over stateless_call, jitted; keras_jax.py);
 the update is the trainer's (twincore's fused kernel), applied to NumPy copies that are
 assigned back to the Keras variables after each step.
 
@@ -87,7 +88,13 @@ class KerasBackend:
         else:
             keras.utils.set_random_seed(seed)
         keras.config.set_floatx(np.dtype(dtype).name)  # losses and merge layers compute in floatx
-        self.spec, self.name, self.dtype = spec, "keras" if ours else "keras-native", np.dtype(dtype)
+        on_jax = keras.backend.backend() == "jax"  # then no TensorFlow at all (workloads/keras_jax.py)
+        self.spec, self.dtype = spec, np.dtype(dtype)
+        self.name = ("keras-jax" if on_jax else "keras") + ("" if ours else "-native")
+        if on_jax and self.dtype == np.float64:
+            import jax
+
+            jax.config.update("jax_enable_x64", True)  # JAX truncates float64 to float32 otherwise
         # Images arrive as [N, 28, 28]: conv models see NHWC [N, 28, 28, 1], MLPs flatten them.
         self._images = spec.task == "classify" and spec.layers[0].kind in ("conv", "rotconv")
         if spec.task == "classify":
@@ -109,9 +116,16 @@ class KerasBackend:
         if self.torch:
             self.params = [v.value for v in self.vars]  # torch Parameters: the trainer updates them in place
             return
+        self.params = [np.array(v.numpy()) for v in self.vars]
+        if on_jax:
+            from twincore.workloads.keras_jax import JaxSteps
+
+            steps = JaxSteps(self.model, self.vars, self._loss)
+            self._step = lambda x, y: steps.step(list(x) if isinstance(x, tuple) else x, y)
+            self._predict = steps.predict
+            return
         import tensorflow as tf
 
-        self.params = [np.array(v.numpy()) for v in self.vars]
         self._step = tf.function(self._grad_step_graph)
         self._predict = tf.function(lambda x: self.model(x, training=False))
         self.tf = tf
@@ -129,14 +143,6 @@ class KerasBackend:
 
         return torch.from_numpy(np.ascontiguousarray(a)).to(self._dev, non_blocking=True)
 
-    def _loss_torch(self, out, y):
-        if self.spec.task == "multi-io":
-            w = self.spec.loss_weights
-            return w[0] * self.xent(y[0], out[0]) + w[1] * self.mse(y[1], out[1]), out[0]
-        if self.spec.task == "regress":
-            return self.mse(y, out), None
-        return self.xent(y, out), out
-
     def _grad_step_torch(self, x, y):
         import torch
 
@@ -144,7 +150,9 @@ class KerasBackend:
         ys = tuple(self._dev_array(a) for a in y) if isinstance(y, tuple) else self._dev_array(y)
         with self._scope():
             out = self.model(list(xs) if isinstance(xs, tuple) else xs, training=True)
-            loss, logits = self._loss_torch(out, ys)
+            loss, logits = self._loss(out, ys)
+        if self.spec.task == "regress":
+            logits = None
         grads = torch.autograd.grad(loss, self.params)
         labels = ys[0] if isinstance(ys, tuple) else ys
         if self.device != "cpu":  # device scalars: no synchronisation per step
@@ -153,18 +161,20 @@ class KerasBackend:
         correct = int((logits.argmax(1) == labels).sum()) if logits is not None else 0
         return float(loss.detach()), correct, list(grads)
 
+    def _loss(self, out, y):
+        """(loss, logits) of the model's output (one definition for the TF, JAX and torch steps)."""
+        if self.spec.task == "multi-io":
+            w = self.spec.loss_weights
+            return w[0] * self.xent(y[0], out[0]) + w[1] * self.mse(y[1], out[1]), out[0]
+        if self.spec.task == "regress":
+            return self.mse(y, out), out
+        return self.xent(y, out), out
+
     def _grad_step_graph(self, x, y):
         tf = self.tf
         with tf.GradientTape() as tape:
             out = self.model(list(x) if isinstance(x, tuple) else x, training=True)
-            if self.spec.task == "multi-io":
-                w = self.spec.loss_weights
-                loss = w[0] * self.xent(y[0], out[0]) + w[1] * self.mse(y[1], out[1])
-                logits = out[0]
-            elif self.spec.task == "regress":
-                loss, logits = self.mse(y, out), out
-            else:
-                loss, logits = self.xent(y, out), out
+            loss, logits = self._loss(out, y)
         return loss, logits, tape.gradient(loss, self.vars)
 
     def grad_step(self, x, y):
@@ -174,8 +184,8 @@ class KerasBackend:
             return self._grad_step_torch(x, y)
         loss, logits, grads = self._step(self._x(x), y)
         labels = y[0] if isinstance(y, tuple) else y
-        correct = 0 if self.spec.task == "regress" else int((np.argmax(logits.numpy(), 1) == labels).sum())
-        return float(loss), correct, [g.numpy() for g in grads]
+        correct = 0 if self.spec.task == "regress" else int((np.argmax(np.asarray(logits), 1) == labels).sum())
+        return float(loss), correct, [np.asarray(g) for g in grads]
 
     def predict(self, x):
         xs = self._x(x)
@@ -186,7 +196,7 @@ class KerasBackend:
                 out = self.model(list(xs) if isinstance(xs, tuple) else xs, training=False)
             return tuple(o.cpu().numpy() for o in out) if isinstance(out, (list, tuple)) else out.cpu().numpy()
         out = self._predict(list(xs) if isinstance(xs, tuple) else xs)
-        return tuple(o.numpy() for o in out) if isinstance(out, (list, tuple)) else out.numpy()
+        return tuple(np.asarray(o) for o in out) if isinstance(out, (list, tuple)) else np.asarray(out)
 
     def to_native(self, i, a):
         return self._dev_array(np.array(a, self.dtype))
