@@ -12,6 +12,17 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+# --quick (benchmarks' smoke option, run by tests/test_benchmarks.py): one call of each side,
+# one round, nothing appended to RESULTS.md. The figures are then meaningless.
+QUICK = False
+
+
+def quick_flag(argv: list[str]) -> list[str]:
+    """Set QUICK if argv holds --quick; returns argv without it."""
+    global QUICK
+    QUICK = QUICK or "--quick" in argv
+    return [a for a in argv if a != "--quick"]
+
 
 @dataclass
 class Case:
@@ -24,11 +35,13 @@ class Case:
 
 
 def median_time(fn: Callable[[], object], min_time: float = 0.3, warmup: int = 3, max_reps: int = 200) -> float:
+    if QUICK:
+        min_time, warmup, max_reps = 0.0, 1, 1
     for _ in range(warmup):
         fn()
     times: list[float] = []
     start = time.perf_counter()
-    while len(times) < 5 or (time.perf_counter() - start < min_time and len(times) < max_reps):
+    while len(times) < min(5, max_reps) or (time.perf_counter() - start < min_time and len(times) < max_reps):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
@@ -38,7 +51,7 @@ def median_time(fn: Callable[[], object], min_time: float = 0.3, warmup: int = 3
 def measure(case: Case, rounds: int = 3) -> tuple[float, float]:
     """Interleave ours/ref for `rounds` rounds so both see the same machine state."""
     ours, ref = [], []
-    for _ in range(rounds):
+    for _ in range(1 if QUICK else rounds):
         ours.append(median_time(case.ours))
         ref.append(median_time(case.ref))
     return statistics.median(ours), statistics.median(ref)
@@ -78,7 +91,7 @@ def run(cases: list[Case], title: str, results_md: str | None = None) -> str:
         rows.append(row)
         print(row, flush=True)
     text = head + "\n".join(rows) + "\n\n"
-    if results_md:
+    if results_md and not QUICK:
         with open(results_md, "a") as f:
             f.write(text)
     return text
