@@ -69,9 +69,24 @@ def _torch_kind(x) -> Kind:
         tdt = {"float32": torch.float32, "float64": torch.float64, "int32": torch.int32,
                "int64": torch.int64, "float16": torch.float16, "bfloat16": torch.bfloat16,
                "uint8": torch.uint8, "int8": torch.int8, "bool": torch.bool}
-        kind = Kind("torch", lambda shape, dtype: torch.empty(shape, dtype=tdt[dtype], device=dev))
+        if dev.type == "cpu":  # the default device: ~0.4 us less per output without device=
+            kind = Kind("torch", lambda shape, dtype: torch.empty(shape, dtype=tdt[dtype]))
+        else:
+            kind = Kind("torch", lambda shape, dtype: torch.empty(shape, dtype=tdt[dtype], device=dev))
         _TORCH_KINDS[dev] = kind
+        _register_torch_exporter(torch)
     return kind
+
+
+def _register_torch_exporter(torch) -> None:
+    # torch.Tensor.__dlpack__ is Python code (~2 us an argument); to_dlpack is its C
+    # function (~0.3 us) without the stream handshake, which the core does not need: its
+    # CUDA kernels run on torch's current stream. Exact types only (subclasses may
+    # override __dlpack__).
+    from torch.utils.dlpack import to_dlpack
+
+    for t in (torch.Tensor, torch.nn.Parameter):
+        _core.register_dlpack_exporter(t, to_dlpack)
 
 
 def _tf_kind() -> Kind:
@@ -96,7 +111,8 @@ def prepare(x: Any) -> tuple[Any, Kind]:
         return (x if x.flags.c_contiguous else np.ascontiguousarray(x)), NUMPY
     mod = type(x).__module__
     if mod.startswith("torch"):
-        x = x.detach()
+        if x.requires_grad:
+            x = x.detach()
         return (x if x.is_contiguous() else x.contiguous()), _torch_kind(x)
     if mod.startswith("tensorflow") or mod.startswith("tf"):
         return to_core(x), _tf_kind()
@@ -117,7 +133,8 @@ def to_core(x: Any, kind: Kind | None = None) -> Any:
         return x if x.flags.c_contiguous else np.ascontiguousarray(x)
     mod = type(x).__module__
     if mod.startswith("torch"):
-        x = x.detach()
+        if x.requires_grad:
+            x = x.detach()
         return x if x.is_contiguous() else x.contiguous()
     if mod.startswith("tensorflow") or mod.startswith("tf"):
         import tensorflow as tf

@@ -125,8 +125,11 @@ def call(op, *args):
     (its fake kernel gives the shapes); in eager mode its autograd twin, or the bare kernel
     call when no gradient can flow (inference: nothing to record)."""
     x = args[0]
-    if torch.compiler.is_compiling() or type(x) not in _PLAIN or x.device.type == "meta":
+    # cheapest tests first: this runs on every eager call (x.is_meta, not x.device.type: 0.3 us)
+    if type(x) not in _PLAIN or x.is_meta or torch.compiler.is_compiling():
         return op(*args)
-    if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
-        return op.eager(*args)
+    if torch.is_grad_enabled():
+        for a in args:
+            if isinstance(a, torch.Tensor) and a.requires_grad:
+                return op.eager(*args)
     return op.forward_impl(*args)
