@@ -12,6 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+# Before torch: `import twincore` gives torch's OpenMP runtime short idle spins (see
+# twincore/_threads.py), as it does for any program that imports twincore first.
+import twincore  # noqa: F401
+
 # --quick (benchmarks' smoke option, run by tests/test_benchmarks.py): one call of each side,
 # one round, nothing appended to RESULTS.md. The figures are then meaningless.
 QUICK = False
@@ -73,9 +77,10 @@ def machine() -> str:
         pass
     simd = " ".join(f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl") if f in flags)
     from twincore import _core
+    from twincore._threads import openmp_spin_status
 
     return (f"{model}, {os.cpu_count()} cores, flags: {simd or 'none'}; twincore path: {_core.cpu_isa()}, "
-            f"{_core.num_threads()} threads")
+            f"{_core.num_threads()} threads; {openmp_spin_status()}")
 
 
 def run(cases: list[Case], title: str, results_md: str | None = None) -> str:

@@ -1,4 +1,4 @@
-"""`import twincore` gives torch's OpenMP runtime short spins (see twincore/_threads.py)."""
+"""`import twincore` keeps torch's idle OpenMP workers from spinning (see twincore/_threads.py)."""
 import os
 import pathlib
 import subprocess
@@ -30,7 +30,7 @@ for _ in range(10):
     time.sleep(0.05)
     x * 2
     c0 = others(); time.sleep(0.1); burnt.append(others() - c0)
-print(os.environ.get("GOMP_SPINCOUNT"), statistics.median(burnt))
+print(os.environ.get("OMP_WAIT_POLICY"), statistics.median(burnt))
 """
 
 
@@ -43,10 +43,12 @@ def _run(code, **env):
 
 
 def test_defaults_set_and_user_choice_kept():
-    code = "import os, twincore; print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('KMP_BLOCKTIME'))"
-    assert _run(code) == ["10000", "1"]
-    assert _run(code, GOMP_SPINCOUNT="123") == ["123", "1"]
-    assert _run(code, OMP_WAIT_POLICY="ACTIVE") == ["None", "None"]  # the policy would be overridden
+    code = ("import os, twincore; print(*(os.environ.get(k) for k in "
+            "('OMP_WAIT_POLICY', 'GOMP_SPINCOUNT', 'KMP_BLOCKTIME')))")
+    assert _run(code) == ["PASSIVE", "None", "0"]
+    assert _run(code, GOMP_SPINCOUNT="123") == ["None", "123", "None"]
+    assert _run(code, OMP_WAIT_POLICY="ACTIVE") == ["ACTIVE", "None", "None"]
+    assert _run(code, KMP_BLOCKTIME="200") == ["None", "None", "200"]
 
 
 def test_status_names_a_runtime_loaded_first():
@@ -54,12 +56,12 @@ def test_status_names_a_runtime_loaded_first():
     code = "import torch, twincore._threads as t; print(t.openmp_spin_status())"
     assert "loaded before twincore" in " ".join(_run(code))
     code = "import twincore._threads as t, torch; print(t.openmp_spin_status())"
-    assert " ".join(_run(code)) == "OpenMP spin: GOMP_SPINCOUNT=10000, KMP_BLOCKTIME=1"
+    assert " ".join(_run(code)) == "OpenMP spin: OMP_WAIT_POLICY=PASSIVE, KMP_BLOCKTIME=0"
 
 
 @pytest.mark.skipif(not has("torch") or not os.path.exists("/proc/self/schedstat"), reason="needs torch and Linux")
 def test_torch_workers_stop_spinning_soon():
-    spin, burnt = _run(PROBE.format(first="import twincore"))
-    assert spin == "10000"
-    # 10,000 pause loops are < 1 ms on any x86 we know; the libgomp default spins 4-10 ms
+    policy, burnt = _run(PROBE.format(first="import twincore"))
+    assert policy == "PASSIVE"
+    # passive workers sleep at once; the libgomp default spins 4-10 ms (300,000 pause loops)
     assert float(burnt) < 2e6, f"torch's idle OpenMP workers still ran {float(burnt) / 1e6:.1f} ms"
