@@ -1,6 +1,7 @@
 #include "python/bridge.h"
 
 #include <cctype>
+#include <unordered_map>
 #include <vector>
 
 #include "core/dlpack.h"
@@ -27,7 +28,19 @@ std::vector<BindFn>& registry() {
   return r;
 }
 
+// Leaked on purpose: it holds Python objects, which must not be released after the
+// interpreter has finalised.
+std::unordered_map<PyTypeObject*, pyb::object>& exporters() {
+  static auto* e = new std::unordered_map<PyTypeObject*, pyb::object>();
+  return *e;
+}
+
 }  // namespace
+
+void register_exporter(pyb::handle type, pyb::object fn) {
+  if (!PyType_Check(type.ptr())) type_error("register_exporter", "type", "expected a type");
+  exporters()[reinterpret_cast<PyTypeObject*>(type.ptr())] = std::move(fn);
+}
 
 int register_binding(BindFn fn) {
   registry().push_back(fn);
@@ -50,8 +63,16 @@ Arg arg(pyb::handle obj, const char* op, const char* name) {
     a.t.set_contiguous_strides();
     return a;
   }
+  auto& ex = exporters();
+  auto fast = ex.empty() ? ex.end() : ex.find(Py_TYPE(obj.ptr()));
   if (PyCapsule_CheckExact(obj.ptr())) {
     a.keep = pyb::reinterpret_borrow<pyb::object>(obj);
+  } else if (fast != ex.end()) {
+    try {
+      a.keep = fast->second(obj);
+    } catch (pyb::error_already_set& e) {
+      type_error(op, name, "could not export by DLPack: ", e.what());
+    }
   } else if (pyb::hasattr(obj, "__dlpack__")) {
     try {
       a.keep = obj.attr("__dlpack__")();

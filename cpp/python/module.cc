@@ -94,6 +94,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("zeros", [](pyb::object shape, const std::string& dtype) {
           return tc::OwnedTensor(tc::py::shape_from(shape, "zeros", "shape"), tc::dtype_from_name(dtype), true);
         }, pyb::arg("shape"), pyb::arg("dtype"), "A zero-filled, 64-byte aligned core buffer.");
+  m.def("register_dlpack_exporter", &tc::py::register_exporter, pyb::arg("type"), pyb::arg("fn"),
+        "Export objects of exactly `type` with fn(obj) -> 'dltensor' capsule instead of obj.__dlpack__().");
   m.def("num_threads", &tc::num_threads, "Threads the CPU kernels use.");
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw tc::ValueError("twincore.set_num_threads: argument 'n': must be >= 1");

@@ -192,3 +192,15 @@ def test_cosine_schedule_matches_torch_and_keras():
     assert lr_at(cfg(lr=0.1), 7, total) == 0.1
     with pytest.raises(ValueError, match="lr_schedule"):
         lr_at(cfg(lr_schedule="step"), 1, total)
+
+
+def test_progress_on_a_pipe_is_one_line_per_epoch(tiny_data, capsys):
+    # pytest captures stderr into a file (not a terminal), as `make demo > log 2>&1` does
+    spec = MODELS["mlp"]
+    task = load_task(spec, tiny_data, limit_train=128, limit_test=50)
+    fit(spec, backend("native", spec), task, cfg(epochs=2, max_steps=4, progress=True))
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [ln for ln in err.splitlines() if " epoch " in ln]
+    assert [ln.split(":")[0] for ln in lines] == ["native mlp epoch 1/2", "native mlp epoch 2/2"]
+    assert all("4/4 batch" in ln and "loss=" in ln and "acc=" in ln for ln in lines), lines

@@ -101,7 +101,19 @@ def _torch_kind(x) -> Kind:
                              lambda: _dispatch.allow_tf32() or torch.backends.cuda.matmul.allow_tf32)
         kind = Kind("torch", empty)
         _TORCH_KINDS[dev] = kind
+        _register_torch_exporter(torch)
     return kind
+
+
+def _register_torch_exporter(torch) -> None:
+    # torch.Tensor.__dlpack__ is Python code (~2 us an argument); to_dlpack is its C
+    # function (~0.3 us) without the stream handshake, which the core does not need: its
+    # CUDA kernels run on torch's current stream. Exact types only (subclasses may
+    # override __dlpack__).
+    from torch.utils.dlpack import to_dlpack
+
+    for t in (torch.Tensor, torch.nn.Parameter):
+        _core.register_dlpack_exporter(t, to_dlpack)
 
 
 def _tf_kind() -> Kind:
@@ -155,7 +167,8 @@ def prepare(x: Any) -> tuple[Any, Kind]:
         return (x if x.flags.c_contiguous else np.ascontiguousarray(x)), NUMPY
     mod = type(x).__module__
     if mod.startswith("torch"):
-        x = x.detach()
+        if x.requires_grad:
+            x = x.detach()
         return (x if x.is_contiguous() else x.contiguous()), _torch_kind(x)
     if mod.startswith("tensorflow") or mod.startswith("tf"):
         return to_core(x), _tf_kind()
@@ -194,7 +207,8 @@ def to_core(x: Any, kind: Kind | None = None) -> Any:
         return x if x.flags.c_contiguous else np.ascontiguousarray(x)
     mod = type(x).__module__
     if mod.startswith("torch"):
-        x = x.detach()
+        if x.requires_grad:
+            x = x.detach()
         return x if x.is_contiguous() else x.contiguous()
     if mod.startswith("tensorflow") or mod.startswith("tf"):
         import tensorflow as tf

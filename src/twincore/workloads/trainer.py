@@ -206,10 +206,10 @@ def fit(spec: Spec, backend, task: TaskData, cfg: RunConfig, on_step=None) -> di
             order = order[:cfg.max_steps]
         bar = None
         if cfg.progress and spec.task != "regress":
-            from tqdm import tqdm
+            from ..progress import progress_bar  # a plain line per epoch on a file or pipe
 
-            bar = tqdm(total=len(order), desc=f"{backend.name} {spec.name} epoch {epoch + 1}/{cfg.epochs}",
-                       unit="batch", leave=True, dynamic_ncols=True)
+            bar = progress_bar(total=len(order), desc=f"{backend.name} {spec.name} epoch {epoch + 1}/{cfg.epochs}",
+                               unit="batch", leave=True, dynamic_ncols=True)
         loss_sum = correct = seen = 0
         first_loss = len(state.step_losses)
         on_device = getattr(backend, "device", "cpu") != "cpu"

@@ -9,6 +9,7 @@ returns `torch.empty(0)` in that slot and the autograd formula turns it back int
 
 from __future__ import annotations
 
+import inspect
 from typing import Sequence
 
 import torch
@@ -119,16 +120,24 @@ def register(op, forward, setup_context, backward) -> None:
     (which torch.compile traces) otherwise.
     """
     op.register_autograd(backward, setup_context=setup_context)
+    sig = inspect.signature(forward)
+    n_params = len(sig.parameters)
 
+    # The ctx-first forward, not a separate setup_context: Function.apply binds the
+    # arguments with inspect.signature on every call when setup_context is defined
+    # (~10 us, a tenth of a small linear's forward+backward). Defaults are bound here, and
+    # only when an argument is left out.
     class Eager(torch.autograd.Function):
         @staticmethod
-        def forward(*args):
-            return forward(*args)
-
-        @staticmethod
-        def setup_context(ctx, inputs, output):
+        def forward(ctx, *args):
+            if len(args) < n_params:
+                bound = sig.bind(*args)
+                bound.apply_defaults()
+                args = bound.args
+            out = forward(*args)
             ctx.eager = True
-            setup_context(ctx, inputs, output)
+            setup_context(ctx, args, out)
+            return out
 
         @staticmethod
         @torch.autograd.function.once_differentiable  # double backward: a clear error, never silent zeros
@@ -153,8 +162,13 @@ def call(op, *args):
     (its fake kernel gives the shapes); in eager mode its autograd twin, or the bare kernel
     call when no gradient can flow (inference: nothing to record)."""
     x = args[0]
-    if torch.compiler.is_compiling() or type(x) not in _PLAIN or x.device.type == "meta":
+    # cheapest tests first: this runs on every eager call (x.is_meta, not x.device.type: 0.3 us);
+    # under torch.func transforms the custom op (its registered autograd) runs
+    if (type(x) not in _PLAIN or x.is_meta or torch.compiler.is_compiling()
+            or torch._C._are_functorch_transforms_active()):
         return op(*args)
-    if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
-        return op.eager(*args)
+    if torch.is_grad_enabled():
+        for a in args:
+            if isinstance(a, torch.Tensor) and a.requires_grad:
+                return op.eager(*args)
     return op.forward_impl(*args)
