@@ -4,7 +4,9 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
-#include "python/bridge.h"
+#include "gpu/activations.h"
+#include "gpu/sigmoid.h"
+#include "python/gpu_py.h"
 
 namespace tc::cpu {
 namespace {
@@ -155,50 +157,47 @@ using namespace tc;
 namespace pyb = pybind11;
 using Fwd = void (*)(const Tensor&, const Tensor&);
 using Bwd = void (*)(const Tensor&, const Tensor&, const Tensor&);
+using GpuFwd = void (*)(gpu::Gpu&, const Tensor&, const Tensor&);
+using GpuBwd = void (*)(gpu::Gpu&, const Tensor&, const Tensor&, const Tensor&);
 
-// y = f(x): validates x, allocates y like x, runs the CPU kernel without the GIL.
-pyb::object unary(const char* op, Fwd fn, pyb::handle x_obj, pyb::handle allocator) {
+// y = f(x): validates x, allocates y like x, runs the kernel of x's device.
+pyb::object unary(const char* op, Fwd fn, GpuFwd gfn, pyb::handle x_obj, pyb::handle allocator) {
   auto x = py::arg(x_obj, op, "x");
   check_input(op, "x", x.t);
-  if (x.t.device != Device::cpu) value_error(op, "x", "CUDA tensors need a CUDA build of twincore");
+  py::device_ready(allocator, x.t, op, "x");
   auto y = py::alloc(allocator, x.t.shape, x.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    fn(x.t, y.t);
-  }
+  py::run(allocator, x.t, op, "x", [&] { fn(x.t, y.t); }, [&](gpu::Gpu& g) { gfn(g, x.t, y.t); });
   return y.obj;
 }
 
 // dx = g(dy, y): validates both against each other, allocates dx like dy.
-pyb::object unary_backward(const char* op, Bwd fn, pyb::handle dy_obj, pyb::handle y_obj,
+pyb::object unary_backward(const char* op, Bwd fn, GpuBwd gfn, pyb::handle dy_obj, pyb::handle y_obj,
                            pyb::handle allocator) {
   auto dy = py::arg(dy_obj, op, "grad");
   auto y = py::arg(y_obj, op, "y");
   check_input(op, "grad", dy.t);
+  py::device_ready(allocator, dy.t, op, "grad");
   check_input_like(op, "y", y.t, dy.t);
   check_shape(op, "y", y.t, dy.t.shape);
-  if (dy.t.device != Device::cpu) value_error(op, "grad", "CUDA tensors need a CUDA build of twincore");
   auto dx = py::alloc(allocator, dy.t.shape, dy.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    fn(dy.t, y.t, dx.t);
-  }
+  py::run(allocator, dy.t, op, "grad", [&] { fn(dy.t, y.t, dx.t); },
+          [&](gpu::Gpu& g) { gfn(g, dy.t, y.t, dx.t); });
   return dx.obj;
 }
 
 }  // namespace
 
 TC_BIND(activations) {
-  m.def("relu", [](pyb::handle x, pyb::handle a) { return unary("relu", cpu::relu, x, a); });
+  m.def("relu", [](pyb::handle x, pyb::handle a) { return unary("relu", cpu::relu, gpu::relu, x, a); });
   m.def("relu_backward", [](pyb::handle dy, pyb::handle y, pyb::handle a) {
-    return unary_backward("relu_backward", cpu::relu_backward, dy, y, a);
+    return unary_backward("relu_backward", cpu::relu_backward, gpu::relu_backward, dy, y, a);
   });
-  m.def("tanh", [](pyb::handle x, pyb::handle a) { return unary("tanh", cpu::tanh, x, a); });
+  m.def("tanh", [](pyb::handle x, pyb::handle a) { return unary("tanh", cpu::tanh, gpu::tanh, x, a); });
   m.def("tanh_backward", [](pyb::handle dy, pyb::handle y, pyb::handle a) {
-    return unary_backward("tanh_backward", cpu::tanh_backward, dy, y, a);
+    return unary_backward("tanh_backward", cpu::tanh_backward, gpu::tanh_backward, dy, y, a);
   });
-  m.def("sigmoid", [](pyb::handle x, pyb::handle a) { return unary("sigmoid", cpu::sigmoid, x, a); });
+  m.def("sigmoid", [](pyb::handle x, pyb::handle a) { return unary("sigmoid", cpu::sigmoid, gpu::sigmoid, x, a); });
   m.def("sigmoid_backward", [](pyb::handle dy, pyb::handle y, pyb::handle a) {
-    return unary_backward("sigmoid_backward", cpu::sigmoid_backward, dy, y, a);
+    return unary_backward("sigmoid_backward", cpu::sigmoid_backward, gpu::sigmoid_backward, dy, y, a);
   });
 }

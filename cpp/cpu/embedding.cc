@@ -8,7 +8,9 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
+#include "gpu/embedding.h"
 #include "python/bridge.h"
+#include "python/gpu_py.h"
 
 namespace tc::cpu {
 namespace {
@@ -106,14 +108,11 @@ pyb::object embedding_py(pyb::handle ids_obj, pyb::handle w_obj, pyb::handle all
   const char* op = "embedding";
   auto ids = py::arg(ids_obj, op, "ids");
   auto w = py::arg(w_obj, op, "weight");
+  py::device_ready(allocator, w.t, op, "weight");
   Shape s = cpu::embedding_check(ids.t, w.t, op);
-  // The GPU plan (cpp/gpu/embedding.cc) is wired when the C++ host side lands.
-  if (w.t.device != Device::cpu) value_error(op, "weight", "CUDA tensors are not supported by this op yet (CPU only)");
   auto out = py::alloc(allocator, s, w.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::embedding(ids.t, w.t, out.t);
-  }
+  py::run(allocator, w.t, op, "weight", [&] { cpu::embedding(ids.t, w.t, out.t); },
+          [&](gpu::Gpu& g) { gpu::embedding(g, ids.t, w.t, out.t); });
   return out.obj;
 }
 
@@ -126,7 +125,7 @@ pyb::object embedding_backward_py(pyb::handle g_obj, pyb::handle ids_obj, int64_
   cpu::check_ids(op, ids.t);
   if (num_embeddings < 1) value_error(op, "num_embeddings", "must be >= 1, got ", num_embeddings);
   check_same_device(op, "ids", ids.t, g.t);
-  if (g.t.device != Device::cpu) value_error(op, "grad", "CUDA tensors are not supported by this op yet (CPU only)");
+  py::device_ready(allocator, g.t, op, "grad");
   // grad must be ids.shape + (D,)
   bool ok = g.t.ndim() == ids.t.ndim() + 1;
   for (int i = 0; ok && i < ids.t.ndim(); ++i) ok = g.t.size(i) == ids.t.size(i);
@@ -139,12 +138,10 @@ pyb::object embedding_backward_py(pyb::handle g_obj, pyb::handle ids_obj, int64_
       value_error(op, "padding_idx", "must be in [-", num_embeddings, ", ", num_embeddings, "), got ",
                   *padding_idx);
   }
-  cpu::embedding_check_ids(ids.t, num_embeddings, op);
+  if (ids.t.device == Device::cpu) cpu::embedding_check_ids(ids.t, num_embeddings, op);  // GPU ids: never read here
   auto dw = py::alloc(allocator, Shape{num_embeddings, g.t.size(-1)}, g.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::embedding_backward(g.t, ids.t, pad, dw.t);
-  }
+  py::run(allocator, g.t, op, "grad", [&] { cpu::embedding_backward(g.t, ids.t, pad, dw.t); },
+          [&](gpu::Gpu& gp) { gpu::embedding_backward(gp, g.t, ids.t, pad, dw.t); });
   return dw.obj;
 }
 

@@ -11,7 +11,9 @@
 #include "core/parallel.h"
 #include "cpu/activations.h"
 #include "cpu/gemm.h"
+#include "gpu/lstm.h"
 #include "python/bridge.h"
+#include "python/gpu_py.h"
 
 namespace tc::cpu {
 namespace {
@@ -278,8 +280,9 @@ struct Read {
 
 // Filled in place: r.args points into r.
 void read(Read& r, const char* op, pyb::handle x, pyb::handle w_ih, pyb::handle w_hh, pyb::handle bias,
-          pyb::handle h0, pyb::handle c0, bool batch_first) {
+          pyb::handle h0, pyb::handle c0, bool batch_first, pyb::handle allocator) {
   r.x = py::arg(x, op, "x");
+  py::device_ready(allocator, r.x.t, op, "x");
   r.w_ih = py::arg(w_ih, op, "w_ih");
   r.w_hh = py::arg(w_hh, op, "w_hh");
   r.bias = py::optional_arg(bias, op, "bias");
@@ -288,8 +291,6 @@ void read(Read& r, const char* op, pyb::handle x, pyb::handle w_ih, pyb::handle 
   r.args = {&r.x.t, &r.w_ih.t, &r.w_hh.t, r.bias ? &r.bias->t : nullptr, r.h0 ? &r.h0->t : nullptr,
             r.c0 ? &r.c0->t : nullptr, batch_first};
   r.d = cpu::lstm_check(r.args, op);
-  // The GPU plan (cpp/gpu/lstm.cc) is wired when the C++ host side lands.
-  if (r.x.t.device != Device::cpu) value_error(op, "x", "CUDA tensors are not supported by this op yet (CPU only)");
 }
 
 Shape seq_shape(const Read& r, int64_t last) { return Shape{r.x.t.size(0), r.x.t.size(1), last}; }
@@ -298,7 +299,7 @@ pyb::tuple lstm_py(pyb::handle x, pyb::handle w_ih, pyb::handle w_hh, pyb::handl
                    pyb::handle c0, bool batch_first, bool return_sequences, pyb::handle allocator) {
   const char* op = "lstm";
   Read r;
-  read(r, op, x, w_ih, w_hh, bias, h0, c0, batch_first);
+  read(r, op, x, w_ih, w_hh, bias, h0, c0, batch_first, allocator);
   const DType dt = r.x.t.dtype;
   pyb::object y_obj = pyb::none();
   Tensor y;
@@ -309,10 +310,8 @@ pyb::tuple lstm_py(pyb::handle x, pyb::handle w_ih, pyb::handle w_hh, pyb::handl
   auto hn = py::alloc(allocator, Shape{r.d.B, r.d.H}, dt, op);
   auto cn = py::alloc(allocator, Shape{r.d.B, r.d.H}, dt, op);
   auto ws = py::alloc(allocator, seq_shape(r, 6 * r.d.H), dt, op);
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::lstm(r.args, return_sequences ? &y : nullptr, hn.t, cn.t, ws.t);
-  }
+  py::run(allocator, r.x.t, op, "x", [&] { cpu::lstm(r.args, return_sequences ? &y : nullptr, hn.t, cn.t, ws.t); },
+          [&](gpu::Gpu& g) { gpu::lstm(g, r.args, return_sequences ? &y : nullptr, hn.t, cn.t, ws.t); });
   return pyb::make_tuple(y_obj, hn.obj, cn.obj, ws.obj);
 }
 
@@ -321,7 +320,7 @@ pyb::tuple lstm_backward_py(pyb::handle dy_obj, pyb::handle dhn_obj, pyb::handle
                             bool batch_first, bool need_bias, pyb::handle allocator) {
   const char* op = "lstm_backward";
   Read r;
-  read(r, op, x, w_ih, w_hh, pyb::none(), h0, c0, batch_first);
+  read(r, op, x, w_ih, w_hh, pyb::none(), h0, c0, batch_first, allocator);
   const int64_t B = r.d.B, H = r.d.H;
   auto ws = py::arg(ws_obj, op, "workspace");
   check_input_like(op, "workspace", ws.t, r.x.t);
@@ -360,10 +359,11 @@ pyb::tuple lstm_backward_py(pyb::handle dy_obj, pyb::handle dhn_obj, pyb::handle
     dc0_obj = o.obj, dc0 = o.t;
   }
   cpu::LstmGrads g{&dx.t, &dwih.t, &dwhh.t, need_bias ? &db : nullptr, r.h0 ? &dh0 : nullptr, r.c0 ? &dc0 : nullptr};
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::lstm_backward(r.args, ws.t, dy ? &dy->t : nullptr, dhn ? &dhn->t : nullptr, dcn ? &dcn->t : nullptr, g);
-  }
+  py::run(allocator, r.x.t, op, "x",
+          [&] { cpu::lstm_backward(r.args, ws.t, dy ? &dy->t : nullptr, dhn ? &dhn->t : nullptr,
+                                   dcn ? &dcn->t : nullptr, g); },
+          [&](gpu::Gpu& gp) { gpu::lstm_backward(gp, r.args, ws.t, dy ? &dy->t : nullptr, dhn ? &dhn->t : nullptr,
+                                                 dcn ? &dcn->t : nullptr, g); });
   return pyb::make_tuple(dx.obj, dwih.obj, dwhh.obj, db_obj, dh0_obj, dc0_obj);
 }
 

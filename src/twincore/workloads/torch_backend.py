@@ -3,7 +3,12 @@ speed and parity reference, torch.nn's own layers (frontend "torch-native").
 
 Images are NCHW, torch's layout; with layout="NHWC" (channels last, `--channels-last`) our
 modules run the conv models in Keras's layout, on the same kernel paths as the keras and
-native frontends, which then train bit for bit the same float32 numbers."""
+native frontends, which then train bit for bit the same float32 numbers.
+
+device="cuda": the model, its parameters, the optimizer state and each batch live on the
+GPU; grad_step returns the loss and the number of correct predictions as device scalars
+(no host round trip per step: the trainer sums them on the device and reads them once per
+log interval)."""
 
 from __future__ import annotations
 
@@ -101,7 +106,7 @@ class MultiIO(nn.Module):
 
 class TorchBackend:
     def __init__(self, spec: Spec, ours: bool = True, seed: int = 0, dtype: str = "float32",
-                 layout: str = "NCHW"):
+                 layout: str = "NCHW", device: str = "cpu"):
         from twincore.frontends import torch as tc
 
         if layout not in ("NCHW", "NHWC") or (layout == "NHWC" and not ours):
@@ -110,7 +115,9 @@ class TorchBackend:
         self.spec, self.name, self.nhwc = spec, "torch" if ours else "torch-native", layout == "NHWC"
         self.model = MultiIO(spec, ours) if spec.task == "multi-io" else _layers(spec, ours, layout)
         self.dtype = np.dtype(dtype)
-        self.model.to(getattr(torch, self.dtype.name))
+        self.device = device
+        self._dev = torch.device(device)
+        self.model.to(device=self._dev, dtype=getattr(torch, self.dtype.name))
         self.params = [p for p in self.model.parameters() if p.requires_grad]  # (a frozen zero bias_hh)
         self.kinds = param_kinds(spec)
         if ours:
@@ -123,7 +130,8 @@ class TorchBackend:
 
     def _t(self, a):
         a = np.asarray(a)
-        return torch.from_numpy(a.astype(self.dtype, copy=False) if a.dtype.kind == "f" else a)
+        t = torch.from_numpy(a.astype(self.dtype, copy=False) if a.dtype.kind == "f" else a)
+        return t if self.device == "cpu" else t.to(self._dev, non_blocking=True)
 
     def _x(self, x):
         if isinstance(x, tuple):
@@ -134,10 +142,10 @@ class TorchBackend:
         return t.unsqueeze(-1) if self.nhwc else t.unsqueeze(1)  # images [N,28,28] -> [N,28,28,1] / [N,1,28,28]
 
     def to_native(self, i, a):
-        return torch.from_numpy(to_torch_layout(self.kinds[i], np.asarray(a), self.nhwc))
+        return torch.from_numpy(to_torch_layout(self.kinds[i], np.asarray(a), self.nhwc)).to(self._dev)
 
     def to_canonical(self, i, p):
-        return from_torch_layout(self.kinds[i], p.detach().numpy(), self.nhwc)
+        return from_torch_layout(self.kinds[i], p.detach().cpu().numpy(), self.nhwc)
 
     def set_param(self, i, value):
         with torch.no_grad():
@@ -167,6 +175,9 @@ class TorchBackend:
         loss, logits = self._loss(out, y)
         loss.backward()
         labels = y[0] if isinstance(y, tuple) else y
+        if self.device != "cpu":  # device scalars: no synchronisation here
+            correct = (logits.argmax(1) == self._t(labels)).sum() if logits is not None else 0
+            return loss.detach(), correct, [p.grad for p in self.params]
         correct = int((logits.argmax(1).numpy() == labels).sum()) if logits is not None else 0
         return float(loss.detach()), correct, [p.grad for p in self.params]
 
@@ -175,4 +186,4 @@ class TorchBackend:
         self.model.eval()
         xs = self._x(x)
         out = self.model(*xs) if isinstance(xs, tuple) else self.model(xs)
-        return tuple(o.numpy() for o in out) if isinstance(out, tuple) else out.numpy()
+        return tuple(o.cpu().numpy() for o in out) if isinstance(out, tuple) else out.cpu().numpy()

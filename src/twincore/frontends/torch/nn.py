@@ -13,6 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+import twincore.kernels as K
 from twincore.frontends.torch import functional as tcf
 from twincore.frontends.torch._common import bad, layout_arg, pair, padding_arg
 
@@ -133,10 +134,7 @@ class RotationConv2d(Conv2d):
             raise bad("RotationConv2d", "rotation_angle", f"must be >= 0, got {rotation_angle!r}")
         if not translation_range >= 0:
             raise bad("RotationConv2d", "translation_range", f"must be >= 0, got {translation_range!r}")
-        if interpolation not in ("bilinear", "nearest"):
-            raise bad("rotate", "interpolation", f"expected 'bilinear' or 'nearest', got {interpolation!r}")
-        if fill not in ("zeros", "constant", "nearest", "reflect"):
-            raise bad("rotate", "fill", f"expected 'zeros', 'constant', 'nearest' or 'reflect', got {fill!r}")
+        K.rotate_check_options(interpolation, fill, float(fill_value))  # the core's rule and message
         self.rotation_angle, self.translation_range = float(rotation_angle), float(translation_range)
         self.interpolation, self.fill, self.fill_value = interpolation, fill, float(fill_value)
 

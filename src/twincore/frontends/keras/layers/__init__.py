@@ -1,7 +1,7 @@
 """Keras layers over the twincore core (Keras's names, arguments and weight names)."""
 
 from twincore.frontends.keras.layers.conv2d import Conv2D  # noqa: F401
-from twincore.frontends.keras.layers.custom_conv2d import CustomConv2D  # noqa: F401
+from twincore.frontends.keras.layers.rotation_conv2d import CustomConv2D, RotationConv2D  # noqa: F401
 from twincore.frontends.keras.layers.dense import Dense  # noqa: F401
 from twincore.frontends.keras.layers.pooling import GlobalAveragePooling2D, MaxPooling2D  # noqa: F401
 from twincore.frontends.keras.layers.embedding import Embedding  # noqa: F401,E402  (issue 16)

@@ -11,7 +11,7 @@ torch.compile (see `_common.register` and `_common.call`).
 
 from twincore.frontends.torch.ops.activations import relu, relu_backward, tanh, tanh_backward  # noqa: F401
 from twincore.frontends.torch.ops.conv2d import conv2d, conv2d_backward  # noqa: F401
-from twincore.frontends.torch.ops.cross_entropy import softmax_cross_entropy  # noqa: F401
+from twincore.frontends.torch.ops.softmax_cross_entropy import softmax_cross_entropy  # noqa: F401
 from twincore.frontends.torch.ops.global_avg_pool2d import global_avg_pool2d, global_avg_pool2d_backward  # noqa: F401
 from twincore.frontends.torch.ops.matmul import matmul, matmul_backward  # noqa: F401
 from twincore.frontends.torch.ops.max_pool2d import max_pool2d, max_pool2d_backward  # noqa: F401
