@@ -6,12 +6,12 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 DATA   := /usr/share/datasets/fashion-mnist
 
-.PHONY: venv install dev test test-slow sanitize bench demo data clean cuda-check
+.PHONY: venv install dev test test-slow sanitize bench demo data browser clean cuda-check gpu-check
 
 $(VENV)/.stamp: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt torch==2.13.0 "tensorflow-cpu>=2.16" numpy scipy \
+	$(PIP) install -q -c constraints.txt torch==2.13.0 "tensorflow-cpu>=2.16" "jax[cpu]==0.10.2" numpy scipy \
 	    pytest pytest-timeout matplotlib tqdm tensorboard scikit-build-core pybind11 ninja cmake
 	touch $@
 
@@ -40,8 +40,17 @@ cuda-check:
 	    -DTWINCORE_INPLACE_DIR=$(abspath build/cuda/pkg) >/dev/null
 	cmake --build build/cuda
 
+# On a GPU machine (torch with CUDA, CuPy, nvcc, pybind11; no network needed): builds _core in
+# place for that GPU, runs the GPU tests of both launchers, compute-sanitizer memcheck and
+# benchmarks/bench_gpu.py, in under 9 minutes, and prints one table (tools/gpu_check.sh).
+# Uses the Python given as GPU_PY (default python3: the one that holds torch there).
+GPU_PY ?= python3
+gpu-check:
+	PY=$(GPU_PY) bash tools/gpu_check.sh
+
 test: install
 	@$(MAKE) --no-print-directory data || echo "warning: no Fashion-MNIST; the tests on real data will be skipped"
+	@$(MAKE) --no-print-directory browser || echo "warning: no chromium; the web page's browser test will be skipped"
 	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider
 
 test-slow: install
@@ -67,6 +76,13 @@ data:
 	  echo "installing Debian's dataset-fashion-mnist (the embedded default data)"; \
 	  (apt-get update -q && apt-get install -y -q dataset-fashion-mnist) >/dev/null \
 	  || sudo sh -c 'apt-get update -q && apt-get install -y -q dataset-fashion-mnist' >/dev/null; }
+
+# Debian's chromium and its driver, for the web page's test (tests/serve/test_page.py).
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	  echo "installing Debian's chromium and chromium-driver (the web page's browser test)"; \
+	  (apt-get update -q && apt-get install -y -q chromium chromium-driver) >/dev/null \
+	  || sudo sh -c 'apt-get update -q && apt-get install -y -q chromium chromium-driver' >/dev/null; }
 
 demo: install data
 	$(VENV)/bin/twincore compare --model cnn --epochs 1 --max-steps 200 --native --channels-last

@@ -1,6 +1,6 @@
 """CPU kernel benchmarks: ours vs NumPy/torch side by side, one table.
 
-    python benchmarks/bench_cpu.py [op ...]   # default: every file in benchmarks/cpu/
+    python benchmarks/bench_cpu.py [--quick] [op ...]   # default: every file in benchmarks/cpu/
 
 Each benchmarks/cpu/<op>.py defines cases(torch) -> list[harness.Case]. The table
 is printed and appended to benchmarks/RESULTS.md with the CPU model and flags.
@@ -14,12 +14,13 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from harness import run  # noqa: E402
+from harness import quick_flag, run  # noqa: E402
 
 
 def main(argv: list[str]) -> None:
     import torch
 
+    argv = quick_flag(argv)
     torch.set_num_threads(os.cpu_count() or 1)
     names = argv or sorted(p.stem for p in (HERE / "cpu").glob("*.py") if not p.stem.startswith("_"))
     cases = []

@@ -2,7 +2,7 @@
 model in Keras's own layers, side by side in one process; plus what the graph-mode
 bridge (tf.numpy_function around each core call) costs per op.
 
-    python benchmarks/bench_keras.py [--steps 100] [--rounds 3] [--no-save]
+    python benchmarks/bench_keras.py [--steps 100] [--rounds 3] [--no-save] [--quick]
 
 CNN: conv 32 3x3 s1 same relu -> conv 64 3x3 s2 same relu -> maxpool 2 -> flatten ->
 dense 64 relu -> dense 10; Adam; batch 100; `steps` steps on random 28x28x1 data per
@@ -151,9 +151,12 @@ def main(argv=None) -> str:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-save", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 2 steps, 1 round, nothing saved")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.steps, args.rounds, args.no_save = 2, 1, True
 
-    over = bridge_overhead()
+    over = bridge_overhead(5 if args.quick else 200)
     t = time_epochs(args.steps, args.rounds)
     o, k = t["ours"], t["keras"]
     bridge = over["our op in tf.function (numpy_function bridge)"] - over["kernel on numpy (no framework)"]

@@ -1,7 +1,7 @@
 """The autograd tape's overhead and one MLP training run: core tape vs torch autograd vs
 TensorFlow/Keras, side by side in one process.
 
-    PYTHONPATH=src python benchmarks/bench_tape.py [--steps 300] [--threads N] [--no-tf]
+    python benchmarks/bench_tape.py [--steps 300] [--threads N] [--no-tf] [--quick]
 
 1. A chain of 1,000 small ops (500 x [16x16 matmul, relu]) forward + backward, single
    thread everywhere: time per op for the core tape, torch autograd and tf.GradientTape.
@@ -29,8 +29,7 @@ import time
 import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))  # harness; twincore is the installed package (or PYTHONPATH=src)
 
 
 def timed(fn, reps: int) -> tuple[float, float]:
@@ -105,16 +104,20 @@ def chain_contenders(pairs: int, use_tf: bool) -> dict:
 
 
 # ---- 2. MLP training ----
-def mlp_contenders(steps: int, use_tf: bool) -> tuple[dict, int]:
+def mlp_contenders(steps: int, use_tf: bool, random_data: bool = False) -> tuple[dict, int]:
     import torch
 
     import twincore.frontends.native as tn
     from twincore import data
 
-    ds = data.load()
     n = steps * 32
-    x = data.normalize(ds.x_train[:n]).reshape(n, 784)
-    y = ds.y_train[:n]
+    if random_data:  # --quick: no dataset needed
+        rng = np.random.default_rng(0)
+        x, y = rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n)
+    else:
+        ds = data.load()
+        x = data.normalize(ds.x_train[:n]).reshape(n, 784)
+        y = ds.y_train[:n]
     idx = [np.arange(i, i + 32) for i in range(0, n, 32)]
 
     def ours():
@@ -162,7 +165,10 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--no-tf", action="store_true")
     p.add_argument("--results", default=str(HERE / "RESULTS.md"), help="append the tables here")
+    p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, random data, nothing saved")
     a = p.parse_args()
+    if a.quick:
+        a.pairs, a.steps, a.rounds, a.results = 3, 2, 1, None
     use_tf = not a.no_tf
     if use_tf:
         import tensorflow as tf
@@ -201,7 +207,7 @@ def main() -> None:
 
     torch.set_num_threads(a.threads)
     _core.set_num_threads(a.threads)
-    contenders, n = mlp_contenders(a.steps, use_tf)
+    contenders, n = mlp_contenders(a.steps, use_tf, random_data=a.quick)
     res = interleave(contenders, max(1, a.rounds - 1), reps=1)
     say(f"MLP 784-512-10 relu, Adam 1e-3, batch 32, {a.steps} steps ({n} samples), "
         f"{a.threads} threads each:")
@@ -212,8 +218,9 @@ def main() -> None:
     for k, (w, c) in res.items():
         say(f"| {k} | {n / w:.0f} | {n / c:.0f} | {w / ours_w:.2f}x |")
     say()
-    with open(a.results, "a") as f:
-        f.write("\n".join(lines) + "\n\n")
+    if a.results:
+        with open(a.results, "a") as f:
+            f.write("\n".join(lines) + "\n\n")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The torch frontend against pure torch, side by side in one process.
 
-    python benchmarks/bench_torch.py [--no-append] [--threads N]
+    python benchmarks/bench_torch.py [--no-append] [--threads N] [--quick]
 
 --threads N sets both torch's and twincore's thread counts (default: every core).
 
@@ -20,7 +20,7 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from harness import Case, run  # noqa: E402
+from harness import Case, quick_flag, run  # noqa: E402
 
 
 def linear_cases(torch):
@@ -86,6 +86,7 @@ def main(argv):
 
     import twincore.kernels as K
 
+    argv = quick_flag(argv)
     threads = int(argv[argv.index("--threads") + 1]) if "--threads" in argv else (os.cpu_count() or 1)
     torch.set_num_threads(threads)
     K.set_num_threads(threads)

@@ -12,6 +12,21 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+# Before torch: `import twincore` gives torch's OpenMP runtime short idle spins (see
+# twincore/_threads.py), as it does for any program that imports twincore first.
+import twincore  # noqa: F401
+
+# --quick (benchmarks' smoke option, run by tests/test_benchmarks.py): one call of each side,
+# one round, nothing appended to RESULTS.md. The figures are then meaningless.
+QUICK = False
+
+
+def quick_flag(argv: list[str]) -> list[str]:
+    """Set QUICK if argv holds --quick; returns argv without it."""
+    global QUICK
+    QUICK = QUICK or "--quick" in argv
+    return [a for a in argv if a != "--quick"]
+
 
 @dataclass
 class Case:
@@ -24,11 +39,13 @@ class Case:
 
 
 def median_time(fn: Callable[[], object], min_time: float = 0.3, warmup: int = 3, max_reps: int = 200) -> float:
+    if QUICK:
+        min_time, warmup, max_reps = 0.0, 1, 1
     for _ in range(warmup):
         fn()
     times: list[float] = []
     start = time.perf_counter()
-    while len(times) < 5 or (time.perf_counter() - start < min_time and len(times) < max_reps):
+    while len(times) < min(5, max_reps) or (time.perf_counter() - start < min_time and len(times) < max_reps):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
@@ -38,7 +55,7 @@ def median_time(fn: Callable[[], object], min_time: float = 0.3, warmup: int = 3
 def measure(case: Case, rounds: int = 3) -> tuple[float, float]:
     """Interleave ours/ref for `rounds` rounds so both see the same machine state."""
     ours, ref = [], []
-    for _ in range(rounds):
+    for _ in range(1 if QUICK else rounds):
         ours.append(median_time(case.ours))
         ref.append(median_time(case.ref))
     return statistics.median(ours), statistics.median(ref)
@@ -60,9 +77,10 @@ def machine() -> str:
         pass
     simd = " ".join(f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl") if f in flags)
     from twincore import _core
+    from twincore._threads import openmp_spin_status
 
     return (f"{model}, {os.cpu_count()} cores, flags: {simd or 'none'}; twincore path: {_core.cpu_isa()}, "
-            f"{_core.num_threads()} threads")
+            f"{_core.num_threads()} threads; {openmp_spin_status()}")
 
 
 def run(cases: list[Case], title: str, results_md: str | None = None) -> str:
@@ -78,7 +96,7 @@ def run(cases: list[Case], title: str, results_md: str | None = None) -> str:
         rows.append(row)
         print(row, flush=True)
     text = head + "\n".join(rows) + "\n\n"
-    if results_md:
+    if results_md and not QUICK:
         with open(results_md, "a") as f:
             f.write(text)
     return text

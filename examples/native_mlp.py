@@ -44,8 +44,8 @@ def train(epochs: int = 1, batch_size: int = 32, lr: float = 1e-3, max_steps: in
             order = order[:max(0, max_steps - steps)]
         bar = order
         if progress:
-            from tqdm import tqdm
-            bar = tqdm(order, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", mininterval=0.5)
+            from twincore.progress import progress_bar  # one line per epoch on a file or pipe
+            bar = progress_bar(order, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", mininterval=0.5)
         for idx in bar:
             with tn.GradientTape() as tape:
                 loss = tn.softmax_cross_entropy(model(x_train[idx]), ds.y_train[idx])

@@ -11,7 +11,8 @@ def cases(torch):
         g = np.random.default_rng(1).standard_normal(n).astype(np.float32)
         tx, tg = torch.from_numpy(x), torch.from_numpy(g)
         for name, f, fb, tf_, in (("relu", K.relu, K.relu_backward, torch.relu),
-                                  ("tanh", K.tanh, K.tanh_backward, torch.tanh)):
+                                  ("tanh", K.tanh, K.tanh_backward, torch.tanh),
+                                  ("sigmoid", K.sigmoid, K.sigmoid_backward, torch.sigmoid)):
             def ours(f=f, fb=fb):
                 y = f(tx)
                 return fb(tg, y)

@@ -5,7 +5,7 @@ tf.GradientTape inside a tf.function). Like the native side, ours computes dx on
 where a real network needs it: not for the first layer (its input is the image).
 
     python benchmarks/bench_cpu.py conv2d           # wall time, every thread (the table)
-    python benchmarks/cpu/conv2d.py [--threads 1]   # CPU time (process_time), 1 thread each
+    python benchmarks/cpu/conv2d.py [--threads 1] [--quick]   # CPU time (process_time), 1 thread each
 The second is the yardstick on a machine whose cores are shared: CPU time does not count
 the time a thread waits for a core; wall time on a busy machine measures the others' load.
 """
@@ -105,7 +105,7 @@ def _cpu_ms(fn, reps: int = 30) -> float:
     return statistics.median(times) * 1e3
 
 
-def cpu_time_table(threads: int = 1, rounds: int = 3) -> None:
+def cpu_time_table(threads: int = 1, rounds: int = 3, reps: int = 30) -> None:
     """Median CPU time of ours and the native op, each limited to `threads` threads,
     interleaved for `rounds` rounds (the best round's median of each is shown)."""
     import torch
@@ -120,10 +120,12 @@ def cpu_time_table(threads: int = 1, rounds: int = 3) -> None:
     print(f"conv2d fwd+bwd, CPU time (process_time), {threads} thread(s); twincore path {_core.cpu_isa()}")
     print("| op | ours (CPU ms) | reference | ref (CPU ms) | ratio ref/ours |\n|---|---:|---|---:|---:|")
     for c in cases(torch):
-        times = [(_cpu_ms(c.ours), _cpu_ms(c.ref)) for _ in range(rounds)]
+        times = [(_cpu_ms(c.ours, reps), _cpu_ms(c.ref, reps)) for _ in range(rounds)]
         ours, ref = min(t[0] for t in times), min(t[1] for t in times)
         print(f"| {c.op} | {ours:.2f} | {c.ref_name} | {ref:.2f} | {ref / ours:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":
-    cpu_time_table(int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 1)
+    quick = "--quick" in sys.argv  # smoke run: one round of one call each
+    cpu_time_table(int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 1,
+                   rounds=1 if quick else 3, reps=1 if quick else 30)

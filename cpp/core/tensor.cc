@@ -19,6 +19,14 @@ const char* dtype_name(DType d) {
   }
 }
 
+const char* device_name(Device d) {
+  switch (d) {
+    case Device::cpu: return "cpu";
+    case Device::cuda: return "cuda";
+    default: return "meta";
+  }
+}
+
 int dtype_size(DType d) {
   switch (d) {
     case DType::f64: case DType::i64: return 8;
@@ -79,11 +87,11 @@ void Tensor::set_contiguous_strides() {
 }
 
 void check_float(const char* op, const char* arg, const Tensor& t) {
-  bool ok = t.is_float() ||
-            (t.device == Device::cuda && (t.dtype == DType::f16 || t.dtype == DType::bf16));
+  const bool half_ok = t.device != Device::cpu;  // the GPU kernels accumulate halves in float32
+  bool ok = t.is_float() || (half_ok && (t.dtype == DType::f16 || t.dtype == DType::bf16));
   if (!ok)
     type_error(op, arg, "expected a floating-point tensor (float32 or float64",
-               t.device == Device::cuda ? ", float16, bfloat16" : "", "), got ",
+               half_ok ? ", float16, bfloat16" : "", "), got ",
                dtype_name(t.dtype));
 }
 
@@ -113,9 +121,8 @@ void check_same_dtype(const char* op, const char* arg, const Tensor& t, const Te
 
 void check_same_device(const char* op, const char* arg, const Tensor& t, const Tensor& ref) {
   if (t.device != ref.device || t.device_id != ref.device_id)
-    value_error(op, arg, "device mix: tensor is on ", t.device == Device::cpu ? "cpu" : "cuda",
-                ":", t.device_id, " but the first input is on ",
-                ref.device == Device::cpu ? "cpu" : "cuda", ":", ref.device_id);
+    value_error(op, arg, "device mix: tensor is on ", device_name(t.device), ":", t.device_id,
+                " but the first input is on ", device_name(ref.device), ":", ref.device_id);
 }
 
 void check_shape(const char* op, const char* arg, const Tensor& t, const Shape& expected) {

@@ -11,7 +11,10 @@
 namespace tc {
 
 enum class DType : uint8_t { f32, f64, f16, bf16, i32, i64, u8, i8, boolean, other };
-enum class Device : uint8_t { cpu, cuda };
+// meta: shape and dtype only (data == nullptr): the bindings validate and compute output
+// shapes for it without running a kernel (twincore.kernels.Meta; the frontends' shape functions).
+enum class Device : uint8_t { cpu, cuda, meta };
+const char* device_name(Device d);  // "cpu", "cuda", "meta"
 
 constexpr int kMaxDims = 8;
 
@@ -51,7 +54,7 @@ struct Tensor {
 };
 
 // Checks shared by every op; each throws ValueError/TypeError naming op and arg.
-void check_float(const char* op, const char* arg, const Tensor& t);  // f32/f64 (f16/bf16 on cuda)
+void check_float(const char* op, const char* arg, const Tensor& t);  // f32/f64 (f16/bf16 on cuda, meta)
 void check_rank(const char* op, const char* arg, const Tensor& t, int lo, int hi);
 void check_contiguous(const char* op, const char* arg, const Tensor& t);
 void check_nonempty(const char* op, const char* arg, const Tensor& t);

@@ -4,7 +4,10 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
-#include "python/bridge.h"
+#include "gpu/activations.h"
+#include "gpu/gan_ops.h"
+#include "gpu/sigmoid.h"
+#include "python/gpu_py.h"
 
 namespace tc::cpu {
 namespace {
@@ -14,28 +17,7 @@ constexpr int64_t kGrain = 1 << 14;
 template <typename T>
 TC_INLINE T relu_of(T x) { return x < T(0) ? T(0) : x; }  // NaN < 0 is false: NaN passes
 
-// tanh for float as a rational function (the coefficients of Eigen's
-// generic_fast_tanh_float, max error ~2 ulp) so the loop vectorizes; double uses std::tanh.
-TC_INLINE float tanh_of(float x) {
-  const float c = 7.90531110763549805f;
-  float xc = x > c ? c : (x < -c ? -c : x);
-  float x2 = xc * xc;
-  float p = -2.76076847742355e-16f;
-  p = p * x2 + 2.00018790482477e-13f;
-  p = p * x2 + -8.60467152213735e-11f;
-  p = p * x2 + 5.12229709037114e-08f;
-  p = p * x2 + 1.48572235717979e-05f;
-  p = p * x2 + 6.37261928875436e-04f;
-  p = p * x2 + 4.89352455891786e-03f;
-  p = p * xc;
-  float q = 1.19825839466702e-06f;
-  q = q * x2 + 1.18534705686654e-04f;
-  q = q * x2 + 2.26843463243900e-03f;
-  q = q * x2 + 4.89352518554385e-03f;
-  float r = std::fabs(x) < 0.0004f ? x : p / q;
-  return x != x ? x : r;
-}
-TC_INLINE double tanh_of(double x) { return std::tanh(x); }
+using act::tanh_of;  // shared with lstm (activations.h)
 
 template <typename T>
 TC_INLINE void relu_span(const T* x, T* y, int64_t n) {
@@ -65,6 +47,22 @@ TC_ISA_FN(tanh_bwd_f32, (const float* dy, const float* y, float* dx, int64_t n),
           { tanh_bwd_span(dy, y, dx, n); })
 TC_ISA_FN(tanh_bwd_f64, (const double* dy, const double* y, double* dx, int64_t n), (dy, y, dx, n),
           { tanh_bwd_span(dy, y, dx, n); })
+
+// sigmoid: y = 1 / (1 + e^-x); dx = dy * y * (1 - y).
+template <typename T>
+TC_INLINE void sigmoid_span(const T* x, T* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = act::sigmoid_of(x[i]);
+}
+template <typename T>
+TC_INLINE void sigmoid_bwd_span(const T* dy, const T* y, T* dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
+}
+TC_ISA_FN(sigmoid_f32, (const float* x, float* y, int64_t n), (x, y, n), { sigmoid_span(x, y, n); })
+TC_ISA_FN(sigmoid_f64, (const double* x, double* y, int64_t n), (x, y, n), { sigmoid_span(x, y, n); })
+TC_ISA_FN(sigmoid_bwd_f32, (const float* dy, const float* y, float* dx, int64_t n), (dy, y, dx, n),
+          { sigmoid_bwd_span(dy, y, dx, n); })
+TC_ISA_FN(sigmoid_bwd_f64, (const double* dy, const double* y, double* dx, int64_t n), (dy, y, dx, n),
+          { sigmoid_bwd_span(dy, y, dx, n); })
 
 // Runs fn(offset, count) over the elements in parallel chunks.
 template <typename F>
@@ -173,6 +171,24 @@ void leaky_relu_backward(const Tensor& dy, const Tensor& x, double slope, const 
     });
 }
 
+void sigmoid(const Tensor& x, const Tensor& y) {
+  if (x.dtype == DType::f32)
+    chunks(x.numel(), [&](int64_t o, int64_t n) { sigmoid_f32(x.ptr<float>() + o, y.ptr<float>() + o, n); });
+  else
+    chunks(x.numel(), [&](int64_t o, int64_t n) { sigmoid_f64(x.ptr<double>() + o, y.ptr<double>() + o, n); });
+}
+
+void sigmoid_backward(const Tensor& dy, const Tensor& y, const Tensor& dx) {
+  if (dy.dtype == DType::f32)
+    chunks(dy.numel(), [&](int64_t o, int64_t n) {
+      sigmoid_bwd_f32(dy.ptr<float>() + o, y.ptr<float>() + o, dx.ptr<float>() + o, n);
+    });
+  else
+    chunks(dy.numel(), [&](int64_t o, int64_t n) {
+      sigmoid_bwd_f64(dy.ptr<double>() + o, y.ptr<double>() + o, dx.ptr<double>() + o, n);
+    });
+}
+
 }  // namespace tc::cpu
 
 namespace {
@@ -181,47 +197,48 @@ using namespace tc;
 namespace pyb = pybind11;
 using Fwd = void (*)(const Tensor&, const Tensor&);
 using Bwd = void (*)(const Tensor&, const Tensor&, const Tensor&);
+using GpuFwd = void (*)(gpu::Gpu&, const Tensor&, const Tensor&);
+using GpuBwd = void (*)(gpu::Gpu&, const Tensor&, const Tensor&, const Tensor&);
 
-// y = f(x): validates x, allocates y like x, runs the CPU kernel without the GIL.
-pyb::object unary(const char* op, Fwd fn, pyb::handle x_obj, pyb::handle allocator) {
+// y = f(x): validates x, allocates y like x, runs the kernel of x's device.
+pyb::object unary(const char* op, Fwd fn, GpuFwd gfn, pyb::handle x_obj, pyb::handle allocator) {
   auto x = py::arg(x_obj, op, "x");
   check_input(op, "x", x.t);
-  if (x.t.device != Device::cpu) value_error(op, "x", "CUDA tensors need a CUDA build of twincore");
+  py::device_ready(allocator, x.t, op, "x");
   auto y = py::alloc(allocator, x.t.shape, x.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    fn(x.t, y.t);
-  }
+  py::run(allocator, x.t, op, "x", [&] { fn(x.t, y.t); }, [&](gpu::Gpu& g) { gfn(g, x.t, y.t); });
   return y.obj;
 }
 
 // dx = g(dy, y): validates both against each other, allocates dx like dy.
-pyb::object unary_backward(const char* op, Bwd fn, pyb::handle dy_obj, pyb::handle y_obj,
+pyb::object unary_backward(const char* op, Bwd fn, GpuBwd gfn, pyb::handle dy_obj, pyb::handle y_obj,
                            pyb::handle allocator) {
   auto dy = py::arg(dy_obj, op, "grad");
   auto y = py::arg(y_obj, op, "y");
   check_input(op, "grad", dy.t);
+  py::device_ready(allocator, dy.t, op, "grad");
   check_input_like(op, "y", y.t, dy.t);
   check_shape(op, "y", y.t, dy.t.shape);
-  if (dy.t.device != Device::cpu) value_error(op, "grad", "CUDA tensors need a CUDA build of twincore");
   auto dx = py::alloc(allocator, dy.t.shape, dy.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    fn(dy.t, y.t, dx.t);
-  }
+  py::run(allocator, dy.t, op, "grad", [&] { fn(dy.t, y.t, dx.t); },
+          [&](gpu::Gpu& g) { gfn(g, dy.t, y.t, dx.t); });
   return dx.obj;
 }
 
 }  // namespace
 
 TC_BIND(activations) {
-  m.def("relu", [](pyb::handle x, pyb::handle a) { return unary("relu", cpu::relu, x, a); });
+  m.def("relu", [](pyb::handle x, pyb::handle a) { return unary("relu", cpu::relu, gpu::relu, x, a); });
   m.def("relu_backward", [](pyb::handle dy, pyb::handle y, pyb::handle a) {
-    return unary_backward("relu_backward", cpu::relu_backward, dy, y, a);
+    return unary_backward("relu_backward", cpu::relu_backward, gpu::relu_backward, dy, y, a);
   });
-  m.def("tanh", [](pyb::handle x, pyb::handle a) { return unary("tanh", cpu::tanh, x, a); });
+  m.def("tanh", [](pyb::handle x, pyb::handle a) { return unary("tanh", cpu::tanh, gpu::tanh, x, a); });
   m.def("tanh_backward", [](pyb::handle dy, pyb::handle y, pyb::handle a) {
-    return unary_backward("tanh_backward", cpu::tanh_backward, dy, y, a);
+    return unary_backward("tanh_backward", cpu::tanh_backward, gpu::tanh_backward, dy, y, a);
+  });
+  m.def("sigmoid", [](pyb::handle x, pyb::handle a) { return unary("sigmoid", cpu::sigmoid, gpu::sigmoid, x, a); });
+  m.def("sigmoid_backward", [](pyb::handle dy, pyb::handle y, pyb::handle a) {
+    return unary_backward("sigmoid_backward", cpu::sigmoid_backward, gpu::sigmoid_backward, dy, y, a);
   });
 }
 
@@ -249,12 +266,10 @@ TC_BIND(leaky_relu) {
     auto x = py::arg(x_obj, op, "x");
     check_input(op, "x", x.t);
     const double s = slope_from(slope, op);
-    if (x.t.device != Device::cpu) value_error(op, "x", "CUDA tensors need a CUDA build of twincore");
+    py::device_ready(allocator, x.t, op, "x");
     auto y = py::alloc(allocator, x.t.shape, x.t.dtype, op);
-    {
-      pyb::gil_scoped_release nogil;
-      cpu::leaky_relu(x.t, s, y.t);
-    }
+    py::run(allocator, x.t, op, "x", [&] { cpu::leaky_relu(x.t, s, y.t); },
+            [&](gpu::Gpu& g) { gpu::leaky_relu(g, x.t, s, y.t); });
     return y.obj;
   });
   m.def("leaky_relu_backward", [](pyb::handle dy_obj, pyb::handle x_obj, pyb::handle slope,
@@ -266,12 +281,10 @@ TC_BIND(leaky_relu) {
     check_input_like(op, "x", x.t, dy.t);
     check_shape(op, "x", x.t, dy.t.shape);
     const double s = slope_from(slope, op);
-    if (dy.t.device != Device::cpu) value_error(op, "grad", "CUDA tensors need a CUDA build of twincore");
+    py::device_ready(allocator, dy.t, op, "grad");
     auto dx = py::alloc(allocator, dy.t.shape, dy.t.dtype, op);
-    {
-      pyb::gil_scoped_release nogil;
-      cpu::leaky_relu_backward(dy.t, x.t, s, dx.t);
-    }
+    py::run(allocator, dy.t, op, "grad", [&] { cpu::leaky_relu_backward(dy.t, x.t, s, dx.t); },
+            [&](gpu::Gpu& g) { gpu::leaky_relu_backward(g, dy.t, x.t, s, dx.t); });
     return dx.obj;
   });
 }

@@ -8,7 +8,9 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
+#include "gpu/gan_ops.h"
 #include "python/bridge.h"
+#include "python/gpu_py.h"
 
 namespace tc::cpu {
 namespace {
@@ -179,8 +181,6 @@ Shape binary_cross_entropy_with_logits_check(const Tensor& logits, const Tensor&
     value_error(op, "label_smoothing", "expected a value in [0, 1], got ", label_smoothing);
   if (reduction < 0 || reduction > 2)
     value_error(op, "reduction", "expected 0 (none), 1 (mean) or 2 (sum), got ", reduction);
-  if (logits.device != Device::cpu)
-    value_error(op, "logits", "CUDA tensors are not wired to this op yet (the GPU launch plan lands with cpp/gpu)");
   return reduction == kReduceNone ? logits.shape : Shape{};
 }
 
@@ -217,17 +217,18 @@ TC_BIND(binary_cross_entropy_with_logits) {
     auto logits = py::arg(logits_obj, op, "logits");
     auto targets = py::arg(targets_obj, op, "targets");
     auto pw = py::optional_arg(pos_weight_obj, op, "pos_weight");
+    py::device_ready(allocator, logits.t, op, "logits");
     double s = smoothing_arg(smoothing_obj, op);
     int red = choose(op, "reduction", reduction, {"none", "mean", "sum"});
     Shape ls = cpu::binary_cross_entropy_with_logits_check(logits.t, targets.t, pw ? &pw->t : nullptr, s, red);
     auto loss = py::alloc(allocator, ls, logits.t.dtype, op);
     std::optional<py::Out> dl;
     if (need_dlogits) dl = py::alloc(allocator, logits.t.shape, logits.t.dtype, op);
-    {
-      pyb::gil_scoped_release nogil;
-      cpu::binary_cross_entropy_with_logits(logits.t, targets.t, pw ? &pw->t : nullptr, s, red, loss.t,
-                                            dl ? &dl->t : nullptr);
-    }
+    py::run(allocator, logits.t, op, "logits",
+            [&] { cpu::binary_cross_entropy_with_logits(logits.t, targets.t, pw ? &pw->t : nullptr, s, red, loss.t,
+                                                        dl ? &dl->t : nullptr); },
+            [&](gpu::Gpu& g) { gpu::binary_cross_entropy_with_logits(g, logits.t, targets.t, pw ? &pw->t : nullptr, s,
+                                                                     red, loss.t, dl ? &dl->t : nullptr); });
     return pyb::make_tuple(loss.obj, dl ? dl->obj : pyb::none());
   });
 }

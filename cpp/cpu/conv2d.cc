@@ -8,7 +8,8 @@
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "cpu/gemm.h"
-#include "python/bridge.h"
+#include "gpu/conv2d.h"
+#include "python/gpu_py.h"
 
 namespace tc::cpu {
 namespace {
@@ -906,15 +907,12 @@ cpu::Act act_of(pyb::handle a, const char* op) {
   return cpu::act_from(a.cast<std::string>(), op);
 }
 
-void check_cpu(const char* op, const Tensor& x) {
-  if (x.device != Device::cpu) value_error(op, "x", "CUDA tensors need a CUDA build of twincore");
-}
-
 pyb::object conv2d_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, pyb::handle stride,
                       pyb::handle padding, pyb::handle dilation, pyb::handle layout,
                       pyb::handle activation, pyb::handle allocator) {
   const char* op = "conv2d";
   auto x = py::arg(x_obj, op, "x");
+  py::device_ready(allocator, x.t, op, "x");
   auto w = py::arg(w_obj, op, "w");
   auto b = py::optional_arg(b_obj, op, "bias");
   Options o = options_from(stride, padding, dilation, layout, op);
@@ -922,12 +920,9 @@ pyb::object conv2d_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, p
   Shape ys;
   Window2d g = cpu::conv2d_check(x.t, w.t, b ? &b->t : nullptr, o.stride, o.padding, o.dilation,
                                  o.nhwc, &ys, op);
-  check_cpu(op, x.t);
   auto y = py::alloc(allocator, ys, x.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::conv2d(x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t, act);
-  }
+  py::run(allocator, x.t, op, "x", [&] { cpu::conv2d(x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t, act); },
+          [&](gpu::Gpu& gp) { gpu::conv2d(gp, x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t, act); });
   return y.obj;
 }
 
@@ -937,6 +932,7 @@ pyb::object conv2d_backward_py(pyb::handle g_obj, pyb::handle x_obj, pyb::handle
                                pyb::handle y_obj, pyb::handle activation, pyb::handle allocator) {
   const char* op = "conv2d_backward";
   auto gr = py::arg(g_obj, op, "grad");
+  py::device_ready(allocator, gr.t, op, "grad");
   auto x = py::arg(x_obj, op, "x");
   auto w = py::arg(w_obj, op, "w");
   Options o = options_from(stride, padding, dilation, layout, op);
@@ -944,7 +940,6 @@ pyb::object conv2d_backward_py(pyb::handle g_obj, pyb::handle x_obj, pyb::handle
   Window2d g = cpu::conv2d_check(x.t, w.t, nullptr, o.stride, o.padding, o.dilation, o.nhwc, &ys, op);
   check_input_like(op, "grad", gr.t, x.t);
   check_shape(op, "grad", gr.t, ys);
-  check_cpu(op, x.t);
   const cpu::Act act = act_of(activation, op);
   auto y = py::optional_arg(y_obj, op, "y");
   if (act != cpu::Act::none && !y)
@@ -958,11 +953,13 @@ pyb::object conv2d_backward_py(pyb::handle g_obj, pyb::handle x_obj, pyb::handle
   if (need_x) dx = py::alloc(allocator, x.t.shape, x.t.dtype, op);
   if (need_w) dw = py::alloc(allocator, w.t.shape, x.t.dtype, op);
   if (need_bias) db = py::alloc(allocator, Shape{O}, x.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::conv2d_backward(gr.t, x.t, w.t, g, o.nhwc, dx ? &dx->t : nullptr, dw ? &dw->t : nullptr,
-                         db ? &db->t : nullptr, y ? &y->t : nullptr, act);
-  }
+  auto ptr = [](std::optional<py::Out>& t) { return t ? &t->t : nullptr; };
+  const Tensor* yt = y ? &y->t : nullptr;
+  py::run(allocator, gr.t, op, "grad",
+          [&] { cpu::conv2d_backward(gr.t, x.t, w.t, g, o.nhwc, ptr(dx), ptr(dw), ptr(db), yt, act); },
+          [&](gpu::Gpu& gp) {
+            gpu::conv2d_backward(gp, gr.t, x.t, w.t, g, o.nhwc, ptr(dx), ptr(dw), ptr(db), yt, act);
+          });
   auto obj = [](std::optional<py::Out>& t) { return t ? t->obj : pyb::none().cast<pyb::object>(); };
   return pyb::make_tuple(obj(dx), obj(dw), obj(db));
 }

@@ -155,12 +155,12 @@ const Config<double>& config_f64(int64_t N) {
 // When the source runs along k (A not transposed, B transposed) packing is a
 // transpose; float32 does it in 8x8 AVX2 blocks (the F.linear layout depends on it).
 
-// dst[k*ds + r] = src[r*ld + k] for r < 8, k < 8: one 8x8 block.
-TC_TARGET_AVX2 inline void transpose8x8(const float* src, int64_t ld, float* dst, int64_t ds) {
-  __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld), r2 = _mm256_loadu_ps(src + 2 * ld),
-         r3 = _mm256_loadu_ps(src + 3 * ld), r4 = _mm256_loadu_ps(src + 4 * ld),
-         r5 = _mm256_loadu_ps(src + 5 * ld), r6 = _mm256_loadu_ps(src + 6 * ld),
-         r7 = _mm256_loadu_ps(src + 7 * ld);
+// dst[k*ds + r] = row[r][k] for r < 8, k < 8: one 8x8 block; the 8 rows are stored in
+// the order k = 0..7 (transpose_pack_narrow relies on it).
+TC_TARGET_AVX2 inline void transpose8x8_rows(const float* const* row, float* dst, int64_t ds) {
+  __m256 r0 = _mm256_loadu_ps(row[0]), r1 = _mm256_loadu_ps(row[1]), r2 = _mm256_loadu_ps(row[2]),
+         r3 = _mm256_loadu_ps(row[3]), r4 = _mm256_loadu_ps(row[4]), r5 = _mm256_loadu_ps(row[5]),
+         r6 = _mm256_loadu_ps(row[6]), r7 = _mm256_loadu_ps(row[7]);
   __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
   __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
   __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
@@ -183,8 +183,42 @@ TC_TARGET_AVX2 inline void transpose8x8(const float* src, int64_t ld, float* dst
   _mm256_storeu_ps(dst + 7 * ds, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 
+// dst[k*ds + r] = src[r*ld + k] for r < 8, k < 8.
+TC_TARGET_AVX2 inline void transpose8x8(const float* src, int64_t ld, float* dst, int64_t ds) {
+  const float* row[8] = {src, src + ld, src + 2 * ld, src + 3 * ld, src + 4 * ld, src + 5 * ld, src + 6 * ld,
+                         src + 7 * ld};
+  transpose8x8_rows(row, dst, ds);
+}
+
+// rows < 8 (the AVX2 kernel's MR = 6) into a panel exactly `rows` wide: 8x8 transposes in
+// which rows past `rows` repeat the last row (read in bounds; their lanes are garbage). The
+// 8 stores of a block, each `rows` apart, spill their garbage lanes into the next k's slot,
+// which the next store rewrites; the block that ends the panel goes through a local copy,
+// so nothing is written past dst[kc*rows).
+TC_TARGET_AVX2 void transpose_pack_narrow(const float* src, int64_t ld, int64_t rows, int64_t kc, float* dst) {
+  const float* row[8];
+  for (int64_t r = 0; r < 8; ++r) row[r] = src + std::min(r, rows - 1) * ld;
+  int64_t k = 0;
+  for (; k + 8 < kc; k += 8) {  // not the last block: its spill lands inside the panel
+    const float* rk[8];
+    for (int r = 0; r < 8; ++r) rk[r] = row[r] + k;
+    transpose8x8_rows(rk, dst + k * rows, rows);
+  }
+  if (k + 8 == kc) {
+    alignas(32) float tail[8 * 8 + 8];
+    const float* rk[8];
+    for (int r = 0; r < 8; ++r) rk[r] = row[r] + k;
+    transpose8x8_rows(rk, tail, rows);
+    for (int64_t i = 0; i < 8 * rows; ++i) dst[k * rows + i] = tail[i];
+    k += 8;
+  }
+  for (; k < kc; ++k)
+    for (int64_t r = 0; r < rows; ++r) dst[k * rows + r] = src[r * ld + k];
+}
+
 TC_TARGET_AVX2 void transpose_pack_avx2(const float* src, int64_t ld, int64_t rows, int64_t kc, float* dst,
                                         int64_t ds) {
+  if (rows < 8 && rows == ds) return transpose_pack_narrow(src, ld, rows, kc, dst);
   const int64_t rows8 = rows / 8 * 8;
   int64_t k = 0;
   for (; k + 8 <= kc; k += 8)

@@ -4,7 +4,8 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
-#include "python/bridge.h"
+#include "gpu/global_avg_pool2d.h"
+#include "python/gpu_py.h"
 
 
 namespace tc::cpu {
@@ -139,13 +140,11 @@ pyb::object gap_py(pyb::handle x_obj, const std::string& layout, pyb::handle all
   const char* op = "global_avg_pool2d";
   auto x = py::arg(x_obj, op, "x");
   const bool nhwc = py::nhwc_from(layout, op);
-  if (x.t.device != Device::cpu) value_error(op, "x", "CUDA tensors need a CUDA build of twincore");
+  py::device_ready(allocator, x.t, op, "x");
   Shape ys = cpu::global_avg_pool2d_check(x.t, nhwc);
   auto y = py::alloc(allocator, ys, x.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::global_avg_pool2d(x.t, nhwc, y.t);
-  }
+  py::run(allocator, x.t, op, "x", [&] { cpu::global_avg_pool2d(x.t, nhwc, y.t); },
+          [&](gpu::Gpu& g) { gpu::global_avg_pool2d(g, x.t, nhwc, y.t); });
   return y.obj;
 }
 
@@ -155,13 +154,11 @@ pyb::object gap_backward_py(pyb::handle grad_obj, pyb::handle x_shape, const std
   auto grad = py::arg(grad_obj, op, "grad");
   const bool nhwc = py::nhwc_from(layout, op);
   Shape xs = py::shape_from(x_shape, op, "x_shape");
-  if (grad.t.device != Device::cpu) value_error(op, "grad", "CUDA tensors need a CUDA build of twincore");
+  py::device_ready(allocator, grad.t, op, "grad");
   cpu::global_avg_pool2d_backward_check(grad.t, xs, nhwc);
   auto dx = py::alloc(allocator, xs, grad.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::global_avg_pool2d_backward(grad.t, nhwc, dx.t);
-  }
+  py::run(allocator, grad.t, op, "grad", [&] { cpu::global_avg_pool2d_backward(grad.t, nhwc, dx.t); },
+          [&](gpu::Gpu& g) { gpu::global_avg_pool2d_backward(g, grad.t, nhwc, dx.t); });
   return dx.obj;
 }
 

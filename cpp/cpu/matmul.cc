@@ -3,7 +3,8 @@
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "cpu/gemm.h"
-#include "python/bridge.h"
+#include "gpu/matmul.h"
+#include "python/gpu_py.h"
 
 namespace tc::cpu {
 namespace {
@@ -168,13 +169,11 @@ pyb::object matmul_py(pyb::handle a_obj, pyb::handle b_obj, pyb::handle bias_obj
   auto a = py::arg(a_obj, op, "a");
   auto b = py::arg(b_obj, op, "b");
   auto bias = py::optional_arg(bias_obj, op, "bias");
+  py::device_ready(allocator, a.t, op, "a");
   Shape cs = cpu::matmul_check(a.t, b.t, bias ? &bias->t : nullptr, ta, tb, op);
-  require_cpu(op, "a", a.t);
   auto c = py::alloc(allocator, cs, a.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::matmul(a.t, b.t, bias ? &bias->t : nullptr, ta, tb, c.t);
-  }
+  py::run(allocator, a.t, op, "a", [&] { cpu::matmul(a.t, b.t, bias ? &bias->t : nullptr, ta, tb, c.t); },
+          [&](gpu::Gpu& g) { gpu::matmul(g, op, a.t, b.t, bias ? &bias->t : nullptr, ta, tb, c.t); });
   return c.obj;
 }
 
@@ -185,10 +184,10 @@ pyb::tuple matmul_backward_py(pyb::handle g_obj, pyb::handle a_obj, pyb::handle 
   auto a = py::arg(a_obj, op, "a");
   auto b = py::arg(b_obj, op, "b");
   check_input(op, "grad", g.t);
+  py::device_ready(allocator, g.t, op, "grad");
   Shape cs = cpu::matmul_check(a.t, b.t, nullptr, ta, tb, op);
   check_input_like(op, "grad", g.t, a.t);
   check_shape(op, "grad", g.t, cs);
-  require_cpu(op, "a", a.t);
   pyb::object none = pyb::none(), da_obj = none, db_obj = none, dbias_obj = none;
   Tensor da, db, dbias;
   if (need_a) {
@@ -203,11 +202,15 @@ pyb::tuple matmul_backward_py(pyb::handle g_obj, pyb::handle a_obj, pyb::handle 
     auto o = py::alloc(allocator, Shape{cs[cs.ndim - 1]}, a.t.dtype, op);
     dbias_obj = o.obj, dbias = o.t;
   }
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::matmul_backward(g.t, a.t, b.t, ta, tb, need_a ? &da : nullptr, need_b ? &db : nullptr,
-                         need_bias ? &dbias : nullptr);
-  }
+  py::run(allocator, g.t, op, "grad",
+          [&] {
+            cpu::matmul_backward(g.t, a.t, b.t, ta, tb, need_a ? &da : nullptr, need_b ? &db : nullptr,
+                                 need_bias ? &dbias : nullptr);
+          },
+          [&](gpu::Gpu& gp) {
+            gpu::matmul_backward(gp, op, g.t, a.t, b.t, ta, tb, need_a ? &da : nullptr, need_b ? &db : nullptr,
+                                 need_bias ? &dbias : nullptr);
+          });
   return pyb::make_tuple(da_obj, db_obj, dbias_obj);
 }
 

@@ -6,7 +6,8 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
-#include "python/bridge.h"
+#include "gpu/max_pool2d.h"
+#include "python/gpu_py.h"
 
 
 namespace tc::cpu {
@@ -266,34 +267,45 @@ pyb::object max_pool2d_py(pyb::handle x_obj, pyb::handle kernel, pyb::handle str
   auto k = py::pair_from(kernel, op, "kernel_size");
   auto s = stride.is_none() ? k : py::pair_from(stride, op, "stride");
   PadSpec pad = py::padding_from(padding, op, "padding");
-  if (x.t.device != Device::cpu) value_error(op, "x", "CUDA tensors need a CUDA build of twincore");
+  py::device_ready(allocator, x.t, op, "x");
   Window2d g = cpu::max_pool2d_check(x.t, k.first, k.second, s.first, s.second, pad, nhwc);
   Shape ys = cpu::max_pool2d_out_shape(x.t, g, nhwc);
   auto y = py::alloc(allocator, ys, x.t.dtype, op);
   std::optional<py::Out> idx;
   if (return_indices) idx = py::alloc(allocator, ys, DType::i64, op);
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::max_pool2d(x.t, g, nhwc, y.t, idx ? &idx->t : nullptr);
-  }
+  py::run(allocator, x.t, op, "x", [&] { cpu::max_pool2d(x.t, g, nhwc, y.t, idx ? &idx->t : nullptr); },
+          [&](gpu::Gpu& gp) { gpu::max_pool2d(gp, x.t, g, nhwc, y.t, idx ? &idx->t : nullptr); });
   if (idx) return pyb::make_tuple(y.obj, idx->obj);
   return y.obj;
 }
 
+// kernel_size / stride / padding (max_pool2d's, optional): validated against grad's shape;
+// on the GPU they select the deterministic gather kernel (the CPU kernel needs no window).
 pyb::object max_pool2d_backward_py(pyb::handle grad_obj, pyb::handle indices_obj, pyb::handle x_shape,
-                                   const std::string& layout, pyb::handle allocator) {
+                                   const std::string& layout, pyb::handle kernel, pyb::handle stride,
+                                   pyb::handle padding, pyb::handle allocator) {
   const char* op = "max_pool2d_backward";
   auto grad = py::arg(grad_obj, op, "grad");
+  py::device_ready(allocator, grad.t, op, "grad");
   auto indices = py::arg(indices_obj, op, "indices");
   const bool nhwc = py::nhwc_from(layout, op);
   Shape xs = py::shape_from(x_shape, op, "x_shape");
-  if (grad.t.device != Device::cpu) value_error(op, "grad", "CUDA tensors need a CUDA build of twincore");
   Window2d g = cpu::max_pool2d_backward_check(grad.t, indices.t, xs, nhwc);
-  auto dx = py::alloc(allocator, xs, grad.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::max_pool2d_backward(grad.t, indices.t, g, nhwc, dx.t);
+  std::optional<Window2d> win;
+  if (!kernel.is_none()) {
+    auto k = py::pair_from(kernel, op, "kernel_size");
+    auto s = stride.is_none() ? k : py::pair_from(stride, op, "stride");
+    PadSpec pad = padding.is_none() ? PadSpec{} : py::padding_from(padding, op, "padding");
+    win = make_window(op, "kernel_size", g.ih, g.iw, k.first, k.second, s.first, s.second, 1, 1, pad);
+    if (win->oh != g.oh || win->ow != g.ow)
+      value_error(op, "grad", "the window gives an output of ", win->oh, "x", win->ow, ", grad has ", g.oh, "x",
+                  g.ow);
   }
+  auto dx = py::alloc(allocator, xs, grad.t.dtype, op);
+  py::run(allocator, grad.t, op, "grad", [&] { cpu::max_pool2d_backward(grad.t, indices.t, g, nhwc, dx.t); },
+          [&](gpu::Gpu& gp) {
+            gpu::max_pool2d_backward(gp, grad.t, indices.t, g, win ? &*win : nullptr, nhwc, dx.t);
+          });
   return dx.obj;
 }
 

@@ -4,7 +4,8 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
-#include "python/bridge.h"
+#include "gpu/mse.h"
+#include "python/gpu_py.h"
 
 namespace tc::cpu {
 namespace {
@@ -124,7 +125,6 @@ static void check_pair(const char* op, const Tensor& pred, const Tensor& target,
   check_shape(op, "target", target, pred.shape);
   if (reduction < 0 || reduction > 2)
     value_error(op, "reduction", "expected 0 (none), 1 (mean) or 2 (sum), got ", reduction);
-  if (pred.device != Device::cpu) value_error(op, "pred", "CUDA tensors need a CUDA build of twincore");
 }
 
 Shape mse_check(const Tensor& pred, const Tensor& target, int reduction) {
@@ -162,6 +162,11 @@ void mse_backward(const Tensor& pred, const Tensor& target, const Tensor* grad, 
 namespace {
 using namespace tc;
 namespace pyb = pybind11;
+
+// A Python int/float grad (not bool): folded into the scale on every device.
+bool is_number(pyb::handle h) {
+  return !PyBool_Check(h.ptr()) && (PyFloat_Check(h.ptr()) || PyLong_Check(h.ptr()));
+}
 }  // namespace
 
 TC_BIND(mse) {
@@ -169,29 +174,42 @@ TC_BIND(mse) {
                   pyb::handle allocator) {
     const char* op = "mse";
     auto pred = py::arg(pred_obj, op, "pred");
+    py::device_ready(allocator, pred.t, op, "pred");
     auto target = py::arg(target_obj, op, "target");
     int red = choose(op, "reduction", reduction, {"none", "mean", "sum"});
     Shape shape = cpu::mse_check(pred.t, target.t, red);
     auto loss = py::alloc(allocator, shape, pred.t.dtype, op);
-    {
-      pyb::gil_scoped_release nogil;
-      cpu::mse(pred.t, target.t, red, loss.t);
-    }
+    py::run(allocator, pred.t, op, "pred", [&] { cpu::mse(pred.t, target.t, red, loss.t); },
+            [&](gpu::Gpu& g) { gpu::mse(g, pred.t, target.t, red, loss.t); });
     return loss.obj;
   });
   m.def("mse_backward", [](pyb::handle pred_obj, pyb::handle target_obj, pyb::handle grad_obj,
                            const std::string& reduction, pyb::handle allocator) {
     const char* op = "mse_backward";
     auto pred = py::arg(pred_obj, op, "pred");
+    py::device_ready(allocator, pred.t, op, "pred");
     auto target = py::arg(target_obj, op, "target");
-    auto grad = py::optional_arg(grad_obj, op, "grad");
     int red = choose(op, "reduction", reduction, {"none", "mean", "sum"});
+    // A Python scalar grad: a 0-d host tensor for the CPU kernel, a scale on the GPU.
+    const bool scalar = is_number(grad_obj);
+    const double g0 = scalar ? grad_obj.cast<double>() : 1.0;
+    if (scalar && red == 0)
+      value_error(op, "grad", "expected shape ", pred.t.shape.str(), ", got ()");
+    auto grad = scalar ? std::nullopt : py::optional_arg(grad_obj, op, "grad");
     cpu::mse_backward_check(pred.t, target.t, grad ? &grad->t : nullptr, red);
     auto dpred = py::alloc(allocator, pred.t.shape, pred.t.dtype, op);
-    {
-      pyb::gil_scoped_release nogil;
-      cpu::mse_backward(pred.t, target.t, grad ? &grad->t : nullptr, red, dpred.t);
-    }
+    py::run(allocator, pred.t, op, "pred",
+            [&] {
+              float g32 = float(g0);
+              double g64 = g0;
+              Tensor gs;  // the scalar as a 0-d tensor of pred's dtype
+              gs.dtype = pred.t.dtype;
+              gs.data = pred.t.dtype == DType::f32 ? static_cast<void*>(&g32) : static_cast<void*>(&g64);
+              cpu::mse_backward(pred.t, target.t, scalar ? &gs : grad ? &grad->t : nullptr, red, dpred.t);
+            },
+            [&](gpu::Gpu& g) {
+              gpu::mse_backward(g, pred.t, target.t, grad ? &grad->t : nullptr, g0, red, dpred.t);
+            });
     return dpred.obj;
   });
 }

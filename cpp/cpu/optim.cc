@@ -4,7 +4,8 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
-#include "python/bridge.h"
+#include "gpu/optim.h"
+#include "python/gpu_py.h"
 
 
 namespace tc::cpu {
@@ -267,12 +268,9 @@ bool flag(pyb::handle v, const char* op, const char* name) {
   type_error(op, name, "expected a bool, got ", std::string(pyb::repr(v)));
 }
 
-void cpu_only(const char* op, const Tensor& t) {
-  if (t.device != Device::cpu) value_error(op, "param", "CUDA tensors need a CUDA build of twincore");
-}
-
+// alloc: the caller's allocator (None for NumPy): on the GPU it names the launcher and stream.
 void sgd_py(pyb::handle param, pyb::handle grad, pyb::handle buf, pyb::handle lr, pyb::handle momentum,
-            pyb::handle dampening, pyb::handle weight_decay, pyb::handle nesterov) {
+            pyb::handle dampening, pyb::handle weight_decay, pyb::handle nesterov, pyb::handle allocator) {
   const char* op = "sgd_step";
   auto p = py::arg(param, op, "param");
   auto g = py::arg(grad, op, "grad");
@@ -283,15 +281,15 @@ void sgd_py(pyb::handle param, pyb::handle grad, pyb::handle buf, pyb::handle lr
   o.dampening = number(dampening, op, "dampening");
   o.weight_decay = number(weight_decay, op, "weight_decay");
   o.nesterov = flag(nesterov, op, "nesterov");
-  cpu_only(op, p.t);
+  py::device_ready(allocator, p.t, op, "param");
   cpu::sgd_step_check(p.t, g.t, b ? &b->t : nullptr, o);
-  pyb::gil_scoped_release nogil;
-  cpu::sgd_step(p.t, g.t, b ? &b->t : nullptr, o);
+  py::run(allocator, p.t, op, "param", [&] { cpu::sgd_step(p.t, g.t, b ? &b->t : nullptr, o); },
+          [&](gpu::Gpu& gp) { gpu::sgd_step(gp, p.t, g.t, b ? &b->t : nullptr, o); });
 }
 
 void adam_py(pyb::handle param, pyb::handle grad, pyb::handle m, pyb::handle v, pyb::handle step, pyb::handle lr,
              pyb::handle beta1, pyb::handle beta2, pyb::handle eps, pyb::handle weight_decay,
-             pyb::handle decoupled, pyb::handle flavor) {
+             pyb::handle decoupled, pyb::handle flavor, pyb::handle allocator) {
   const char* op = "adam_step";
   auto p = py::arg(param, op, "param");
   auto g = py::arg(grad, op, "grad");
@@ -308,15 +306,20 @@ void adam_py(pyb::handle param, pyb::handle grad, pyb::handle m, pyb::handle v, 
   if (!PyUnicode_Check(flavor.ptr()))
     type_error(op, "flavor", "expected 'torch' or 'keras', got ", std::string(pyb::repr(flavor)));
   o.flavor = static_cast<cpu::AdamFlavor>(choose(op, "flavor", flavor.cast<std::string>(), {"torch", "keras"}));
-  cpu_only(op, p.t);
+  py::device_ready(allocator, p.t, op, "param");
   cpu::adam_step_check(p.t, g.t, mm.t, vv.t, t, o);
-  pyb::gil_scoped_release nogil;
-  cpu::adam_step(p.t, g.t, mm.t, vv.t, t, o);
+  py::run(allocator, p.t, op, "param", [&] { cpu::adam_step(p.t, g.t, mm.t, vv.t, t, o); },
+          [&](gpu::Gpu& gp) { gpu::adam_step(gp, p.t, g.t, mm.t, vv.t, t, o); });
 }
 
 }  // namespace
 
 TC_BIND(optim) {
-  m.def("sgd_step", &sgd_py);
-  m.def("adam_step", &adam_py);
+  m.def("sgd_step", &sgd_py, pyb::arg("param"), pyb::arg("grad"), pyb::arg("momentum_buf"), pyb::arg("lr"),
+        pyb::arg("momentum"), pyb::arg("dampening"), pyb::arg("weight_decay"), pyb::arg("nesterov"),
+        pyb::arg("alloc") = pyb::none());
+  m.def("adam_step", &adam_py, pyb::arg("param"), pyb::arg("grad"), pyb::arg("m"), pyb::arg("v"),
+        pyb::arg("step"), pyb::arg("lr"), pyb::arg("beta1"), pyb::arg("beta2"), pyb::arg("eps"),
+        pyb::arg("weight_decay"), pyb::arg("decoupled_weight_decay"), pyb::arg("flavor"),
+        pyb::arg("alloc") = pyb::none());
 }

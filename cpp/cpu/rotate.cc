@@ -9,7 +9,8 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
-#include "python/bridge.h"
+#include "gpu/rotate.h"
+#include "python/gpu_py.h"
 
 namespace tc::cpu {
 namespace {
@@ -389,7 +390,6 @@ void check_all(const char* op, const Tensor& images, const Tensor& angle, const 
                int interpolation, int fill, bool nhwc) {
   check_input(op, "images", images);
   check_rank(op, "images", images, 4, 4);
-  if (images.device != Device::cpu) value_error(op, "images", "CUDA tensors need a CUDA build of twincore");
   const int64_t N = images.size(0);
   if (images.size(nhwc ? 1 : 2) * images.size(nhwc ? 2 : 3) > std::numeric_limits<int32_t>::max())
     value_error(op, "images", "images of more than 2^31 pixels (H*W) are not supported, got shape ",
@@ -403,7 +403,8 @@ void check_all(const char* op, const Tensor& images, const Tensor& angle, const 
         (translate.ndim() == 2 && translate.size(0) == N && translate.size(1) == 2)))
     value_error(op, "translate", "expected shape (2,) (shared) or (", N, ", 2) (per image), got shape ",
                 translate.shape.str());
-  TC_FLOAT_TYPES(op, images.dtype, T, {
+  // Finite angle / translate (CPU only: on the GPU reading them would cost a copy and a sync).
+  if (images.device == Device::cpu) TC_FLOAT_TYPES(op, images.dtype, T, {
     for (int64_t i = 0; i < angle.numel(); ++i)
       if (!std::isfinite(double(angle.ptr<T>()[i])))
         value_error(op, "angle", "must be finite, got ", double(angle.ptr<T>()[i]), " at index ", i);
@@ -491,24 +492,28 @@ pyb::object rotate_py(pyb::handle images_obj, pyb::handle angle_obj, pyb::handle
                       pyb::handle allocator) {
   const char* op = "rotate";
   auto images = py::arg(images_obj, op, "images");
+  py::device_ready(allocator, images.t, op, "images");
   auto angle = py::arg(angle_obj, op, "angle");
   auto translate = py::arg(translate_obj, op, "translate");
   Options o = options_from(op, interp, fill, fill_value, layout);
   cpu::check_all(op, images.t, angle.t, translate.t, o.interpolation, o.fill, o.nhwc);
   auto out = py::alloc(allocator, images.t.shape, images.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::rotate(images.t, angle.t, translate.t, o.interpolation, o.fill, o.fill_value, o.nhwc, out.t);
-  }
+  py::run(allocator, images.t, op, "images",
+          [&] { cpu::rotate(images.t, angle.t, translate.t, o.interpolation, o.fill, o.fill_value, o.nhwc, out.t); },
+          [&](gpu::Gpu& g) {
+            gpu::rotate(g, images.t, angle.t, translate.t, o.interpolation, o.fill, o.fill_value, o.nhwc, out.t);
+          });
   return out.obj;
 }
 
 pyb::tuple rotate_backward_py(pyb::handle grad_obj, pyb::handle images_obj, pyb::handle angle_obj,
                               pyb::handle translate_obj, pyb::handle interp, pyb::handle fill,
                               pyb::handle fill_value, pyb::handle layout, bool need_images,
-                              bool need_angle, bool need_translate, pyb::handle allocator) {
+                              bool need_angle, bool need_translate, bool deterministic,
+                              pyb::handle allocator) {
   const char* op = "rotate_backward";
   auto grad = py::arg(grad_obj, op, "grad");
+  py::device_ready(allocator, grad.t, op, "grad");
   auto images = py::arg(images_obj, op, "images");
   auto angle = py::arg(angle_obj, op, "angle");
   auto translate = py::arg(translate_obj, op, "translate");
@@ -520,11 +525,16 @@ pyb::tuple rotate_backward_py(pyb::handle grad_obj, pyb::handle images_obj, pyb:
   if (need_images) di = py::alloc(allocator, images.t.shape, images.t.dtype, op);
   if (need_angle) da = py::alloc(allocator, angle.t.shape, angle.t.dtype, op);
   if (need_translate) dt = py::alloc(allocator, translate.t.shape, translate.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::rotate_backward(grad.t, images.t, angle.t, translate.t, o.interpolation, o.fill, o.fill_value,
-                         o.nhwc, di ? &di->t : nullptr, da ? &da->t : nullptr, dt ? &dt->t : nullptr);
-  }
+  auto ptr = [](std::optional<py::Out>& x) { return x ? &x->t : nullptr; };
+  py::run(allocator, grad.t, op, "grad",
+          [&] {
+            cpu::rotate_backward(grad.t, images.t, angle.t, translate.t, o.interpolation, o.fill, o.fill_value,
+                                 o.nhwc, ptr(di), ptr(da), ptr(dt));
+          },
+          [&](gpu::Gpu& g) {
+            gpu::rotate_backward(g, grad.t, images.t, angle.t, translate.t, o.interpolation, o.fill,
+                                 o.fill_value, o.nhwc, ptr(di), ptr(da), ptr(dt), deterministic);
+          });
   auto obj = [](std::optional<py::Out>& x) { return x ? x->obj : pyb::object(pyb::none()); };
   return pyb::make_tuple(obj(di), obj(da), obj(dt));
 }

@@ -2,7 +2,8 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
-#include "python/bridge.h"
+#include "gpu/softmax.h"
+#include "python/gpu_py.h"
 
 namespace tc::cpu {
 namespace {
@@ -73,9 +74,6 @@ namespace {
 using namespace tc;
 namespace pyb = pybind11;
 
-void cpu_only(const char* op, const char* arg, const Tensor& t) {
-  if (t.device != Device::cpu) value_error(op, arg, "CUDA tensors need a CUDA build of twincore");
-}
 
 }  // namespace
 
@@ -85,12 +83,10 @@ TC_BIND(softmax) {
     auto x = py::arg(x_obj, op, "x");
     check_input(op, "x", x.t);
     check_rank(op, "x", x.t, 1, kMaxDims);
-    cpu_only(op, "x", x.t);
+    py::device_ready(allocator, x.t, op, "x");
     auto y = py::alloc(allocator, x.t.shape, x.t.dtype, op);
-    {
-      pyb::gil_scoped_release nogil;
-      cpu::softmax(x.t, y.t);
-    }
+    py::run(allocator, x.t, op, "x", [&] { cpu::softmax(x.t, y.t); },
+            [&](gpu::Gpu& g) { gpu::softmax(g, x.t, y.t); });
     return y.obj;
   });
   m.def("softmax_backward", [](pyb::handle dy_obj, pyb::handle y_obj, pyb::handle allocator) {
@@ -99,14 +95,12 @@ TC_BIND(softmax) {
     auto y = py::arg(y_obj, op, "y");
     check_input(op, "grad", dy.t);
     check_rank(op, "grad", dy.t, 1, kMaxDims);
+    py::device_ready(allocator, dy.t, op, "grad");
     check_input_like(op, "y", y.t, dy.t);
     check_shape(op, "y", y.t, dy.t.shape);
-    cpu_only(op, "grad", dy.t);
     auto dx = py::alloc(allocator, dy.t.shape, dy.t.dtype, op);
-    {
-      pyb::gil_scoped_release nogil;
-      cpu::softmax_backward(dy.t, y.t, dx.t);
-    }
+    py::run(allocator, dy.t, op, "grad", [&] { cpu::softmax_backward(dy.t, y.t, dx.t); },
+            [&](gpu::Gpu& g) { gpu::softmax_backward(g, dy.t, y.t, dx.t); });
     return dx.obj;
   });
 }

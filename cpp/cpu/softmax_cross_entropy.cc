@@ -6,7 +6,8 @@
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "cpu/softmax.h"
-#include "python/bridge.h"
+#include "gpu/softmax_cross_entropy.h"
+#include "python/gpu_py.h"
 
 namespace tc::cpu {
 namespace {
@@ -173,7 +174,7 @@ Shape softmax_cross_entropy_check(const Tensor& logits, const Tensor& labels,
     check_nonempty(op, "labels", labels);
     check_contiguous(op, "labels", labels);
     check_shape(op, "labels", labels, Shape{N});
-  } else if (labels.is_float()) {
+  } else if (labels.is_float() || labels.dtype == DType::f16 || labels.dtype == DType::bf16) {
     check_input_like(op, "labels", labels, logits);
     check_shape(op, "labels", labels, Shape{N, C});
   } else {
@@ -184,9 +185,9 @@ Shape softmax_cross_entropy_check(const Tensor& logits, const Tensor& labels,
     value_error(op, "label_smoothing", "expected a value in [0, 1], got ", label_smoothing);
   if (reduction < 0 || reduction > 2)
     value_error(op, "reduction", "expected 0 (none), 1 (mean) or 2 (sum), got ", reduction);
-  if (logits.device != Device::cpu)
-    value_error(op, "logits", "CUDA tensors need a CUDA build of twincore");
-  // Scan the class ids before computing: an id out of range would index past the row.
+  // Scan the class ids before computing: an id out of range would index past the row. (CPU
+  // only: on the GPU that would cost a copy and a sync; an out-of-range id gives a NaN row.)
+  if (labels.device != Device::cpu) return reduction == kReduceNone ? Shape{N} : Shape{};
   if (labels.dtype == DType::i32) check_label_range<int32_t>(labels, C);
   if (labels.dtype == DType::i64) check_label_range<int64_t>(labels, C);
   return reduction == kReduceNone ? Shape{N} : Shape{};
@@ -224,6 +225,7 @@ TC_BIND(softmax_cross_entropy) {
                                     bool need_dlogits, pyb::handle allocator) {
     const char* op = "softmax_cross_entropy";
     auto logits = py::arg(logits_obj, op, "logits");
+    py::device_ready(allocator, logits.t, op, "logits");
     auto labels = py::arg(labels_obj, op, "labels");
     double s = smoothing_from(smoothing_obj, op);
     int red = choose(op, "reduction", reduction, {"none", "mean", "sum"});
@@ -231,10 +233,11 @@ TC_BIND(softmax_cross_entropy) {
     auto loss = py::alloc(allocator, loss_shape, logits.t.dtype, op);
     std::optional<py::Out> dl;
     if (need_dlogits) dl = py::alloc(allocator, logits.t.shape, logits.t.dtype, op);
-    {
-      pyb::gil_scoped_release nogil;
-      cpu::softmax_cross_entropy(logits.t, labels.t, s, red, loss.t, dl ? &dl->t : nullptr);
-    }
+    py::run(allocator, logits.t, op, "logits",
+            [&] { cpu::softmax_cross_entropy(logits.t, labels.t, s, red, loss.t, dl ? &dl->t : nullptr); },
+            [&](gpu::Gpu& g) {
+              gpu::softmax_cross_entropy(g, logits.t, labels.t, s, red, loss.t, dl ? &dl->t : nullptr);
+            });
     return pyb::make_tuple(loss.obj, dl ? dl->obj : pyb::none());
   });
 }

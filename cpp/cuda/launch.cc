@@ -1,9 +1,10 @@
-// The nvcc build's kernel launcher. Every kernel file in src/twincore/kernels/cuda is
-// compiled into _core; each extern "C" entry point registers its host stub by name
-// (TC_REGISTER in common.cuh) at load time -- a table only, no CUDA call, so importing
-// _core never touches a GPU. twincore.kernels._gpu validates the arguments, sizes the
-// grid and calls cuda_launch(name, grid, block, smem, stream, device, args) with the
-// 8-byte argument slots packed in a bytes object (the kernel ABI of common.cuh).
+// The nvcc build's launcher. Every kernel file in src/twincore/kernels/cuda is compiled
+// into _core; each extern "C" entry point registers its host stub by name (TC_REGISTER in
+// common.cuh) at load time -- a table only, no CUDA call, so importing _core never touches
+// a GPU. The ops' plans (cpp/gpu/<op>.cc) hand their launches to the executor of
+// cpp/python/gpu_py.cc, which calls this launcher when the caller asked for no other: the
+// kernel is found by name and launched with cudaLaunchKernel on the caller's stream and
+// device (the 8-byte argument slots of common.cuh's kernel ABI).
 #include <cuda_runtime.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "gpu/gpu.h"
 #include "python/bridge.h"
 
 namespace {
@@ -44,10 +46,28 @@ void on_device(int device, F fn) {
   if (prev != device) cudaSetDevice(prev);
 }
 
-dim3 dim_from(const pybind11::tuple& t, const char* what) {
-  if (pybind11::len(t) != 3) throw tc::ValueError(std::string("twincore.cuda_launch: ") + what + " needs 3 entries");
-  return dim3(t[0].cast<unsigned>(), t[1].cast<unsigned>(), t[2].cast<unsigned>());
+void launch(const tc::gpu::Launch& l, int device, uintptr_t stream) {
+  auto it = kernels().find(l.kernel);
+  if (it == kernels().end()) throw std::runtime_error("twincore: no CUDA kernel named '" + l.kernel + "'");
+  std::vector<uint64_t> slots = l.slots;  // cudaLaunchKernel takes a pointer to each argument
+  std::vector<void*> args(slots.size());
+  for (size_t i = 0; i < slots.size(); ++i) args[i] = &slots[i];
+  dim3 g(unsigned(l.grid[0]), unsigned(l.grid[1]), unsigned(l.grid[2]));
+  dim3 b(unsigned(l.block[0]), unsigned(l.block[1]), unsigned(l.block[2]));
+  on_device(device, [&] {
+    check(cudaLaunchKernel(it->second, g, b, args.data(), size_t(l.smem), reinterpret_cast<cudaStream_t>(stream)),
+          "launching " + l.kernel);
+  });
 }
+
+void memset0(void* ptr, size_t nbytes, int device, uintptr_t stream) {
+  on_device(device, [&] {
+    check(cudaMemsetAsync(ptr, 0, nbytes, reinterpret_cast<cudaStream_t>(stream)), "cudaMemsetAsync");
+  });
+}
+
+const tc::gpu::NativeLauncher kNative{&launch, &memset0};
+[[maybe_unused]] const int kRegistered = tc::gpu::set_native_launcher(&kNative);
 
 }  // namespace
 
@@ -58,28 +78,6 @@ int tc_cuda_register(const char* name, const void* fn) {
 
 TC_BIND(cuda) {
   namespace pyb = pybind11;
-  m.def("cuda_launch", [](const std::string& name, pyb::tuple grid, pyb::tuple block, int smem, uintptr_t stream,
-                          int device, pyb::bytes args) {
-    auto it = kernels().find(name);
-    if (it == kernels().end()) throw tc::ValueError("twincore.cuda_launch: no kernel named '" + name + "'");
-    dim3 g = dim_from(grid, "grid"), b = dim_from(block, "block");
-    std::string buf = args;  // 8-byte slots
-    std::vector<void*> slots(buf.size() / 8);
-    for (size_t i = 0; i < slots.size(); ++i) slots[i] = &buf[8 * i];
-    pyb::gil_scoped_release nogil;
-    on_device(device, [&] {
-      check(cudaLaunchKernel(it->second, g, b, slots.data(), size_t(smem), reinterpret_cast<cudaStream_t>(stream)),
-            "launching " + name);
-    });
-  }, pyb::arg("name"), pyb::arg("grid"), pyb::arg("block"), pyb::arg("smem"), pyb::arg("stream"),
-     pyb::arg("device"), pyb::arg("args"), "Launch a registered kernel (twincore.kernels._gpu uses this).");
-  m.def("cuda_memset0", [](uintptr_t ptr, size_t nbytes, uintptr_t stream, int device) {
-    pyb::gil_scoped_release nogil;
-    on_device(device, [&] {
-      check(cudaMemsetAsync(reinterpret_cast<void*>(ptr), 0, nbytes, reinterpret_cast<cudaStream_t>(stream)),
-            "cudaMemsetAsync");
-    });
-  });
   m.def("cuda_device_count", [] {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess) {

@@ -1,6 +1,7 @@
 #include "python/bridge.h"
 
 #include <cctype>
+#include <unordered_map>
 #include <vector>
 
 #include "core/dlpack.h"
@@ -27,7 +28,19 @@ std::vector<BindFn>& registry() {
   return r;
 }
 
+// Leaked on purpose: it holds Python objects, which must not be released after the
+// interpreter has finalised.
+std::unordered_map<PyTypeObject*, pyb::object>& exporters() {
+  static auto* e = new std::unordered_map<PyTypeObject*, pyb::object>();
+  return *e;
+}
+
 }  // namespace
+
+void register_exporter(pyb::handle type, pyb::object fn) {
+  if (!PyType_Check(type.ptr())) type_error("register_exporter", "type", "expected a type");
+  exporters()[reinterpret_cast<PyTypeObject*>(type.ptr())] = std::move(fn);
+}
 
 int register_binding(BindFn fn) {
   registry().push_back(fn);
@@ -41,8 +54,25 @@ void run_bindings(pyb::module_& m) {
 Arg arg(pyb::handle obj, const char* op, const char* name) {
   Arg a;
   if (obj.is_none()) type_error(op, name, "expected an array, got None");
+  if (pyb::isinstance<MetaTensor>(obj)) {
+    const auto& m = obj.cast<const MetaTensor&>();
+    a.keep = pyb::reinterpret_borrow<pyb::object>(obj);
+    a.t.device = Device::meta;
+    a.t.dtype = m.dtype;
+    a.t.shape = m.shape;
+    a.t.set_contiguous_strides();
+    return a;
+  }
+  auto& ex = exporters();
+  auto fast = ex.empty() ? ex.end() : ex.find(Py_TYPE(obj.ptr()));
   if (PyCapsule_CheckExact(obj.ptr())) {
     a.keep = pyb::reinterpret_borrow<pyb::object>(obj);
+  } else if (fast != ex.end()) {
+    try {
+      a.keep = fast->second(obj);
+    } catch (pyb::error_already_set& e) {
+      type_error(op, name, "could not export by DLPack: ", e.what());
+    }
   } else if (pyb::hasattr(obj, "__dlpack__")) {
     try {
       a.keep = obj.attr("__dlpack__")();
@@ -115,16 +145,20 @@ Shape shape_from(pyb::handle seq, const char* op, const char* name) {
 }
 
 std::pair<int64_t, int64_t> pair_from(pyb::handle v, const char* op, const char* name) {
+  // An int (not a bool: True is no size) or a sequence of two of them.
+  auto is_int = [](pyb::handle h) { return !PyBool_Check(h.ptr()) && PyIndex_Check(h.ptr()); };
   try {
-    if (PyLong_Check(v.ptr())) {
+    if (is_int(v)) {
       int64_t x = v.cast<int64_t>();
       return {x, x};
     }
     if (PySequence_Check(v.ptr()) && !PyUnicode_Check(v.ptr()) && pyb::len(v) == 2) {
       auto seq = pyb::reinterpret_borrow<pyb::sequence>(v);
-      return {seq[0].cast<int64_t>(), seq[1].cast<int64_t>()};
+      pyb::object a = seq[0], b = seq[1];
+      if (is_int(a) && is_int(b)) return {a.cast<int64_t>(), b.cast<int64_t>()};
     }
   } catch (pyb::cast_error&) {
+  } catch (pyb::error_already_set&) {
   }
   type_error(op, name, "expected an int or a pair of ints, got ", std::string(pyb::repr(v)));
 }

@@ -14,7 +14,16 @@ namespace tc::py {
 
 namespace pyb = pybind11;
 
-// An input read from `obj`: an object with __dlpack__ (numpy, torch, cupy, our
+// A shape-only tensor (twincore.kernels.Meta): read by arg() as a Tensor on Device::meta with
+// data == nullptr. A binding given meta inputs validates them and "allocates" meta outputs
+// (the caller's alloc returns Meta objects) but runs no kernel (python/gpu_py.h's run):
+// the frontends' shape functions ask the ops' own rules this way.
+struct MetaTensor {
+  Shape shape;
+  DType dtype = DType::f32;
+};
+
+// An input read from `obj`: a MetaTensor, an object with __dlpack__ (numpy, torch, cupy, our
 // Buffer) or a bare "dltensor" capsule (TensorFlow's to_dlpack). `keep` holds the
 // capsule so the memory stays valid while the kernel runs.
 struct Arg {
@@ -22,6 +31,11 @@ struct Arg {
   Tensor t;
 };
 Arg arg(pyb::handle obj, const char* op, const char* name);
+
+// A faster DLPack export for objects of exactly `type`: fn(obj) -> "dltensor" capsule.
+// torch.Tensor.__dlpack__ is Python code (~2 us a call); torch.utils.dlpack.to_dlpack,
+// registered by twincore.kernels._array, is ~0.3 us. Other types use __dlpack__.
+void register_exporter(pyb::handle type, pyb::object fn);
 std::optional<Arg> optional_arg(pyb::handle obj, const char* op, const char* name);  // None -> nullopt
 
 // An output made by calling alloc(shape_tuple, dtype_name) in Python; alloc

@@ -65,6 +65,28 @@ PYBIND11_MODULE(_core, m) {
            pyb::arg("dl_device") = pyb::none(), pyb::arg("copy") = pyb::none())
       .def("__dlpack_device__", [](const tc::OwnedTensor&) { return pyb::make_tuple(int(kDLCPU), 0); });
 
+  pyb::class_<tc::py::MetaTensor>(m, "Meta",
+      "A shape-only array (no data): ops given Meta inputs validate them with their usual checks and "
+      "return Meta outputs of the shapes they would compute, running no kernel.")
+      .def(pyb::init([](pyb::object shape, const std::string& dtype) {
+             tc::py::MetaTensor t;
+             t.shape = tc::py::shape_from(shape, "Meta", "shape");
+             for (int i = 0; i < t.shape.ndim; ++i)
+               if (t.shape[i] < 0) tc::value_error("Meta", "shape", "negative dimension in ", t.shape.str());
+             t.dtype = tc::dtype_from_name(dtype);
+             return t;
+           }), pyb::arg("shape"), pyb::arg("dtype") = "float32")
+      .def_property_readonly("shape", [](const tc::py::MetaTensor& t) {
+        pyb::tuple s(t.shape.ndim);
+        for (int i = 0; i < t.shape.ndim; ++i) s[i] = t.shape[i];
+        return s;
+      })
+      .def_property_readonly("dtype", [](const tc::py::MetaTensor& t) { return tc::dtype_name(t.dtype); })
+      .def_property_readonly("ndim", [](const tc::py::MetaTensor& t) { return t.shape.ndim; })
+      .def("__repr__", [](const tc::py::MetaTensor& t) {
+        return "Meta(" + t.shape.str() + ", '" + tc::dtype_name(t.dtype) + "')";
+      });
+
   m.def("empty", [](pyb::object shape, const std::string& dtype) {
           return tc::OwnedTensor(tc::py::shape_from(shape, "empty", "shape"), tc::dtype_from_name(dtype), false);
         }, pyb::arg("shape"), pyb::arg("dtype"),
@@ -72,6 +94,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("zeros", [](pyb::object shape, const std::string& dtype) {
           return tc::OwnedTensor(tc::py::shape_from(shape, "zeros", "shape"), tc::dtype_from_name(dtype), true);
         }, pyb::arg("shape"), pyb::arg("dtype"), "A zero-filled, 64-byte aligned core buffer.");
+  m.def("register_dlpack_exporter", &tc::py::register_exporter, pyb::arg("type"), pyb::arg("fn"),
+        "Export objects of exactly `type` with fn(obj) -> 'dltensor' capsule instead of obj.__dlpack__().");
   m.def("num_threads", &tc::num_threads, "Threads the CPU kernels use.");
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw tc::ValueError("twincore.set_num_threads: argument 'n': must be >= 1");

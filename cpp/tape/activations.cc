@@ -4,6 +4,7 @@
 #include "cpu/activations.h"
 #include "cpu/softmax.h"
 #include "tape/ops.h"
+#include "tape/sequence_ops.h"
 
 namespace tc::tape {
 namespace {
@@ -27,6 +28,7 @@ VarPtr unary(const char* op, Fwd fwd, Bwd bwd, const VarPtr& x) {
 
 VarPtr relu(const VarPtr& x) { return unary("relu", cpu::relu, cpu::relu_backward, x); }
 VarPtr tanh(const VarPtr& x) { return unary("tanh", cpu::tanh, cpu::tanh_backward, x); }
+VarPtr sigmoid(const VarPtr& x) { return unary("sigmoid", cpu::sigmoid, cpu::sigmoid_backward, x); }
 
 VarPtr softmax(const VarPtr& x) {  // over the last axis; the backward needs y only
   check_input("softmax", "x", x->t());

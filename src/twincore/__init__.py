@@ -6,3 +6,7 @@
 """
 
 __version__ = "0.1.0"
+
+from twincore._threads import quiet_openmp_spin as _quiet_openmp_spin
+
+_quiet_openmp_spin()  # before torch loads its OpenMP runtime: see twincore/_threads.py

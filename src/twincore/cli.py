@@ -6,6 +6,7 @@
     twincore compare --model M [--epochs N] [--frontends torch,keras,native] [--native] [--dtype float64]
     twincore bench   [op ...]          # the kernel ratio tables (needs a source checkout)
     twincore check                     # one-minute self-test of the installed build
+    twincore serve   RUN_DIR [--port P] [--frontend native|torch|keras]   # HTTP API + web page (twincore.serve)
 """
 
 from __future__ import annotations
@@ -20,12 +21,47 @@ import numpy as np
 FRONTENDS = ("torch", "keras", "native")
 
 
+def check_device(frontend: str, device: str) -> None:
+    """Refuses, with a message that says what to do, a --device this install cannot train on.
+    cuda needs: a frontend that runs on torch tensors (torch, torch-native, and keras /
+    keras-native on KERAS_BACKEND=torch -- the trainer never imports TensorFlow there),
+    torch with a visible GPU, and twincore's CUDA kernels (the nvcc build or CuPy: the
+    trainer's optimizer step is twincore's kernel for every frontend)."""
+    if device == "cpu":
+        return
+    if device != "cuda":
+        raise SystemExit(f"twincore: --device {device!r}: expected 'cpu' or 'cuda'")
+    if frontend == "native":
+        raise SystemExit("twincore: --device cuda: the native frontend (the C++ tape) trains on the CPU only; "
+                         "use --frontend torch or keras")
+    if frontend in ("keras", "keras-native"):
+        backend = os.environ.get("KERAS_BACKEND", "")
+        if backend != "torch":
+            raise SystemExit("twincore: --device cuda: the Keras frontend trains on the GPU on Keras's torch "
+                             f"backend; set KERAS_BACKEND=torch (now {backend or 'unset: tensorflow'!r})")
+    try:
+        import torch
+    except ImportError:
+        raise SystemExit("twincore: --device cuda needs PyTorch with CUDA (pip install torch)") from None
+    if not torch.cuda.is_available():
+        raise SystemExit("twincore: --device cuda: no CUDA GPU is visible to torch "
+                         f"(torch {torch.__version__}, torch.version.cuda={torch.version.cuda}); use --device cpu")
+    # Our kernels on the GPU (the nvcc build or CuPy): every frontend needs them, since the
+    # trainer's optimizer step is twincore's fused kernel for all of them.
+    from twincore.kernels import gpu_info
+
+    info = gpu_info()
+    if not (info["nvcc_build"] and info["devices"]) and not info["cupy"]:
+        raise SystemExit("twincore: --device cuda: this build of twincore has no CUDA kernels and CuPy is not "
+                         "installed: build it with nvcc (TWINCORE_CUDA=ON) or pip install cupy-cuda13x")
+
+
 def make_backend(frontend: str, spec, seed: int = 0, device: str = "cpu", dtype: str = "float32",
                  channels_last: bool = False):
-    if device != "cpu":
-        raise SystemExit(f"twincore: --device {device}: this build has no CUDA kernels "
-                         "(see issue 'CUDA kernels'); use --device cpu")
+    check_device(frontend, device)
     if getattr(spec, "task", None) == "gan":  # its own backends and loop (workloads/gan.py)
+        if device != "cpu":
+            raise SystemExit("twincore: --device cuda: the gan model trains on the CPU only for now; use --device cpu")
         from twincore.workloads.gan import make_gan_backend
 
         return make_gan_backend(frontend, spec, seed, dtype, channels_last)
@@ -33,11 +69,18 @@ def make_backend(frontend: str, spec, seed: int = 0, device: str = "cpu", dtype:
         from twincore.workloads.torch_backend import TorchBackend
 
         layout = "NHWC" if channels_last and frontend == "torch" else "NCHW"
-        return TorchBackend(spec, ours=frontend == "torch", seed=seed, dtype=dtype, layout=layout)
+        return TorchBackend(spec, ours=frontend == "torch", seed=seed, dtype=dtype, layout=layout, device=device)
     if frontend in ("keras", "keras-native"):
         from twincore.workloads.keras_backend import KerasBackend
 
-        return KerasBackend(spec, ours=frontend == "keras", seed=seed, dtype=dtype)
+        return KerasBackend(spec, ours=frontend == "keras", seed=seed, dtype=dtype, device=device)
+    if frontend in ("keras-jax", "keras-jax-native"):  # Keras on its JAX backend (no TensorFlow)
+        from twincore.workloads.keras_jax import use_jax_keras
+
+        use_jax_keras()
+        from twincore.workloads.keras_backend import KerasBackend
+
+        return KerasBackend(spec, ours=frontend == "keras-jax", seed=seed, dtype=dtype)
     if frontend == "native":
         from twincore.workloads.native_backend import NativeBackend
 
@@ -53,6 +96,11 @@ def available_frontends() -> list[str]:
         out.append("torch")
     if importlib.util.find_spec("tensorflow") or importlib.util.find_spec("keras"):
         out.append("keras")
+    if importlib.util.find_spec("jax") and importlib.util.find_spec("keras"):
+        from twincore import _core
+
+        if getattr(_core, "with_jax_ffi", False):
+            out.append("keras-jax")
     out.append("native")
     return out
 
@@ -136,8 +184,12 @@ def cmd_compare(args) -> int:
     spec, cfg = _spec_and_cfg(args)
     fronts = args.frontends.split(",") if args.frontends else available_frontends()
     if args.native:
-        fronts += [f + "-native" for f in fronts if f in ("torch", "keras")]
+        fronts += [f + "-native" for f in fronts if f in ("torch", "keras", "keras-jax")]
     task = _load(spec, args)
+    if args.device != "cpu":
+        fronts = [f for f in fronts if f != "native"]  # the C++ tape trains on the CPU only
+        for f in fronts:
+            check_device(f, args.device)
     if spec.task == "gan":
         from twincore.workloads.gan import compare_gan, feature_net
 
@@ -147,7 +199,7 @@ def cmd_compare(args) -> int:
                     None if args.no_fd else feature_net(task, out, args.fd_cnn, args.seed))
         return 0
     compare(spec, task, cfg, fronts, out=args.out or os.path.join("runs", f"compare-{spec.name}"),
-            channels_last=args.channels_last)
+            channels_last=args.channels_last, device=args.device)
     return 0
 
 
@@ -184,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     def common(p):
-        p.add_argument("--model", required=True, help="mlp, deep-mlp, cnn, rotation-cnn, regression, multi-io, gan")
+        p.add_argument("--model", required=True,
+                       help="mlp, deep-mlp, cnn, rotation-cnn, regression, multi-io, lstm, sentiment, gan")
         p.add_argument("--epochs", type=int)
         p.add_argument("--batch-size", type=int)
         p.add_argument("--lr", type=float)
@@ -193,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--val", type=float, help="validation split: a fraction or a number of images "
                        "(default: the model's)")
         p.add_argument("--data", help="folder of MNIST IDX files or a mnist.npz (default: Fashion-MNIST from "
-                                      "Debian's dataset-fashion-mnist)")
+                                      "Debian's dataset-fashion-mnist); --model sentiment: Keras's imdb.npz "
+                                      "or an aclImdb/ folder (default: ~/.keras/datasets/)")
         p.add_argument("--out", help="output folder")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--max-steps", type=int, help="stop each epoch after this many batches (short runs)")
@@ -201,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--limit-test", type=int, help="use only the first N test images")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+        p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                       help="cuda: the whole step on the GPU (torch frontends; Keras on KERAS_BACKEND=torch)")
         p.add_argument("--channels-last", action="store_true",
                        help="torch frontend: conv layers in NHWC (Keras's layout, the same kernel paths)")
         p.add_argument("--fd-cnn", help="gan: a cnn checkpoint.npz whose features the Frechet distance uses "
@@ -209,8 +265,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t = sub.add_parser("train", help="train one model through one frontend")
     common(t)
-    t.add_argument("--frontend", choices=FRONTENDS + ("torch-native", "keras-native"), default="torch")
-    t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    t.add_argument("--frontend", choices=FRONTENDS + ("torch-native", "keras-native", "keras-jax", "keras-jax-native"),
+                   default="torch")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     t.add_argument("--init-from", help="checkpoint.npz of a saved model of the same kind (transfer)")
     t.add_argument("--freeze", type=int, default=0, help="with --init-from: load and freeze the first K layers")
@@ -234,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
 
     k = sub.add_parser("check", help="self-test of the installed build")
     k.set_defaults(fn=cmd_check)
+
+    from twincore.serve import add_arguments as serve_arguments  # flask is imported only when it runs
+
+    serve_arguments(sub.add_parser("serve", help="serve a trained model: JSON API and web page"))
 
     args = ap.parse_args(argv)
     return args.fn(args)

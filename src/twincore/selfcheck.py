@@ -188,6 +188,10 @@ def run_checks(verbose: bool = True) -> bool:
         print(f"twincore self-check: core built {'with' if _core.with_cuda else 'without'} CUDA; "
               f"best CPU path here: {_core.cpu_best_isa()}")
         print(f"GPU: {K.gpu_info()}")
+        if hasattr(_core, "gemm_provider"):  # the vendor GEMM of the GPU plans (cuBLASLt, loaded at run time)
+            lt = _core.cublaslt_info() if hasattr(_core, "cublaslt_info") else None
+            where = "" if lt is None else f" ({lt['path']})" if lt["loaded"] else f" ({lt['error']})"
+            print(f"GPU GEMM: {_core.gemm_provider()}{where}")
         print(f"{'op':<30} {'backend':<26} {'float32':<8} {'float64':<8}")
     before = _core.cpu_isa()
     paths = ["generic", "avx2", "avx512"]

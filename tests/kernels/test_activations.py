@@ -84,3 +84,57 @@ def test_bad_input():
         ("K.tanh_backward(np.ones(3), np.ones(3, np.float32))", "TypeError", "tanh_backward", "y"),
         ("K.tanh_backward(np.ones(3, np.int32), np.ones(3))", "TypeError", "tanh_backward", "grad"),
     ])
+
+
+# ---- sigmoid (issue 16) --------------------------------------------------------------
+
+@pytest.mark.parametrize("n", AWKWARD_SIZES + (100_003,))
+def test_sigmoid_parity_with_reference(n, dtype, isa):
+    x = randn((n,), dtype, seed=n, scale=4.0)
+    g = randn((n,), dtype, seed=n + 1)
+    y = K.sigmoid(x)
+    assert y.dtype == dtype and y.shape == x.shape
+    assert_close(y, ref.sigmoid(x), **tol(dtype), what="forward")
+    assert_close(K.sigmoid_backward(g, y), ref.sigmoid_backward(g, y.astype(np.float64)), **tol(dtype),
+                 what="backward")
+
+
+def test_sigmoid_gradcheck():
+    x = randn((5, 7), np.float64, seed=8, scale=3.0)
+    w = randn((5, 7), np.float64, seed=9)
+    check_grads(lambda: float((K.sigmoid(x) * w).sum()), [x], [K.sigmoid_backward(w, K.sigmoid(x))],
+                names=["sigmoid.x"])
+
+
+def test_sigmoid_saturates_and_nan(isa):
+    x = np.array([-1e4, -90.0, -30.0, 30.0, 90.0, 1e4, np.inf, -np.inf, np.nan], np.float32)
+    y = K.sigmoid(x)
+    assert_close(y[:-1], ref.sigmoid(x[:-1]), rtol=1e-5, atol=1.2e-38)  # below float32 normals: 0
+    assert np.isnan(y[-1]) and y[0] == 0.0 and y[5] == 1.0
+
+
+@requires_torch
+def test_sigmoid_torch_parity():
+    import torch
+
+    x = torch.randn(33, 17, dtype=torch.float32) * 5
+    y = K.sigmoid(x)
+    assert isinstance(y, torch.Tensor)
+    torch.testing.assert_close(y, torch.sigmoid(x), rtol=2e-6, atol=1e-7)
+
+
+@requires_tf
+def test_sigmoid_tf_parity():
+    import tensorflow as tf
+
+    x = tf.random.normal((9, 5), dtype=tf.float64, seed=2) * 5
+    np.testing.assert_allclose(K.sigmoid(x).numpy(), tf.math.sigmoid(x).numpy(), rtol=1e-12)
+
+
+def test_sigmoid_bad_input():
+    run_bad_calls([
+        ("K.sigmoid(np.zeros(3, np.int32))", "TypeError", "sigmoid", "x"),
+        ("K.sigmoid(np.zeros((0,)))", "ValueError", "sigmoid", "x"),
+        ("K.sigmoid_backward(np.ones(3), np.ones(4))", "ValueError", "sigmoid_backward", "y"),
+        ("K.sigmoid_backward(np.ones(3), np.ones(3, np.float32))", "TypeError", "sigmoid_backward", "y"),
+    ])

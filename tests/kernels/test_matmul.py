@@ -75,6 +75,17 @@ def test_backward_2d_awkward(ta, tb, dtype, isa):
     assert da2 is None and db2 is not None and dbias2 is not None
 
 
+@pytest.mark.parametrize("M,N,Kd", [(6, 16, 8), (12, 40, 16), (18, 33, 24), (30, 17, 7), (6, 5, 9)])
+def test_narrow_panel_packing(M, N, Kd, isa):
+    # AVX2's 6-row A panels are packed by 8x8 transposes whose stores spill into the next
+    # k's slot; K a multiple of 8 ends the panel on a full block (its spill must stay inside).
+    a, b, bias = operands(M, N, Kd, False, False, np.float32, seed=M * Kd)
+    guard = np.full((M + 7, Kd), 7.0, np.float32)  # rows past M: must not leak into C
+    guard[:M] = a
+    c = K.matmul(guard[:M], b, bias)
+    assert_close(c, ref.matmul(a, b, bias, False, False), **mm_tol(np.float32, Kd), what="c")
+
+
 @pytest.mark.parametrize("ta,tb", TRANS, ids=TRANS_IDS)
 @pytest.mark.parametrize("M,N,Kd", [(19, 1100, 900), (150, 600, 800)], ids=["few_rows", "many_rows"])
 def test_gemm_alpha_beta_and_blocking(M, N, Kd, ta, tb, dtype, isa):

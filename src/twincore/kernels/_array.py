@@ -1,6 +1,7 @@
 """How arrays of each framework enter and leave the core.
 
-Every op in twincore.kernels does the same three things:
+Every op in twincore.kernels does the same three things (on every device: the C++ binding
+runs the CPU kernel or the op's GPU plan by the arrays' device, see _dispatch):
 
     x, kind = prepare(x)                    # once per call, from the first array argument
     out = _core.op(x, ..., kind.alloc)     # C++ validates, allocates through kind.alloc, runs
@@ -22,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from twincore import _core
+from twincore.kernels import _dispatch
 
 _NP = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64,
        "float16": np.float16, "uint8": np.uint8, "int8": np.int8, "bool": np.bool_}
@@ -57,7 +59,31 @@ def _np_alloc(shape, dtype):
 
 
 NUMPY = Kind("numpy", _np_alloc)
+META = Kind("meta", _core.Meta)
 _TORCH_KINDS: dict = {}
+
+
+class GpuAlloc:
+    """`alloc` for CUDA arrays: allocates outputs and scratch with the caller's framework and
+    tells the C++ side how to launch (cpp/python/gpu_py.h): `launcher` (None: the nvcc
+    build's own; else an object with launch / memset0 / name, e.g. CuPy's NVRTC launcher)
+    and `context(device)` -> (the caller's current stream, allow TF32)."""
+
+    __slots__ = ("empty", "stream", "tf32", "_launcher")
+
+    def __init__(self, empty: Callable, stream: Callable[[int], int], tf32: Callable[[], bool],
+                 launcher: Any = "default"):
+        self.empty, self.stream, self.tf32, self._launcher = empty, stream, tf32, launcher
+
+    @property
+    def launcher(self):
+        return _dispatch.default_launcher() if self._launcher == "default" else self._launcher
+
+    def __call__(self, shape, dtype):
+        return self.empty(shape, dtype)
+
+    def context(self, device: int) -> tuple[int, bool]:
+        return int(self.stream(device)), bool(self.tf32())
 
 
 def _torch_kind(x) -> Kind:
@@ -69,9 +95,25 @@ def _torch_kind(x) -> Kind:
         tdt = {"float32": torch.float32, "float64": torch.float64, "int32": torch.int32,
                "int64": torch.int64, "float16": torch.float16, "bfloat16": torch.bfloat16,
                "uint8": torch.uint8, "int8": torch.int8, "bool": torch.bool}
-        kind = Kind("torch", lambda shape, dtype: torch.empty(shape, dtype=tdt[dtype], device=dev))
+        empty = lambda shape, dtype: torch.empty(shape, dtype=tdt[dtype], device=dev)  # noqa: E731
+        if dev.type == "cuda":
+            empty = GpuAlloc(empty, lambda i: torch.cuda.current_stream(dev).cuda_stream,
+                             lambda: _dispatch.allow_tf32() or torch.backends.cuda.matmul.allow_tf32)
+        kind = Kind("torch", empty)
         _TORCH_KINDS[dev] = kind
+        _register_torch_exporter(torch)
     return kind
+
+
+def _register_torch_exporter(torch) -> None:
+    # torch.Tensor.__dlpack__ is Python code (~2 us an argument); to_dlpack is its C
+    # function (~0.3 us) without the stream handshake, which the core does not need: its
+    # CUDA kernels run on torch's current stream. Exact types only (subclasses may
+    # override __dlpack__).
+    from torch.utils.dlpack import to_dlpack
+
+    for t in (torch.Tensor, torch.nn.Parameter):
+        _core.register_dlpack_exporter(t, to_dlpack)
 
 
 def _tf_kind() -> Kind:
@@ -80,10 +122,39 @@ def _tf_kind() -> Kind:
     return Kind("tf", _core.empty, lambda buf: tf.experimental.dlpack.from_dlpack(buf.__dlpack__()))
 
 
+def _cupy_stream(device: int) -> int:
+    import cupy
+
+    with cupy.cuda.Device(device):
+        return cupy.cuda.get_current_stream().ptr
+
+
 def _cupy_kind() -> Kind:
     import cupy
 
-    return Kind("cupy", lambda shape, dtype: cupy.empty(shape, dtype=dtype))
+    return Kind("cupy", GpuAlloc(lambda shape, dtype: cupy.empty(shape, dtype=dtype), _cupy_stream,
+                                 _dispatch.allow_tf32))
+
+
+def _foreign_cuda_kind(x) -> Kind:
+    """CUDA arrays of other frameworks (any __dlpack__ on a CUDA device): outputs by CuPy, or
+    by torch, returned as that framework's arrays; the stream is set_stream's."""
+    if _dispatch._cupy_importable():
+        import cupy
+
+        return Kind("cupy", GpuAlloc(lambda shape, dtype: cupy.empty(shape, dtype=dtype),
+                                     lambda i: _dispatch.thread_stream(), _dispatch.allow_tf32))
+
+    def no_alloc(shape, dtype):
+        raise ValueError(f"twincore: outputs for CUDA arrays of type {type(x).__name__} need CuPy "
+                         "(or pass torch / CuPy arrays)")
+
+    return Kind("cuda", GpuAlloc(no_alloc, lambda i: _dispatch.thread_stream(), _dispatch.allow_tf32))
+
+
+# Tests (and callers with an allocator of their own) may set this: x -> Kind for CUDA arrays
+# that are neither torch nor CuPy.
+foreign_cuda_kind: Callable[[Any], Kind] = _foreign_cuda_kind
 
 
 def prepare(x: Any) -> tuple[Any, Kind]:
@@ -96,7 +167,8 @@ def prepare(x: Any) -> tuple[Any, Kind]:
         return (x if x.flags.c_contiguous else np.ascontiguousarray(x)), NUMPY
     mod = type(x).__module__
     if mod.startswith("torch"):
-        x = x.detach()
+        if x.requires_grad:
+            x = x.detach()
         return (x if x.is_contiguous() else x.contiguous()), _torch_kind(x)
     if mod.startswith("tensorflow") or mod.startswith("tf"):
         return to_core(x), _tf_kind()
@@ -106,7 +178,25 @@ def prepare(x: Any) -> tuple[Any, Kind]:
         return cupy.ascontiguousarray(x), _cupy_kind()
     if isinstance(x, (float, int, list, tuple)) or np.isscalar(x):
         return np.ascontiguousarray(x, dtype=np.float32 if isinstance(x, (float, int)) else None), NUMPY
+    if isinstance(x, _core.Meta):
+        return x, META
+    if _dispatch.is_cuda(x):
+        return x, foreign_cuda_kind(x)
     return x, NUMPY
+
+
+def kind_of(x: Any) -> Kind:
+    """The Kind of an array that an op updates in place (no copy; optimizer steps)."""
+    if isinstance(x, np.ndarray):
+        return NUMPY
+    mod = type(x).__module__
+    if mod.startswith("torch"):
+        return _torch_kind(x)
+    if mod.startswith("cupy"):
+        return _cupy_kind()
+    if isinstance(x, _core.Meta):
+        return META
+    return foreign_cuda_kind(x) if _dispatch.is_cuda(x) else NUMPY
 
 
 def to_core(x: Any, kind: Kind | None = None) -> Any:
@@ -117,7 +207,8 @@ def to_core(x: Any, kind: Kind | None = None) -> Any:
         return x if x.flags.c_contiguous else np.ascontiguousarray(x)
     mod = type(x).__module__
     if mod.startswith("torch"):
-        x = x.detach()
+        if x.requires_grad:
+            x = x.detach()
         return x if x.is_contiguous() else x.contiguous()
     if mod.startswith("tensorflow") or mod.startswith("tf"):
         import tensorflow as tf

@@ -1,4 +1,4 @@
-"""Elementwise activations: relu, tanh, leaky_relu (forward and backward).
+"""Elementwise activations: relu, tanh, sigmoid, leaky_relu (forward and backward).
 
 Shapes: any; the output has the input's shape, dtype and kind (numpy in, numpy out;
 torch in, torch out; ...). Backward takes the forward's *output* y, which is all
@@ -46,3 +46,14 @@ def leaky_relu_backward(grad, x, negative_slope: float = 0.01):
     """dx = grad where x > 0, else grad * negative_slope; x is the forward's input."""
     grad, kind = prepare(grad)
     return kind.wrap(_core.leaky_relu_backward(grad, to_core(x), negative_slope, kind.alloc))
+
+def sigmoid(x):
+    """y = 1 / (1 + exp(-x)) elementwise; saturates to exactly 0 / 1 without overflow."""
+    x, kind = prepare(x)
+    return kind.wrap(_core.sigmoid(x, kind.alloc))
+
+
+def sigmoid_backward(grad, y):
+    """dx = grad * y * (1 - y), with y = sigmoid(x)."""
+    grad, kind = prepare(grad)
+    return kind.wrap(_core.sigmoid_backward(grad, to_core(y), kind.alloc))

@@ -24,8 +24,13 @@ def max_pool2d(x, kernel_size=2, stride=None, padding=0, layout: str = "NCHW", r
     return kind.wrap(_core.max_pool2d(x, kernel_size, stride, padding, layout, return_indices, kind.alloc))
 
 
-def max_pool2d_backward(grad, indices, x_shape, layout: str = "NCHW"):
+def max_pool2d_backward(grad, indices, x_shape, layout: str = "NCHW", kernel_size=None, stride=None,
+                        padding=None):
     """dx [x_shape]: zeros, then grad scattered to the argmax cells given by `indices`
-    (max_pool2d's, same shape as grad); overlapping windows add up."""
+    (max_pool2d's, same shape as grad); overlapping windows add up.
+
+    kernel_size / stride / padding: optional, max_pool2d's window (checked against grad's
+    shape). On the GPU they select a deterministic gather kernel instead of atomicAdd."""
     grad, kind = prepare(grad)
-    return kind.wrap(_core.max_pool2d_backward(grad, to_core(indices), x_shape, layout, kind.alloc))
+    return kind.wrap(_core.max_pool2d_backward(grad, to_core(indices), x_shape, layout, kernel_size, stride,
+                                               padding, kind.alloc))

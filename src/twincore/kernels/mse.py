@@ -7,16 +7,8 @@ loss is 0-d for mean/sum, pred's shape for none. mse_backward returns dpred (pre
 
 from __future__ import annotations
 
-import numpy as np
-
 from twincore import _core
 from twincore.kernels._array import prepare, to_core
-
-
-def _dtype_of(x) -> np.dtype:
-    """NumPy dtype of a numpy/torch/tf/cupy array (its name without a 'torch.' prefix)."""
-    d = x.dtype
-    return np.dtype(getattr(d, "name", None) or str(d).removeprefix("torch."))
 
 
 def mse(pred, target, reduction: str = "mean"):
@@ -28,7 +20,5 @@ def mse(pred, target, reduction: str = "mean"):
 def mse_backward(pred, target, grad=None, reduction: str = "mean"):
     """d loss / d pred times the upstream grad (a scalar / 0-d array for mean and sum, pred's
     shape for none; None means 1)."""
-    if isinstance(grad, (int, float)) and not isinstance(grad, bool):
-        grad = np.asarray(grad, _dtype_of(pred))
-    pred_c, kind = prepare(pred)
+    pred_c, kind = prepare(pred)  # a Python scalar grad is folded into the scale by the core
     return kind.wrap(_core.mse_backward(pred_c, to_core(target), to_core(grad), reduction, kind.alloc))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from twincore import _core
-from twincore.kernels._array import to_core
+from twincore.kernels._array import kind_of, to_core
 
 
 def _inplace(x, op: str, name: str):
@@ -62,7 +62,7 @@ def sgd_step(param, grad, momentum_buf=None, lr: float = 0.01, momentum: float =
     """
     op = "sgd_step"
     _core.sgd_step(_inplace(param, op, "param"), _readable(grad), _inplace(momentum_buf, op, "momentum_buf"),
-                   lr, momentum, dampening, weight_decay, nesterov)
+                   lr, momentum, dampening, weight_decay, nesterov, kind_of(param).alloc)
 
 
 def adam_step(param, grad, m, v, step: int, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
@@ -96,4 +96,4 @@ def adam_step(param, grad, m, v, step: int, lr: float = 1e-3, beta1: float = 0.9
     """
     op = "adam_step"
     _core.adam_step(_inplace(param, op, "param"), _readable(grad), _inplace(m, op, "m"), _inplace(v, op, "v"),
-                    step, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, flavor)
+                    step, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, flavor, kind_of(param).alloc)

@@ -52,16 +52,33 @@ from twincore.kernels._array import prepare, to_core
 
 
 def _param(v, images):
-    """A Python scalar / sequence as an array of the images' dtype (torch: same device)."""
+    """A Python scalar / sequence as an array of the images' dtype and device (torch, CuPy;
+    a Meta for Meta images)."""
     if isinstance(v, (int, float, list, tuple)) or np.isscalar(v):
-        if type(images).__module__.startswith("torch"):
+        mod = type(images).__module__
+        if mod.startswith("torch"):
             import torch
 
             return torch.tensor(v, dtype=images.dtype if images.is_floating_point() else torch.float32,
                                 device=images.device)
-        dt = np.float64 if "float64" in str(getattr(images, "dtype", "")) else np.float32
+        name = str(getattr(images, "dtype", ""))
+        if isinstance(images, _core.Meta):
+            return _core.Meta(np.shape(v), name)
+        if mod.startswith("cupy"):
+            import cupy
+
+            return cupy.asarray(v, dtype=images.dtype)
+        dt = np.float64 if "float64" in name else np.float32
         return np.array(v, dtype=dt)  # keeps 0-d (ascontiguousarray would make it 1-d)
     return to_core(v)
+
+
+def check_options(interpolation: str = "bilinear", fill: str = "zeros", fill_value: float = 0.0,
+                  layout: str = "NCHW") -> None:
+    """Validate rotate's options by the core's own rules (for layers that take them at
+    construction): ValueError/TypeError naming twincore.rotate and the argument."""
+    _core.rotate(_core.Meta((1, 1, 2, 2)), _core.Meta(()), _core.Meta((2,)), interpolation, fill, fill_value,
+                 layout, _core.Meta)
 
 
 def rotate(images, angle, translate=(0, 0), interpolation: str = "bilinear", fill: str = "zeros",
@@ -75,11 +92,14 @@ def rotate(images, angle, translate=(0, 0), interpolation: str = "bilinear", fil
 
 def rotate_backward(grad, images, angle, translate=(0, 0), interpolation: str = "bilinear",
                     fill: str = "zeros", fill_value: float = 0.0, layout: str = "NCHW",
-                    need_images: bool = True, need_angle: bool = False, need_translate: bool = False):
+                    need_images: bool = True, need_angle: bool = False, need_translate: bool = False,
+                    deterministic: bool = True):
     """(dimages, dangle, dtranslate) for grad = d loss / d rotate(images, ...); None where
-    not needed. dimages like images, dangle like angle, dtranslate like translate."""
+    not needed. dimages like images, dangle like angle, dtranslate like translate.
+    deterministic (GPU): d images by the gather form where the fill allows it (zeros,
+    constant), else by atomicAdd (the CPU is always deterministic)."""
     a, t = _param(angle, images), _param(translate, images)
     g, kind = prepare(grad)
     return kind.wrap(_core.rotate_backward(g, to_core(images), a, t, interpolation, fill, fill_value,
                                            layout, bool(need_images), bool(need_angle),
-                                           bool(need_translate), kind.alloc))
+                                           bool(need_translate), bool(deterministic), kind.alloc))

@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from twincore.workloads import report
+from twincore.workloads.keras_jax import keras_backend_name, run_child
 from twincore.workloads.trainer import RunConfig, fit
 
 
@@ -20,10 +21,12 @@ def max_rel_diff(a: list[float], b: list[float]) -> float:
     return float(np.max(np.abs(x - y) / np.maximum(np.abs(y), 1e-12)))
 
 
-def compare(spec, task, cfg: RunConfig, frontends: list[str], out: str, channels_last: bool = False) -> list[dict]:
+def compare(spec, task, cfg: RunConfig, frontends: list[str], out: str, channels_last: bool = False,
+            device: str = "cpu") -> list[dict]:
     """Train spec through each frontend (same weights, batches, optimizer kernel); print and
     write the side-by-side table and the overlaid loss curves. channels_last: the torch
-    frontend's conv layers in NHWC, Keras's layout (see torch_backend)."""
+    frontend's conv layers in NHWC, Keras's layout (see torch_backend). device: "cuda" trains
+    each frontend on the GPU (make_backend refuses those that cannot)."""
     from twincore.cli import make_backend
 
     os.makedirs(out, exist_ok=True)
@@ -31,8 +34,15 @@ def compare(spec, task, cfg: RunConfig, frontends: list[str], out: str, channels
     for name in frontends:
         c = copy.copy(cfg)
         c.out = os.path.join(out, name)
+        if name.startswith("keras-jax") and keras_backend_name() != "jax":
+            # keras's backend is fixed at import: a child on JAX, so this process's keras (the
+            # "keras" rows, TF) is left as it is
+            s, weights = run_child(name, spec, task, c, channels_last)
+            results.append({"frontend": name, **s, "weights": weights})
+            continue
         try:
-            backend = make_backend(name, spec, cfg.seed, dtype=cfg.dtype, channels_last=channels_last)
+            backend = make_backend(name, spec, cfg.seed, device=device, dtype=cfg.dtype,
+                                   channels_last=channels_last)
         except (ImportError, ValueError) as e:
             print(f"skipping {name}: {e}")
             continue

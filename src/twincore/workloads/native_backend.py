@@ -55,17 +55,23 @@ class NativeBackend:
                     mods.append(tn.Flatten(**kw))
                 elif layer.kind == "dense":
                     mods.append(tn.Dense(layer.units, layer.activation, seed=seed + i, **kw))
-                if layer.kind in ("conv", "rotconv", "dense"):
+                elif layer.kind == "lstm":
+                    mods.append(tn.LSTM(layer.units, seed=seed + i, **kw))
+                elif layer.kind == "embedding":
+                    mods.append(tn.Embedding(layer.vocab, layer.units, seed=seed + i, **kw))
+                if layer.kind in ("conv", "rotconv", "dense", "lstm", "embedding"):
                     layers.append(mods[-1])
             self.model = tn.Sequential(mods, **kw)
             shape = (28, 28, 1) if self._images else ((28, 28) if spec.task == "classify" else spec.input_shape)
-            dummy = np.zeros((1, *shape), self.dtype)
+            dummy = np.zeros((1, *shape), np.int32 if spec.task == "text" else self.dtype)
         self.model(dummy)  # builds the layers' variables
         self.params = [v for layer in layers for v in layer.trainable_variables]
 
     def _x(self, x):
         if isinstance(x, tuple):
             return tuple(np.asarray(a, self.dtype) for a in x)
+        if self.spec.task == "text":  # word ids stay integers
+            return np.ascontiguousarray(x, np.int32)
         x = np.asarray(x, self.dtype)
         return x[..., None] if self._images else x
 

@@ -16,19 +16,20 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Layer:
-    kind: str           # dense | conv | rotconv | maxpool | gap | flatten
+    kind: str           # dense | conv | rotconv | maxpool | gap | flatten | lstm | embedding
     units: int = 0      # dense units / conv filters
     kernel: int = 0     # conv kernel size / pool size
     stride: int = 1
     activation: str | None = None
     rotation_angle: float = 0.0
     translation_range: float = 0.0
+    vocab: int = 0      # embedding: number of ids (issue 16)
 
 
 @dataclass(frozen=True)
 class Spec:
     name: str
-    task: str                       # classify | regress | multi-io | gan (workloads/gan.py)
+    task: str                       # classify | regress | multi-io | text (ids [N, maxlen] -> classes) | gan (workloads/gan.py)
     layers: tuple[Layer, ...] = ()  # for sequential models
     input_shape: tuple = (28, 28, 1)  # canonical NHWC (without batch)
     optimizer: str = "adam"
@@ -85,6 +86,17 @@ MODELS: dict[str, Spec] = {
                 doc="DCGAN-style (workloads/gan.py): G dense 7x7x64 -> BN relu -> convT 32 4x4 s2 -> BN relu -> convT 1 "
                     "4x4 s2 tanh; D conv 32 4x4 s2 -> leaky 0.2 -> conv 64 4x4 s2 -> leaky -> dense 1; BCE from "
                     "logits, alternating updates, Adam 2e-4 beta1 0.5; batch 64"),
+    # issue 16: a recurrent classifier, each image read as a sequence (28 steps of 28 pixels)
+    "lstm": Spec("lstm", "classify", (Layer("lstm", units=128), _dense(10)), input_shape=(28, 28),
+                 batch_size=100, epochs=10, val=5000, lr=2e-3, lr_schedule="cosine",
+                 doc="sequential Fashion-MNIST: 28 steps of 28 pixels -> LSTM 128 (last h) -> Dense 10; "
+                     "Adam 2e-3 with cosine decay; batch 100; 10 epochs; 5000 validation images"),
+    # issue 16: the sentiment task on IMDB reviews (twincore.text: imdb.npz or aclImdb/, via --data)
+    "sentiment": Spec("sentiment", "text", (Layer("embedding", units=64, vocab=20000), Layer("lstm", units=64),
+                                            _dense(2)),
+                      input_shape=(200,), batch_size=64, epochs=3, val=5000, lr=1e-3,
+                      doc="IMDB reviews, 20000-word vocabulary, last 200 words: Embedding 64 -> LSTM 64 (last h) -> "
+                          "Dense 2 (softmax cross-entropy on positive/negative); Adam 1e-3; batch 64; 3 epochs"),
 }
 
 
@@ -108,6 +120,13 @@ def param_shapes(spec: Spec) -> list[tuple[int, ...]]:
         elif layer.kind == "dense":
             shapes += [(shape[-1], layer.units), (layer.units,)]
             shape = (layer.units,)
+        elif layer.kind == "lstm":  # Keras's kernel, recurrent_kernel, bias (gates i, f, c, o)
+            u = layer.units
+            shapes += [(shape[-1], 4 * u), (u, 4 * u), (4 * u,)]
+            shape = (u,)
+        elif layer.kind == "embedding":  # [vocab, units] in every frontend
+            shapes += [(layer.vocab, layer.units)]
+            shape = (shape[0], layer.units)
     return shapes
 
 
@@ -130,7 +149,20 @@ def init_weights(spec: Spec, seed: int = 0, dtype=np.float32) -> list[np.ndarray
     kernels; reproducible from `seed`."""
     rng = np.random.default_rng(seed)
     out = []
-    for shape in param_shapes(spec):
+    for shape, how in zip(param_shapes(spec), _param_inits(spec)):
+        if how == "orthogonal":  # Keras's LSTM recurrent_kernel: Q of QR(normal), signs from R
+            a = rng.standard_normal((max(shape), min(shape)))
+            q, r = np.linalg.qr(a)
+            q = q * np.sign(np.diag(r))
+            out.append((q if shape[0] >= shape[1] else q.T).astype(dtype))
+            continue
+        if how == "uniform":  # Keras's Embedding default: uniform(-0.05, 0.05)
+            out.append(rng.uniform(-0.05, 0.05, shape).astype(dtype))
+            continue
+        if how == "forget_bias":  # Keras's unit_forget_bias: zeros, ones for the forget gate
+            u = shape[0] // 4
+            out.append(np.r_[np.zeros(u), np.ones(u), np.zeros(2 * u)].astype(dtype))
+            continue
         if len(shape) == 1:
             out.append(np.zeros(shape, dtype))
             continue
@@ -142,6 +174,20 @@ def init_weights(spec: Spec, seed: int = 0, dtype=np.float32) -> list[np.ndarray
         limit = np.sqrt(6.0 / (fan_in + fan_out))
         out.append(rng.uniform(-limit, limit, shape).astype(dtype))
     return out
+
+
+def _param_inits(spec: Spec) -> list[str]:
+    """How init_weights makes each parameter: "default" (glorot / normal kernels, zero biases),
+    or the LSTM's "orthogonal" recurrent kernel and "forget_bias" bias."""
+    out = []
+    for layer in spec.layers if spec.task != "multi-io" else ():
+        if layer.kind == "lstm":
+            out += ["default", "orthogonal", "forget_bias"]
+        elif layer.kind == "embedding":
+            out += ["uniform"]
+        elif layer.kind in ("conv", "rotconv", "dense"):
+            out += ["default", "default"]
+    return out + ["default"] * (len(param_shapes(spec)) - len(out))
 
 
 def param_kinds(spec: Spec) -> list[tuple]:
@@ -157,6 +203,10 @@ def param_kinds(spec: Spec) -> list[tuple]:
         elif layer.kind == "dense":
             kinds += [("dense", flat) if (first_dense and flat) else ("dense",), ("bias",)]
             first_dense = False
+        elif layer.kind == "lstm":  # kernels [in, 4H] <-> torch's [4H, in]: transposes, as dense
+            kinds += [("dense",), ("dense",), ("bias",)]
+        elif layer.kind == "embedding":  # the same [vocab, units] everywhere
+            kinds += [("embedding",)]
     return kinds
 
 

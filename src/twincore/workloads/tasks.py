@@ -55,6 +55,17 @@ def load_task(spec: Spec, data_path: str | None = None, seed: int = 0, limit_tra
     if spec.task == "regress":
         x, y = regression_toy(seed)
         return TaskData(Split(x, y), None, Split(x, y), (), "x^2 toy")
+    if spec.task == "text":  # issue 16: IMDB reviews as padded word ids
+        from twincore import text
+
+        emb = next(layer for layer in spec.layers if layer.kind == "embedding")
+        ds = text.load_text(data_path, num_words=emb.vocab, maxlen=spec.input_shape[0])
+        (xt, yt), (xv, yv) = tcdata.split(ds.x_train, ds.y_train, spec.val if isinstance(spec.val, float)
+                                          else min(spec.val, len(ds.x_train) // 5), seed=seed)
+        xs, ys = ds.x_test, ds.y_test
+        xt, yt = (xt[:limit_train], yt[:limit_train]) if limit_train else (xt, yt)
+        xs, ys = (xs[:limit_test], ys[:limit_test]) if limit_test else (xs, ys)
+        return TaskData(Split(xt, yt), Split(xv, yv) if len(xv) else None, Split(xs, ys), ds.classes, ds.source)
     ds = tcdata.load(data_path)
     x, y = tcdata.normalize(ds.x_train), ds.y_train
     val = spec.val if isinstance(spec.val, float) else min(spec.val, len(x) // 5)  # small data: 20% at most

@@ -3,7 +3,12 @@ speed and parity reference, torch.nn's own layers (frontend "torch-native").
 
 Images are NCHW, torch's layout; with layout="NHWC" (channels last, `--channels-last`) our
 modules run the conv models in Keras's layout, on the same kernel paths as the keras and
-native frontends, which then train bit for bit the same float32 numbers."""
+native frontends, which then train bit for bit the same float32 numbers.
+
+device="cuda": the model, its parameters, the optimizer state and each batch live on the
+GPU; grad_step returns the loss and the number of correct predictions as device scalars
+(no host round trip per step: the trainer sums them on the device and reads them once per
+log interval)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,25 @@ import torch
 from torch import nn
 
 from twincore.workloads.specs import Spec, from_torch_layout, param_kinds, to_torch_layout
+
+
+class _LastH(nn.Module):
+    """An LSTM whose output is its last hidden state h_n [B, H] (the classifier's input).
+    Ours has one bias (merged_bias, as Keras and the kernel); torch.nn's second bias (bias_hh)
+    is held at zero and frozen, so both train the canonical parameters (kernel, recurrent, bias)."""
+
+    def __init__(self, in_features: int, units: int, ours: bool):
+        super().__init__()
+        from twincore.frontends import torch as tc
+
+        self.lstm = tc.LSTM(in_features, units, batch_first=True, merged_bias=True) if ours else \
+            nn.LSTM(in_features, units, batch_first=True)
+        if not ours:
+            nn.init.zeros_(self.lstm.bias_hh_l0)
+            self.lstm.bias_hh_l0.requires_grad_(False)
+
+    def forward(self, x):
+        return self.lstm(x)[1][0][0]
 
 
 def _layers(spec: Spec, ours: bool, layout: str = "NCHW"):
@@ -48,6 +72,12 @@ def _layers(spec: Spec, ours: bool, layout: str = "NCHW"):
         elif layer.kind == "dense":
             mods.append(tc.Linear(feat, layer.units) if ours else nn.Linear(feat, layer.units))
             feat = layer.units
+        elif layer.kind == "lstm":  # x [N, T, features], batch first
+            mods.append(_LastH(shape[-1], layer.units, ours))
+            feat = layer.units
+        elif layer.kind == "embedding":  # ids [N, T] -> [N, T, units]
+            mods.append(tc.Embedding(layer.vocab, layer.units) if ours else nn.Embedding(layer.vocab, layer.units))
+            shape = (shape[0], layer.units)
         if layer.activation == "relu":
             mods.append(tc.ReLU() if ours else nn.ReLU())
         elif layer.activation == "tanh":
@@ -76,7 +106,7 @@ class MultiIO(nn.Module):
 
 class TorchBackend:
     def __init__(self, spec: Spec, ours: bool = True, seed: int = 0, dtype: str = "float32",
-                 layout: str = "NCHW"):
+                 layout: str = "NCHW", device: str = "cpu"):
         from twincore.frontends import torch as tc
 
         if layout not in ("NCHW", "NHWC") or (layout == "NHWC" and not ours):
@@ -85,8 +115,10 @@ class TorchBackend:
         self.spec, self.name, self.nhwc = spec, "torch" if ours else "torch-native", layout == "NHWC"
         self.model = MultiIO(spec, ours) if spec.task == "multi-io" else _layers(spec, ours, layout)
         self.dtype = np.dtype(dtype)
-        self.model.to(getattr(torch, self.dtype.name))
-        self.params = list(self.model.parameters())
+        self.device = device
+        self._dev = torch.device(device)
+        self.model.to(device=self._dev, dtype=getattr(torch, self.dtype.name))
+        self.params = [p for p in self.model.parameters() if p.requires_grad]  # (a frozen zero bias_hh)
         self.kinds = param_kinds(spec)
         if ours:
             import twincore.frontends.torch.functional as tcf
@@ -98,7 +130,8 @@ class TorchBackend:
 
     def _t(self, a):
         a = np.asarray(a)
-        return torch.from_numpy(a.astype(self.dtype, copy=False) if a.dtype.kind == "f" else a)
+        t = torch.from_numpy(a.astype(self.dtype, copy=False) if a.dtype.kind == "f" else a)
+        return t if self.device == "cpu" else t.to(self._dev, non_blocking=True)
 
     def _x(self, x):
         if isinstance(x, tuple):
@@ -109,10 +142,10 @@ class TorchBackend:
         return t.unsqueeze(-1) if self.nhwc else t.unsqueeze(1)  # images [N,28,28] -> [N,28,28,1] / [N,1,28,28]
 
     def to_native(self, i, a):
-        return torch.from_numpy(to_torch_layout(self.kinds[i], np.asarray(a), self.nhwc))
+        return torch.from_numpy(to_torch_layout(self.kinds[i], np.asarray(a), self.nhwc)).to(self._dev)
 
     def to_canonical(self, i, p):
-        return from_torch_layout(self.kinds[i], p.detach().numpy(), self.nhwc)
+        return from_torch_layout(self.kinds[i], p.detach().cpu().numpy(), self.nhwc)
 
     def set_param(self, i, value):
         with torch.no_grad():
@@ -142,6 +175,9 @@ class TorchBackend:
         loss, logits = self._loss(out, y)
         loss.backward()
         labels = y[0] if isinstance(y, tuple) else y
+        if self.device != "cpu":  # device scalars: no synchronisation here
+            correct = (logits.argmax(1) == self._t(labels)).sum() if logits is not None else 0
+            return loss.detach(), correct, [p.grad for p in self.params]
         correct = int((logits.argmax(1).numpy() == labels).sum()) if logits is not None else 0
         return float(loss.detach()), correct, [p.grad for p in self.params]
 
@@ -249,3 +285,4 @@ class TorchGanBackend:
         self.G.eval()  # the running statistics
         y = self.G(torch.from_numpy(np.ascontiguousarray(z, self.dtype)))
         return (y if self.nhwc else y.permute(0, 2, 3, 1)).numpy().copy()
+        return tuple(o.cpu().numpy() for o in out) if isinstance(out, tuple) else out.cpu().numpy()

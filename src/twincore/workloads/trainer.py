@@ -12,6 +12,10 @@ Backend protocol:
     to_native(i, a) / to_canonical(i, p): parameter i between the canonical layout and its own
     set_param(i, value); zeros_like(p); grad_step(x, y) -> (loss, n_correct, grads);
     predict(x) -> outputs (numpy); commit(): after updates (Keras assigns its NumPy copies back)
+    device: "cpu" (default) or "cuda": then grad_step may return the loss and the number of
+    correct predictions as device scalars (torch tensors); the loop sums them on the device
+    and reads them back once per LOG_EVERY steps and per epoch (no host round trip per step),
+    and clips gradients with device arithmetic.
 """
 
 from __future__ import annotations
@@ -87,6 +91,32 @@ def evaluate(backend, split: Split, spec: Spec, batch_size: int = 1000) -> dict:
     logits = np.concatenate(outs)
     return {"loss": softmax_xent_np(logits, split.y), "accuracy": float((logits.argmax(1) == split.y).mean()),
             "pred": logits.argmax(1)}
+
+
+LOG_EVERY = 50  # steps between reads of device-side metrics (the progress bar's numbers)
+
+
+def _is_device(v) -> bool:
+    return hasattr(v, "device") and getattr(v.device, "type", "cpu") != "cpu"
+
+
+def _floats(values: list) -> list[float]:
+    """Device scalars -> floats with one copy (a per-value float() would synchronise each)."""
+    if not any(_is_device(v) for v in values):
+        return [float(v) for v in values]
+    import torch
+
+    dev = next(v.device for v in values if _is_device(v))
+    return torch.stack([torch.as_tensor(v, dtype=torch.float64, device=dev).reshape(()) for v in values]).cpu().tolist()
+
+
+def _clip_on_device(grads: list, clipnorm: float) -> list:
+    """Global-norm clipping without reading the norm back: g * min(1, clipnorm / norm)."""
+    import torch
+
+    norm = torch.sqrt(sum((g.double() * g.double()).sum() for g in grads))
+    scale = torch.where(norm > clipnorm, clipnorm / norm, torch.ones_like(norm))
+    return [g * scale.to(g.dtype) for g in grads]
 
 
 def _labels(split: Split):
@@ -176,16 +206,20 @@ def fit(spec: Spec, backend, task: TaskData, cfg: RunConfig, on_step=None) -> di
             order = order[:cfg.max_steps]
         bar = None
         if cfg.progress and spec.task != "regress":
-            from tqdm import tqdm
+            from ..progress import progress_bar  # a plain line per epoch on a file or pipe
 
-            bar = tqdm(total=len(order), desc=f"{backend.name} {spec.name} epoch {epoch + 1}/{cfg.epochs}",
-                       unit="batch", leave=True, dynamic_ncols=True)
+            bar = progress_bar(total=len(order), desc=f"{backend.name} {spec.name} epoch {epoch + 1}/{cfg.epochs}",
+                               unit="batch", leave=True, dynamic_ncols=True)
         loss_sum = correct = seen = 0
+        first_loss = len(state.step_losses)
+        on_device = getattr(backend, "device", "cpu") != "cpu"
         t0 = time.perf_counter()
         for idx in order:
             part = task.train.take(idx)
             loss, n_ok, grads = backend.grad_step(part.x, part.y)
-            if spec.clipnorm:
+            if spec.clipnorm and on_device:
+                grads = _clip_on_device(grads, spec.clipnorm)
+            elif spec.clipnorm:
                 norm = math.sqrt(sum(_sq_norm(g) for g in grads))
                 if norm > spec.clipnorm:
                     scale = spec.clipnorm / norm
@@ -209,7 +243,12 @@ def fit(spec: Spec, backend, task: TaskData, cfg: RunConfig, on_step=None) -> di
             seen += len(idx)
             if bar:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
+                if not on_device or bar.n % LOG_EVERY == 0 or bar.n == len(order):
+                    ls, cs = _floats([loss_sum, correct])
+                    bar.set_postfix(loss=f"{ls / seen:.4f}", acc=f"{cs / seen:.4f}")
+        if on_device:  # one read of the epoch's device-side sums and per-step losses
+            loss_sum, correct = _floats([loss_sum, correct])
+            state.step_losses[first_loss:] = _floats(state.step_losses[first_loss:])
         t_train += time.perf_counter() - t0
         if bar:
             bar.close()

@@ -105,7 +105,7 @@ def test_initialisation_and_weight_names_as_keras():
     # Keras draws an initializer's seed when the layer is made: seed, make, build, twice.
     for ours, native, shape in ((lambda: tk.Dense(7), lambda: keras.layers.Dense(7), (None, 5)),
                                 (lambda: tk.Conv2D(4, 3), lambda: keras.layers.Conv2D(4, 3), (None, 8, 8, 3)),
-                                (lambda: tk.CustomConv2D(4, 3, rotation_angle=30, translation_range=2),
+                                (lambda: tk.RotationConv2D(4, 3, rotation_angle=30, translation_range=2),
                                  lambda: keras.layers.Conv2D(4, 3), (None, 8, 8, 3))):
         keras.utils.set_random_seed(11)
         ours = ours()
@@ -124,7 +124,7 @@ def test_configs_round_trip():
     layers = [tk.Dense(7, activation="relu", use_bias=False, kernel_initializer="he_normal", name="d"),
               tk.Conv2D(4, (3, 2), strides=2, padding="same", dilation_rate=1, activation="tanh"),
               tk.MaxPooling2D(3, 2, "same"), tk.GlobalAveragePooling2D(keepdims=True),
-              tk.CustomConv2D(8, 3, rotation_angle=30, translation_range=10, seed=5, fill_mode="reflect")]
+              tk.RotationConv2D(8, 3, rotation_angle=30, translation_range=10, seed=5, fill_mode="reflect")]
     for layer in layers:
         cfg = layer.get_config()
         again = type(layer).from_config(cfg)
@@ -157,12 +157,12 @@ def test_no_xla_and_mixed_precision_refused():
         tk.Conv2D(3, 3, dtype="bfloat16")
 
 
-# ---- CustomConv2D ------------------------------------------------------------------
+# ---- RotationConv2D (alias CustomConv2D) ------------------------------------------------------------------
 
 @needs("conv2d", "conv2d_backward", "rotate", "rotate_backward")
 def test_custom_conv2d_inference_convolves_only_training_rotates():
     x = tf.constant(randn((4, 12, 12, 2), np.float32, seed=4))
-    ours = tk.CustomConv2D(3, 3, rotation_angle=30, translation_range=3, padding="same", seed=9)
+    ours = tk.RotationConv2D(3, 3, rotation_angle=30, translation_range=3, padding="same", seed=9)
     plain = tk.Conv2D(3, 3, padding="same")
     ours.build(x.shape), plain.build(x.shape)
     plain.set_weights(ours.get_weights())
@@ -177,7 +177,7 @@ def test_custom_conv2d_inference_convolves_only_training_rotates():
     assert_allclose(y, plain(T.rotate(x, angle, shift)), "float32")
     assert np.abs(y.numpy() - plain(x).numpy()).max() > 1e-3  # it did rotate
     # zero range: training is plain convolution too
-    still = tk.CustomConv2D(3, 3, padding="same")
+    still = tk.RotationConv2D(3, 3, padding="same")
     still.build(x.shape)
     still.set_weights(ours.get_weights())
     assert_allclose(still(x, training=True), plain(x), "float32")
@@ -249,3 +249,22 @@ def test_mean_squared_error_matches_keras():
     b = loss_and_grad(keras.losses.MeanSquaredError(), y_true, y_pred)
     for u, v in zip(a, b):
         np.testing.assert_allclose(u, v, rtol=2e-5, atol=2e-6)
+
+
+def test_custom_conv2d_is_the_rotation_layer_under_the_source_notes_name(tmp_path):
+    """CustomConv2D (the source notes' name) is RotationConv2D; .keras files saved under
+    either name load back as that class with the same weights."""
+    import keras
+
+    assert issubclass(tk.CustomConv2D, tk.RotationConv2D)
+    with pytest.raises(ValueError, match="RotationConv2D.*rotation_angle"):
+        tk.CustomConv2D(4, 3, rotation_angle=-1)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 9, 9, 1)).astype("float32")
+    for cls in (tk.CustomConv2D, tk.RotationConv2D):
+        model = keras.Sequential([keras.Input((9, 9, 1)), cls(4, 3, rotation_angle=30, translation_range=2, seed=1)])
+        path = tmp_path / f"{cls.__name__}.keras"
+        model.save(path)
+        back = keras.models.load_model(path)
+        assert type(back.layers[0]) is cls
+        np.testing.assert_array_equal(np.asarray(back(x)), np.asarray(model(x)))

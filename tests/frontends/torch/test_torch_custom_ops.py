@@ -89,7 +89,25 @@ def _opcheck_cases():
         (x4(2, 4, 5, 3), x4(4, 4, 2, 3), None, [2, 2], [0, 0], "same", [-1, -1], [1, 1], "NHWC"), ("conv_transpose2d",)
 
 
-_CASES = list(_opcheck_cases())
+def _lstm_opcheck_cases():  # issue 16, LSTM half
+    d = dict(dtype=torch.float64)
+    x4 = lambda *s: rnd(*s, seed=42, **d)  # noqa: E731
+    g = lambda *s: rnd(*s, seed=43, grad=False, **d)  # noqa: E731
+    yield "sigmoid", ops.sigmoid, (x4(3, 5),), ("sigmoid",)
+    yield "sigmoid_backward", ops.sigmoid_backward, (g(3, 5), torch.sigmoid(g(3, 5))), ("sigmoid",)
+    ids = torch.tensor([[0, 2, 2], [1, 4, 0]])
+    yield "embedding", ops.embedding, (ids, x4(5, 3), None), ("embedding",)
+    yield "embedding_backward", ops.embedding_backward, (g(2, 3, 3), ids, 5, 1), ("embedding",)
+    T, B, I, H = 4, 2, 3, 5
+    w = (x4(4 * H, I), x4(4 * H, H), x4(4 * H), x4(B, H), x4(B, H))
+    yield "lstm", ops.lstm, (x4(T, B, I), *w, False, True), ("lstm",)
+    yield "lstm_last_state", ops.lstm, (x4(B, T, I), w[0], w[1], None, None, None, True, False), ("lstm",)
+    _, _, _, ws = ops.lstm(g(T, B, I), *(v.detach() for v in w), False, True)
+    yield "lstm_backward", ops.lstm_backward, (g(T, B, H), g(B, H), None, g(T, B, I), w[0].detach(), w[1].detach(),
+                                               w[3].detach(), None, ws, False, True), ("lstm",)
+
+
+_CASES = list(_opcheck_cases()) + list(_lstm_opcheck_cases())
 
 
 @pytest.mark.parametrize("name,op,args,kernels", _CASES, ids=[c[0] for c in _CASES])

@@ -60,8 +60,9 @@ def build() -> Path:
 
 
 class EmuLauncher:
-    """A twincore launcher (as _dispatch.NvccLauncher) that runs kernels in the emulation;
-    "device" pointers are host addresses (NumPy buffers behind fake CUDA arrays)."""
+    """A twincore launcher (the protocol of cpp/python/gpu_py.h, as CuPy's) that runs the
+    C++ plans' launches in the emulation; "device" pointers are host addresses (NumPy
+    buffers behind fake CUDA arrays)."""
 
     name = "emu"
 
@@ -71,10 +72,9 @@ class EmuLauncher:
                                                                                           ctypes.c_int]
         self.launches: list[str] = []
 
-    def launch(self, file, kernel, grid, block, args, stream, device, smem=0):
-        packed = _dispatch.pack(args)
-        assert block[1] == block[2] == 1
-        rc = self.lib.tc_emu_launch(kernel.encode(), grid[0], grid[1], grid[2], block[0], packed, len(args))
+    def launch(self, file, kernel, grid, block, smem, args, stream, device, kinds):
+        assert block[1] == block[2] == 1 and len(args) == 8 * len(kinds)
+        rc = self.lib.tc_emu_launch(kernel.encode(), grid[0], grid[1], grid[2], block[0], args, len(kinds))
         if rc:
             raise RuntimeError(f"emu launch of {kernel} failed: {rc}")
         self.launches.append(kernel)

@@ -25,6 +25,8 @@ from twincore.frontends.native.optimizers import SGD, Adam, Optimizer  # noqa: F
 from twincore.frontends.native.ops import (  # noqa: F401
     batch_norm, binary_cross_entropy_with_logits, conv_transpose2d, leaky_relu)
 from twincore.frontends.native.layers import BatchNormalization, Conv2DTranspose, LeakyReLU, Reshape  # noqa: F401
+from twincore.frontends.native.ops import embedding, lstm, sigmoid  # noqa: F401,E402  (issue 16)
+from twincore.frontends.native.layers import LSTM, Embedding  # noqa: F401,E402  (issue 16)
 
 __all__ = [
     "Tensor", "Variable", "as_tensor", "constant", "zeros", "GradientTape",
@@ -35,3 +37,4 @@ __all__ = [
 ]
 __all__ += ["batch_norm", "binary_cross_entropy_with_logits", "conv_transpose2d", "leaky_relu",  # GAN (issue 16)
             "BatchNormalization", "Conv2DTranspose", "LeakyReLU", "Reshape"]
+__all__ += ["embedding", "lstm", "sigmoid", "LSTM", "Embedding"]  # issue 16

@@ -371,3 +371,71 @@ class BatchNormalization(Layer):
         self.moving_mean.assign(nm)
         self.moving_variance.assign(nv)
         return y
+
+# ---- issue 16, LSTM half: Embedding, LSTM ----
+def _orthogonal(rng: np.random.Generator) -> Callable:
+    """Keras's orthogonal initializer: Q of the QR of a normal matrix, signs fixed by R's diagonal."""
+    def init(shape, fi, fo):
+        rows, cols = shape[0], int(np.prod(shape[1:]))
+        a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q = q * np.sign(np.diag(r))
+        return (q if rows >= cols else q.T).reshape(shape)
+    return init
+
+
+class Embedding(Layer):
+    """Keras's Embedding: integer ids of any shape S -> S + (output_dim,); weight "embeddings"
+    [input_dim, output_dim], uniform(-0.05, 0.05) as Keras."""
+
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: str | Callable = "uniform", **kw):
+        super().__init__(**kw)
+        if int(input_dim) < 1 or int(output_dim) < 1:
+            raise ValueError(f"twincore.Embedding: argument '{'input_dim' if int(input_dim) < 1 else 'output_dim'}': "
+                             "must be >= 1")
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.embeddings_initializer = embeddings_initializer
+
+    def build(self, input_shape):
+        init = self.embeddings_initializer
+        if init == "uniform":
+            init = lambda shape, fi, fo, rng=self._rng: rng.uniform(-0.05, 0.05, shape)  # noqa: E731
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim), init)
+
+    def __call__(self, ids: Any, training: bool = False) -> Tensor:
+        # ids stay integers (the base class would cast them to the layer's float dtype)
+        if not self.built:
+            self.build(np.shape(ids))
+            self.built = True
+        return ops.embedding(ids, self.embeddings)
+
+
+class LSTM(Layer):
+    """Keras's LSTM (one layer, unidirectional) on the core's fused op: x [B, T, I] -> [B, units]
+    (or [B, T, units] with return_sequences). Weights "kernel" [I, 4*units], "recurrent_kernel"
+    [units, 4*units], "bias" [4*units] (gates i, f, c, o; glorot_uniform, orthogonal, zeros with
+    the forget gate's bias at 1 as Keras's unit_forget_bias)."""
+
+    def __init__(self, units: int, return_sequences: bool = False, use_bias: bool = True,
+                 kernel_initializer: str | Callable = "glorot_uniform",
+                 recurrent_initializer: str | Callable = "orthogonal", unit_forget_bias: bool = True, **kw):
+        super().__init__(**kw)
+        if int(units) < 1:
+            raise ValueError(f"twincore.LSTM: argument 'units': must be >= 1, got {units}")
+        self.units, self.return_sequences, self.use_bias = int(units), bool(return_sequences), use_bias
+        self.kernel_initializer, self.recurrent_initializer = kernel_initializer, recurrent_initializer
+        self.unit_forget_bias = unit_forget_bias
+
+    def build(self, input_shape):
+        u, fan_in = self.units, input_shape[-1]
+        self.kernel = self.add_weight("kernel", (fan_in, 4 * u), self.kernel_initializer, fan_in, 4 * u)
+        rec = _orthogonal(self._rng) if self.recurrent_initializer == "orthogonal" else self.recurrent_initializer
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (u, 4 * u), rec, u, 4 * u)
+        self.bias = None
+        if self.use_bias:
+            forget = float(self.unit_forget_bias)
+            init = lambda shape, fi, fo: np.r_[np.zeros(u), np.full(u, forget), np.zeros(2 * u)]  # noqa: E731
+            self.bias = self.add_weight("bias", (4 * u,), init)
+
+    def call(self, x, training=False):
+        return ops.lstm(x, self.kernel, self.recurrent_kernel, self.bias, return_sequences=self.return_sequences)

@@ -205,3 +205,30 @@ def batch_norm(x: Tensor, gamma: Tensor | None = None, beta: Tensor | None = Non
     y, m, v = _core.tape_batch_norm(x._v, None if gamma is None else _var(gamma, x),
                                     None if beta is None else _var(beta, x), float(eps), layout)
     return _wrap(y), _wrap(m), _wrap(v)
+
+# ---- issue 16, LSTM half: sigmoid, embedding, lstm ----
+def sigmoid(x: Tensor) -> Tensor:
+    return _wrap(_core.tape_sigmoid(as_tensor(x)._v))
+
+
+_ACTIVATIONS["sigmoid"] = sigmoid
+
+
+def embedding(ids: Any, weight: Tensor) -> Tensor:
+    """Rows of weight [V, D] at integer ids (a constant) of any shape S -> S + (D,)."""
+    ids = ids._v if isinstance(ids, Tensor) else (ids if hasattr(ids, "__dlpack__") and not isinstance(ids, np.ndarray)
+                                                  else np.ascontiguousarray(ids))
+    return _wrap(_core.tape_embedding(ids, as_tensor(weight)._v))
+
+
+def lstm(x: Tensor, kernel: Tensor, recurrent_kernel: Tensor, bias: Tensor | None = None, h0: Tensor | None = None,
+         c0: Tensor | None = None, return_sequences: bool = False, batch_first: bool = True,
+         keras_layout: bool = True) -> Tensor:
+    """One LSTM layer over the whole sequence (the core's fused op). Keras's layout by default:
+    x [B, T, I], kernel [I, 4H], recurrent_kernel [H, 4H] (gates i, f, c, o), bias [4H]; with
+    keras_layout=False the kernel's [4H, I] / [4H, H]. h0, c0 [B, H] or None.
+    Returns y [B, T, H] (return_sequences) or the last h [B, H]."""
+    x = as_tensor(x)
+    opt = lambda v: None if v is None else _var(v, x)  # noqa: E731
+    return _wrap(_core.tape_lstm(x._v, _var(kernel, x), _var(recurrent_kernel, x), opt(bias), opt(h0), opt(c0),
+                                 batch_first, return_sequences, keras_layout))

@@ -229,3 +229,35 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias)):
         raise bad(op, "training", "no gradient in inference mode; run under torch.no_grad() or train mode")
     return ops.batch_norm_inference(x, weight, bias, running_mean, running_var, float(eps), layout)
+
+# ---- issue 16, LSTM half: sigmoid, embedding, lstm ------------------------------------
+
+__all__ += ["sigmoid", "embedding", "lstm"]
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)) elementwise, any shape."""
+    check_tensor(x, "sigmoid", "x")
+    return call(ops.sigmoid, x)
+
+
+def embedding(ids: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """weight [V, D] rows picked by integer ids of any shape S -> S + (D,) (as F.embedding);
+    row padding_idx (negative counts from V) gets no gradient."""
+    check_tensor(ids, "embedding", "ids")
+    check_tensor(weight, "embedding", "weight")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += weight.shape[0]
+    return call(ops.embedding, ids, weight, padding_idx)
+
+
+def lstm(x: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor | None = None, h0: Tensor | None = None,
+         c0: Tensor | None = None, batch_first: bool = False, return_sequences: bool = True):
+    """One LSTM layer over the whole sequence, in the kernel's layout: x [T,B,I] ([B,T,I] with
+    batch_first), w_ih [4H,I], w_hh [4H,H] (gates i, f, g, o), one bias [4H], h0/c0 [B,H].
+    Returns (y [T,B,H] / [B,T,H] or None without return_sequences, h_n [B,H], c_n [B,H])."""
+    check_tensor(x, "lstm", "x")
+    check_tensor(w_ih, "lstm", "w_ih")
+    check_tensor(w_hh, "lstm", "w_hh")
+    y, hn, cn, _ = call(ops.lstm, x, w_ih, w_hh, bias, h0, c0, bool(batch_first), bool(return_sequences))
+    return (y if return_sequences else None), hn, cn

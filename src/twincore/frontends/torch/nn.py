@@ -13,6 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+import twincore.kernels as K
 from twincore.frontends.torch import functional as tcf
 from twincore.frontends.torch._common import bad, layout_arg, pair, padding_arg
 
@@ -133,10 +134,7 @@ class RotationConv2d(Conv2d):
             raise bad("RotationConv2d", "rotation_angle", f"must be >= 0, got {rotation_angle!r}")
         if not translation_range >= 0:
             raise bad("RotationConv2d", "translation_range", f"must be >= 0, got {translation_range!r}")
-        if interpolation not in ("bilinear", "nearest"):
-            raise bad("rotate", "interpolation", f"expected 'bilinear' or 'nearest', got {interpolation!r}")
-        if fill not in ("zeros", "constant", "nearest", "reflect"):
-            raise bad("rotate", "fill", f"expected 'zeros', 'constant', 'nearest' or 'reflect', got {fill!r}")
+        K.rotate_check_options(interpolation, fill, float(fill_value))  # the core's rule and message
         self.rotation_angle, self.translation_range = float(rotation_angle), float(translation_range)
         self.interpolation, self.fill, self.fill_value = interpolation, fill, float(fill_value)
 
@@ -405,3 +403,128 @@ class BatchNorm2d(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"track_running_stats={self.track_running_stats}" + (", layout='NHWC'" if self.layout == "NHWC" else ""))
+
+# ---- issue 16, LSTM half: Sigmoid, Embedding, LSTM ------------------------------------
+
+__all__ += ["Sigmoid", "Embedding", "LSTM"]
+
+
+class Sigmoid(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return tcf.sigmoid(x)
+
+
+class Embedding(nn.Module):
+    """torch.nn.Embedding's arguments and state_dict ("weight" [num_embeddings, embedding_dim],
+    N(0, 1) initialisation, padding_idx row zeroed and never updated by its gradient).
+    max_norm, scale_grad_by_freq and sparse are not supported."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                 sparse: bool = False, _weight: Tensor | None = None, _freeze: bool = False, device=None, dtype=None):
+        super().__init__()
+        if num_embeddings < 1 or embedding_dim < 1:
+            raise bad("embedding", "num_embeddings" if num_embeddings < 1 else "embedding_dim", "must be >= 1")
+        for arg, v in (("max_norm", max_norm is not None), ("scale_grad_by_freq", scale_grad_by_freq),
+                       ("sparse", sparse)):
+            if v:
+                raise bad("embedding", arg, "is not supported")
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise bad("embedding", "padding_idx", f"must be in [-{num_embeddings}, {num_embeddings}), "
+                          f"got {padding_idx}")
+            padding_idx %= num_embeddings
+        self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
+        kw = {"device": device, "dtype": dtype}
+        if _weight is None:
+            self.weight = nn.Parameter(torch.empty((num_embeddings, embedding_dim), **kw), requires_grad=not _freeze)
+            self.reset_parameters()
+        else:
+            self.weight = nn.Parameter(_weight, requires_grad=not _freeze)
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.weight)  # as torch.nn.Embedding: the same draws
+        if self.padding_idx is not None:
+            with torch.no_grad():
+                self.weight[self.padding_idx].fill_(0)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return tcf.embedding(ids, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+
+
+class LSTM(nn.Module):
+    """torch.nn.LSTM for one unidirectional layer: the same arguments, parameter names
+    (weight_ih_l0 [4H, I], weight_hh_l0 [4H, H], bias_ih_l0, bias_hh_l0 [4H]; gates i, f, g, o),
+    initialisation (the same draws) and return value (output, (h_n, c_n)) with h_n, c_n
+    [1, B, H]; state_dicts move between the two. num_layers > 1, bidirectional, proj_size and
+    dropout are not supported.
+
+    merged_bias=True (not in torch): one bias "bias_l0" [4H] instead of two, as the kernel and
+    Keras's LSTM have it (torch's two biases only ever act as their sum); the workloads use it so
+    that torch, Keras and the tape train the same parameters."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device=None, dtype=None, merged_bias: bool = False):
+        super().__init__()
+        for arg, got, want in (("num_layers", num_layers, 1), ("bidirectional", bidirectional, False),
+                               ("proj_size", proj_size, 0), ("dropout", dropout, 0)):
+            if got != want:
+                raise bad("lstm", arg, f"only {arg}={want} is supported (one unidirectional layer), got {got!r}")
+        if input_size < 1 or hidden_size < 1:
+            raise bad("lstm", "input_size" if input_size < 1 else "hidden_size", "must be >= 1")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, 1
+        self.bias, self.batch_first, self.merged_bias = bias, batch_first, merged_bias
+        self.dropout, self.bidirectional, self.proj_size = 0.0, False, 0
+        kw = {"device": device, "dtype": dtype}
+        g = 4 * hidden_size
+        self.weight_ih_l0 = nn.Parameter(torch.empty((g, input_size), **kw))
+        self.weight_hh_l0 = nn.Parameter(torch.empty((g, hidden_size), **kw))
+        if bias and merged_bias:
+            self.bias_l0 = nn.Parameter(torch.empty(g, **kw))
+        elif bias:
+            self.bias_ih_l0 = nn.Parameter(torch.empty(g, **kw))
+            self.bias_hh_l0 = nn.Parameter(torch.empty(g, **kw))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for w in self.parameters():  # torch.nn.LSTM's loop: same order, same draws
+            nn.init.uniform_(w, -stdv, stdv)
+
+    def _bias(self) -> Tensor | None:
+        if not self.bias:
+            return None
+        return self.bias_l0 if self.merged_bias else self.bias_ih_l0 + self.bias_hh_l0
+
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None):
+        if not isinstance(input, Tensor) or input.dim() not in (2, 3):
+            raise bad("lstm", "x", "expected a [T, B, I] / [B, T, I] (batch_first) or unbatched [T, I] tensor, "
+                      f"got {getattr(input, 'shape', type(input).__name__)}")
+        if input.shape[-1] != self.input_size:
+            raise bad("lstm", "x", f"expected input_size={self.input_size} features in the last dim, "
+                      f"got shape {tuple(input.shape)}")
+        unbatched = input.dim() == 2
+        x = input.unsqueeze(0 if self.batch_first else 1) if unbatched else input
+        h0 = c0 = None
+        if hx is not None:
+            if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+                raise bad("lstm", "hx", "expected a pair (h_0, c_0)", TypeError)
+            want = (1, self.hidden_size) if unbatched else (1, x.shape[0 if self.batch_first else 1], self.hidden_size)
+            for name, s in zip(("h0", "c0"), hx):
+                if not isinstance(s, Tensor) or tuple(s.shape) != want:
+                    raise bad("lstm", name, f"expected shape {want}, got {getattr(s, 'shape', type(s).__name__)}")
+            h0, c0 = (s.reshape(s.shape[-2] if not unbatched else 1, self.hidden_size) for s in hx)
+        y, hn, cn = tcf.lstm(x, self.weight_ih_l0, self.weight_hh_l0, self._bias(), h0, c0, self.batch_first)
+        if unbatched:
+            return y.squeeze(0 if self.batch_first else 1), (hn, cn)
+        return y, (hn.unsqueeze(0), cn.unsqueeze(0))
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        s += ", bias=False" if not self.bias else (", merged_bias=True" if self.merged_bias else "")
+        return s + (", batch_first=True" if self.batch_first else "")

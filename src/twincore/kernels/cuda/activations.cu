@@ -41,3 +41,26 @@ __device__ __forceinline__ void tanh_backward_body(const T* dy, const T* y, T* d
   TC_REGISTER(relu_##S) TC_REGISTER(relu_backward_##S) TC_REGISTER(tanh_##S) TC_REGISTER(tanh_backward_##S)
 TC_FOR_FLOATS(TC_ACT)
 #undef TC_ACT
+
+// sigmoid (issue 16): y = 1 / (1 + e^-x) (e^-x = inf gives exactly 0); dx = dy * y * (1 - y).
+template <typename T>
+__device__ __forceinline__ void sigmoid_body(const T* x, T* y, i64 n) {
+  typedef typename Acc<T>::type A;
+  TC_GRID_LOOP(i, n) st(y, i, A(1) / (A(1) + tc_exp(-ld(x, i))));
+}
+template <typename T>
+__device__ __forceinline__ void sigmoid_backward_body(const T* dy, const T* y, T* dx, i64 n) {
+  typedef typename Acc<T>::type A;
+  TC_GRID_LOOP(i, n) {
+    A s = ld(y, i);
+    st(dx, i, ld(dy, i) * s * (A(1) - s));
+  }
+}
+#define TC_SIGMOID(S, T)                                                                      \
+  extern "C" __global__ void sigmoid_##S(const T* x, T* y, i64 n) { sigmoid_body(x, y, n); } \
+  extern "C" __global__ void sigmoid_backward_##S(const T* dy, const T* y, T* dx, i64 n) {   \
+    sigmoid_backward_body(dy, y, dx, n);                                                      \
+  }                                                                                           \
+  TC_REGISTER(sigmoid_##S) TC_REGISTER(sigmoid_backward_##S)
+TC_FOR_FLOATS(TC_SIGMOID)
+#undef TC_SIGMOID

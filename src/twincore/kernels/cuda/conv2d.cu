@@ -196,3 +196,140 @@ __device__ __forceinline__ void conv_db_body(const T* dy, T* db, i64 N, i64 O, i
   TC_REGISTER(conv2d_backward_input_##S) TC_REGISTER(conv2d_backward_bias_##S)
 TC_FOR_FLOATS(TC_CONV)
 #undef TC_CONV
+
+// ---- conv2d as GEMM on the vendor GEMM (cpp/gpu/conv2d_gemm.cc plans these) -------------
+// The im2col buffer is built explicitly (in chunks of nb images starting at image n0) and
+// the GEMM runs on cuBLASLt; these kernels are the memory-bound glue around it: im2col,
+// the deterministic col2im gather (no atomics), a [nb, O, P] -> [O, nb, P] transpose of dY
+// for the NCHW weight gradient, and the per-channel bias + activation pass.
+// act: 0 none, 1 relu, 2 tanh (cpu/activations.h's Act).
+
+// Index arithmetic: a 64-bit division costs several times a 32-bit one and these kernels
+// do about six per element, so they run in 32 bits (I = unsigned) whenever every index of
+// the launch fits, and in 64 bits (I = i64) otherwise (the entry points choose).
+// NHWC col[(j*OH + oh)*OW + ow][(kh*KW + kw)*C + c] = x[n0 + j, ih, iw, c] (0 in the padding).
+template <typename I, typename T>
+__device__ __forceinline__ void im2col_nhwc_body(const T* x, T* col, const Geo& g, i64 n0, i64 nb) {
+  const I C = I(g.C), KW = I(g.KW), OW = I(g.OW), OH = I(g.OH), K = I(g.KH * g.KW * g.C);
+  const i64 rows = nb * g.OH * g.OW;
+  TC_GRID_LOOP(e, rows * i64(K)) {
+    const I k = I(e) % K, m = I(e) / K;
+    const I c = k % C, kw = (k / C) % KW, kh = k / (C * KW);
+    const I ow = m % OW, oh = (m / OW) % OH, j = m / (OW * OH);
+    st(col, e, x_at(x, g, true, n0 + j, c, oh, ow, kh, kw));
+  }
+}
+// NCHW, k = (c*KH + kh)*KW + kw, p = oh*OW + ow:
+//   by_image = 1: col[j][k][p] (the forward's batched B operands, one [K, P] per image);
+//   by_image = 0: col[k][j*P + p] (one [K, nb*P] matrix: the weight gradient's K = nb*P).
+template <typename I, typename T>
+__device__ __forceinline__ void im2col_nchw_body(const T* x, T* col, const Geo& g, i64 n0, i64 nb, i64 by_image) {
+  const I K = I(g.C * g.KH * g.KW), P = I(g.OH * g.OW), NB = I(nb), KH = I(g.KH), KW = I(g.KW), OW = I(g.OW);
+  TC_GRID_LOOP(e, nb * i64(K) * i64(P)) {
+    const I ei = I(e);
+    I j, k, p;
+    if (by_image) {
+      p = ei % P; k = (ei / P) % K; j = ei / (P * K);
+    } else {
+      p = ei % P; j = (ei / P) % NB; k = ei / (P * NB);
+    }
+    const I kw = k % KW, kh = (k / KW) % KH, c = k / (KW * KH);
+    st(col, e, x_at(x, g, false, n0 + j, c, p / OW, p % OW, kh, kw));
+  }
+}
+// dx[n0 + j] = col2im(dcol): each input element gathers the taps that read it, in a fixed
+// order (deterministic). NHWC dcol [(j, oh, ow)][(kh, kw, c)]; NCHW dcol [j][(c, kh, kw)][(oh, ow)].
+template <typename I, typename T>
+__device__ __forceinline__ void col2im_body(const T* dcol, T* dx, const Geo& g, i64 n0, i64 nb, i64 nhwc) {
+  typedef typename Acc<T>::type A;
+  const I C = I(g.C), H = I(g.H), W = I(g.W), per = I(g.C * g.H * g.W);
+  const i64 K = g.KH * g.KW * g.C, P = g.OH * g.OW;
+  TC_GRID_LOOP(e, nb * i64(per)) {
+    const I ei = I(e);
+    I j, c, ih, iw;
+    if (nhwc) {
+      c = ei % C; iw = (ei / C) % W; ih = (ei / (C * W)) % H; j = ei / per;
+    } else {
+      iw = ei % W; ih = (ei / W) % H; c = (ei / (W * H)) % C; j = ei / per;
+    }
+    A s = 0;
+    for (i64 kh = 0; kh < g.KH; ++kh) {
+      const i64 th = i64(ih) + g.pt - kh * g.dh;
+      if (th < 0 || th % g.sh) continue;
+      const i64 oh = th / g.sh;
+      if (oh >= g.OH) continue;
+      for (i64 kw = 0; kw < g.KW; ++kw) {
+        const i64 tw = i64(iw) + g.pl - kw * g.dw;
+        if (tw < 0 || tw % g.sw) continue;
+        const i64 ow = tw / g.sw;
+        if (ow >= g.OW) continue;
+        const i64 p = oh * g.OW + ow;
+        s += nhwc ? ld(dcol, (i64(j) * P + p) * K + (kh * g.KW + kw) * g.C + c)
+                  : ld(dcol, (i64(j) * K + (i64(c) * g.KH + kh) * g.KW + kw) * P + p);
+      }
+    }
+    st(dx, n0 * i64(per) + e, s);
+  }
+}
+// dst[o][j][p] = src[j][o][p]: NCHW dY of nb images as one [O, nb*P] matrix.
+template <typename T>
+__device__ __forceinline__ void to_cnhw_body(const T* src, T* dst, i64 nb, i64 O, i64 P) {
+  TC_GRID_LOOP(e, nb * O * P) {
+    const i64 p = e % P, j = (e / P) % nb, o = e / (P * nb);
+    dst[e] = src[(j * O + o) * P + p];
+  }
+}
+// y = act(y + bias[channel]) in place; channel = e % O (NHWC) or (e / P) % O (NCHW).
+template <typename T>
+__device__ __forceinline__ void bias_act_body(T* y, const T* bias, i64 total, i64 O, i64 P, i64 nhwc, i64 act) {
+  typedef typename Acc<T>::type A;
+  TC_GRID_LOOP(e, total) {
+    A v = ld(y, e);
+    if (bias) v += ld(bias, nhwc ? e % O : (e / P) % O);
+    if (act == 1) v = v > A(0) ? v : (v != v ? v : A(0));
+    else if (act == 2) v = tc_tanh(v);
+    st(y, e, v);
+  }
+}
+// out = g * act'(y): relu' = (y > 0), tanh' = 1 - y^2 (y is the activation's output).
+template <typename T>
+__device__ __forceinline__ void act_grad_body(const T* g, const T* y, T* out, i64 n, i64 act) {
+  typedef typename Acc<T>::type A;
+  TC_GRID_LOOP(e, n) {
+    const A yv = ld(y, e), gv = ld(g, e);
+    st(out, e, act == 1 ? (yv > A(0) ? gv : A(0)) : gv * (A(1) - yv * yv));
+  }
+}
+
+#define TC_CONV_GEMM(S, T)                                                                                  \
+  extern "C" __global__ void conv2d_im2col_nhwc_##S(const T* x, T* col, TC_GEO_PARAMS, i64 n0, i64 nb) {   \
+    Geo g = TC_GEO;                                                                                         \
+    if (nb * OH * OW * KH * KW * C < (1LL << 31)) im2col_nhwc_body<unsigned>(x, col, g, n0, nb);            \
+    else im2col_nhwc_body<i64>(x, col, g, n0, nb);                                                          \
+  }                                                                                                         \
+  extern "C" __global__ void conv2d_im2col_nchw_##S(const T* x, T* col, TC_GEO_PARAMS, i64 n0, i64 nb,     \
+                                                    i64 by_image) {                                         \
+    Geo g = TC_GEO;                                                                                         \
+    if (nb * OH * OW * KH * KW * C < (1LL << 31)) im2col_nchw_body<unsigned>(x, col, g, n0, nb, by_image);  \
+    else im2col_nchw_body<i64>(x, col, g, n0, nb, by_image);                                                \
+  }                                                                                                         \
+  extern "C" __global__ void conv2d_col2im_##S(const T* dcol, T* dx, TC_GEO_PARAMS, i64 n0, i64 nb,        \
+                                               i64 nhwc) {                                                  \
+    Geo g = TC_GEO;                                                                                         \
+    if (nb * C * H * W < (1LL << 31)) col2im_body<unsigned>(dcol, dx, g, n0, nb, nhwc);                     \
+    else col2im_body<i64>(dcol, dx, g, n0, nb, nhwc);                                                       \
+  }                                                                                                         \
+  extern "C" __global__ void conv2d_to_cnhw_##S(const T* src, T* dst, i64 nb, i64 O, i64 P) {              \
+    to_cnhw_body(src, dst, nb, O, P);                                                                       \
+  }                                                                                                         \
+  extern "C" __global__ void conv2d_bias_act_##S(T* y, const T* bias, i64 total, i64 O, i64 P, i64 nhwc,    \
+                                                 i64 act) {                                                 \
+    bias_act_body(y, bias, total, O, P, nhwc, act);                                                         \
+  }                                                                                                         \
+  extern "C" __global__ void conv2d_act_grad_##S(const T* g, const T* y, T* out, i64 n, i64 act) {         \
+    act_grad_body(g, y, out, n, act);                                                                       \
+  }                                                                                                         \
+  TC_REGISTER(conv2d_im2col_nhwc_##S) TC_REGISTER(conv2d_im2col_nchw_##S) TC_REGISTER(conv2d_col2im_##S)   \
+  TC_REGISTER(conv2d_to_cnhw_##S) TC_REGISTER(conv2d_bias_act_##S) TC_REGISTER(conv2d_act_grad_##S)
+TC_FOR_FLOATS(TC_CONV_GEMM)
+#undef TC_CONV_GEMM

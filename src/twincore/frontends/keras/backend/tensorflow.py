@@ -6,6 +6,8 @@ from twincore.frontends.keras.tf_ops import (  # noqa: F401  (GAN ops, issue 16)
     batch_norm, batch_norm_inference, batch_norm_update_stats, binary_cross_entropy_with_logits, conv_transpose2d,
     leaky_relu, relu, tanh)
 
+from twincore.frontends.keras.tf_ops import embedding, lstm, sigmoid  # noqa: F401,E402  (issue 16)
+
 
 def value(variable):
     """What a layer passes for a Keras Variable: TF reads it (tape-visible) in the op."""

@@ -98,3 +98,20 @@ def batch_norm_inference(x, gamma, beta, mean, var, eps=1e-3, layout="NHWC"):
     from twincore.frontends.torch import ops
 
     return ops.batch_norm_inference(x, gamma, beta, mean, var, float(eps), layout)
+
+# ---- issue 16, LSTM half ---------------------------------------------------------------
+
+def sigmoid(x):
+    return F.sigmoid(x)
+
+
+def embedding(ids, embeddings):
+    return F.embedding(ids, embeddings)
+
+
+def lstm(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, return_sequences=True):
+    """Keras's layout (x [B,T,I], kernel [I,4H], recurrent_kernel [H,4H], gates i, f, c, o)
+    -> the kernel's (w_ih [4H,I], w_hh [4H,H], gates i, f, g, o: the same order) by transposes
+    that autograd sees. Returns (y or None, h_n, c_n)."""
+    return F.lstm(x, kernel.t(), recurrent_kernel.t(), bias, h0, c0, batch_first=True,
+                  return_sequences=return_sequences)

@@ -16,8 +16,9 @@ class TwincoreLayer(keras.layers.Layer):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         # The core runs through tf.numpy_function / a torch Function, which XLA cannot
-        # compile: Keras's jit_compile="auto" (and True) then falls back to no XLA.
-        self.supports_jit = False
+        # compile: Keras's jit_compile="auto" (and True) then falls back to no XLA. On JAX
+        # the ops are XLA FFI custom calls, which jit compiles (backend/jax.py says so).
+        self.supports_jit = getattr(impl, "SUPPORTS_JIT", False)
         compute = self.dtype_policy.compute_dtype
         if compute not in SUPPORTED_DTYPES:
             raise ValueError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import keras
 
+import twincore.kernels as K
 from twincore.frontends.keras import _shapes
 from twincore.frontends.keras.backend import impl
 from twincore.frontends.keras.layers._base import TwincoreLayer
@@ -77,9 +78,10 @@ class Conv2D(TwincoreLayer):
         return self.convolve(inputs)
 
     def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
-        ho, wo = _shapes.window2d(h, w, self.kernel_size, self.strides, self.dilation_rate, self.padding)
-        return (n, ho, wo, self.filters)
+        # the core's conv2d rules, on shapes only
+        w_shape = self.kernel_size + (input_shape[-1], self.filters)
+        return _shapes.core_shape(lambda x, w: K.conv2d(x, w, None, self.strides, self.padding, self.dilation_rate,
+                                                        "NHWC"), input_shape, w_shape)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,

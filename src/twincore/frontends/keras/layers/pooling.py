@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+import twincore.kernels as K
 from twincore.frontends.keras import _shapes
 from twincore.frontends.keras.backend import impl
 from twincore.frontends.keras.layers._base import TwincoreLayer
@@ -49,12 +50,9 @@ class MaxPooling2D(TwincoreLayer):
         return impl.max_pool2d(inputs, self.pool_size, self.strides, self.padding, layout)
 
     def compute_output_shape(self, input_shape):
-        if self.data_format == "channels_last":
-            n, h, w, c = input_shape
-        else:
-            n, c, h, w = input_shape
-        ho, wo = _shapes.window2d(h, w, self.pool_size, self.strides, 1, self.padding)
-        return (n, ho, wo, c) if self.data_format == "channels_last" else (n, c, ho, wo)
+        layout = "NHWC" if self.data_format == "channels_last" else "NCHW"
+        return _shapes.core_shape(lambda x: K.max_pool2d(x, self.pool_size, self.strides, self.padding, layout),
+                                  input_shape)
 
     def get_config(self):
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,

@@ -34,3 +34,5 @@ tanh = _unary("tanh", lambda x: K.tanh(x), lambda dy, y: K.tanh_backward(dy, y))
 tanh.__doc__ = "y = tanh(x) elementwise (twincore core); any shape."
 softmax = _unary("softmax", lambda x: K.softmax(x), lambda dy, y: K.softmax_backward(dy, y))
 softmax.__doc__ = "y = softmax(x) over the last axis (twincore core); any rank >= 1."
+sigmoid = _unary("sigmoid", lambda x: K.sigmoid(x), lambda dy, y: K.sigmoid_backward(dy, y))
+sigmoid.__doc__ = "y = 1 / (1 + exp(-x)) elementwise (twincore core); any shape."

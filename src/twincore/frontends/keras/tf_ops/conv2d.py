@@ -18,16 +18,16 @@ from twincore.frontends.keras.tf_ops.matmul import _ACT
 
 
 def _out_shape(x, w, strides, padding, dilation, layout):
-    if layout == "NHWC":
-        n, h, wd, _ = x.shape
-        kh, kw, _, o = w.shape
-    else:
-        n, _, h, wd = x.shape
-        o, _, kh, kw = w.shape
-    if kh is None or kw is None:
+    """The core's conv2d rules on the static shapes (None where unknown)."""
+    kdims = (0, 1) if layout == "NHWC" else (2, 3)
+    if x.shape.rank != 4 or w.shape.rank != 4 or any(w.shape[i] is None for i in kdims):
         return tf.TensorShape(None)
-    ho, wo = _shapes.window2d(h, wd, (kh, kw), strides, dilation, padding)
-    return tf.TensorShape([n, ho, wo, o] if layout == "NHWC" else [n, o, ho, wo])
+    try:
+        return tf.TensorShape(_shapes.core_shape(
+            lambda a, b: K.conv2d(a, b, None, strides, padding, dilation, layout), x.shape.as_list(),
+            w.shape.as_list()))
+    except (ValueError, TypeError):
+        return tf.TensorShape(None)  # let the call itself name the bad argument
 
 
 def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1,

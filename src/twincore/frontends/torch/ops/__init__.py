@@ -11,7 +11,7 @@ torch.compile (see `_common.register` and `_common.call`).
 
 from twincore.frontends.torch.ops.activations import relu, relu_backward, tanh, tanh_backward  # noqa: F401
 from twincore.frontends.torch.ops.conv2d import conv2d, conv2d_backward  # noqa: F401
-from twincore.frontends.torch.ops.cross_entropy import softmax_cross_entropy  # noqa: F401
+from twincore.frontends.torch.ops.softmax_cross_entropy import softmax_cross_entropy  # noqa: F401
 from twincore.frontends.torch.ops.global_avg_pool2d import global_avg_pool2d, global_avg_pool2d_backward  # noqa: F401
 from twincore.frontends.torch.ops.matmul import matmul, matmul_backward  # noqa: F401
 from twincore.frontends.torch.ops.max_pool2d import max_pool2d, max_pool2d_backward  # noqa: F401
@@ -23,6 +23,11 @@ from twincore.frontends.torch.ops.batch_norm import batch_norm, batch_norm_backw
 from twincore.frontends.torch.ops.binary_cross_entropy import binary_cross_entropy_with_logits  # noqa: F401
 from twincore.frontends.torch.ops.conv_transpose2d import conv_transpose2d, conv_transpose2d_backward  # noqa: F401
 from twincore.frontends.torch.ops.leaky_relu import leaky_relu, leaky_relu_backward  # noqa: F401
+
+# issue 16, LSTM half
+from twincore.frontends.torch.ops.activations import sigmoid, sigmoid_backward  # noqa: F401
+from twincore.frontends.torch.ops.embedding import embedding, embedding_backward  # noqa: F401
+from twincore.frontends.torch.ops.lstm import lstm, lstm_backward  # noqa: F401
 
 # Every custom op, forward and backward, for opcheck and for readers.
 ALL_OPS = {name: obj for name, obj in globals().items() if hasattr(obj, "register_fake")}

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
-from twincore.frontends.torch._common import backward_op, register
+from twincore.frontends.torch._common import backward_op, fake_from_core, register
 
 
 def _elementwise(name: str, fwd, bwd):
@@ -22,8 +22,8 @@ def _elementwise(name: str, fwd, bwd):
 
     op = torch.library.custom_op(f"twincore::{name}", forward, mutates_args=())
     op_backward = torch.library.custom_op(f"twincore::{name}_backward", backward_impl, mutates_args=())
-    op.register_fake(lambda x: x.new_empty(x.shape))
-    op_backward.register_fake(lambda grad, y: grad.new_empty(grad.shape))
+    op.register_fake(fake_from_core(forward))
+    op_backward.register_fake(fake_from_core(backward_impl))
 
     def setup_context(ctx, inputs, output):
         ctx.save_for_backward(output)
@@ -38,3 +38,4 @@ def _elementwise(name: str, fwd, bwd):
 
 relu, relu_backward = _elementwise("relu", K.relu, K.relu_backward)
 tanh, tanh_backward = _elementwise("tanh", K.tanh, K.tanh_backward)
+sigmoid, sigmoid_backward = _elementwise("sigmoid", K.sigmoid, K.sigmoid_backward)

@@ -15,8 +15,8 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
-from twincore.frontends.torch._common import (backward_op, kernel_padding, none_if_empty, out_size, placeholder,
-                                             register)
+from twincore.frontends.torch._common import (backward_op, fake_from_core, kernel_padding, none_if_empty,
+                                             placeholder, register)
 
 
 def _forward(x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: list[int], padding: list[int],
@@ -28,15 +28,7 @@ def _forward(x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: list[int
 conv2d = torch.library.custom_op("twincore::conv2d", _forward, mutates_args=())
 
 
-@conv2d.register_fake
-def _(x, weight, bias, stride, padding, padding_mode, dilation, layout):
-    if layout == "NCHW":
-        (n, _, h, w), (o, _, kh, kw) = x.shape, weight.shape
-    else:
-        (n, h, w, _), (kh, kw, _, o) = x.shape, weight.shape
-    oh = out_size(h, kh, stride[0], dilation[0], padding[0], padding_mode)
-    ow = out_size(w, kw, stride[1], dilation[1], padding[1], padding_mode)
-    return x.new_empty((n, o, oh, ow) if layout == "NCHW" else (n, oh, ow, o))
+conv2d.register_fake(fake_from_core(_forward))
 
 
 def _backward_impl(grad: Tensor, x: Tensor, weight: Tensor, stride: list[int], padding: list[int],
@@ -52,11 +44,7 @@ def _backward_impl(grad: Tensor, x: Tensor, weight: Tensor, stride: list[int], p
 conv2d_backward = torch.library.custom_op("twincore::conv2d_backward", _backward_impl, mutates_args=())
 
 
-@conv2d_backward.register_fake
-def _(grad, x, weight, stride, padding, padding_mode, dilation, layout, need_x, need_weight, need_bias):
-    o = weight.shape[0] if layout == "NCHW" else weight.shape[3]
-    return (grad.new_empty(x.shape if need_x else (0,)), grad.new_empty(weight.shape if need_weight else (0,)),
-            grad.new_empty((o,) if need_bias else (0,)))
+conv2d_backward.register_fake(fake_from_core(_backward_impl))
 
 
 def _setup(ctx, inputs, output):

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
-from twincore.frontends.torch._common import backward_op, register
+from twincore.frontends.torch._common import backward_op, fake_from_core, register
 
 
 def _forward(x: Tensor, layout: str) -> Tensor:
@@ -20,9 +20,7 @@ def _forward(x: Tensor, layout: str) -> Tensor:
 global_avg_pool2d = torch.library.custom_op("twincore::global_avg_pool2d", _forward, mutates_args=())
 
 
-@global_avg_pool2d.register_fake
-def _(x, layout):
-    return x.new_empty((x.shape[0], x.shape[1] if layout == "NCHW" else x.shape[3]))
+global_avg_pool2d.register_fake(fake_from_core(_forward))
 
 
 def _backward_impl(grad: Tensor, x_shape: list[int], layout: str) -> Tensor:
@@ -33,9 +31,7 @@ global_avg_pool2d_backward = torch.library.custom_op("twincore::global_avg_pool2
                                                      mutates_args=())
 
 
-@global_avg_pool2d_backward.register_fake
-def _(grad, x_shape, layout):
-    return grad.new_empty(x_shape)
+global_avg_pool2d_backward.register_fake(fake_from_core(_backward_impl))
 
 
 def _setup(ctx, inputs, output):

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
-from twincore.frontends.torch._common import backward_op, none_if_empty, placeholder, register
+from twincore.frontends.torch._common import backward_op, fake_from_core, none_if_empty, placeholder, register
 
 
 def _forward(a: Tensor, b: Tensor, bias: Optional[Tensor], trans_a: bool, trans_b: bool) -> Tensor:
@@ -25,12 +25,7 @@ def _forward(a: Tensor, b: Tensor, bias: Optional[Tensor], trans_a: bool, trans_
 matmul = torch.library.custom_op("twincore::matmul", _forward, mutates_args=())
 
 
-@matmul.register_fake
-def _(a, b, bias, trans_a, trans_b):
-    m = a.shape[-1] if trans_a else a.shape[-2]
-    n = b.shape[-2] if trans_b else b.shape[-1]
-    batch = a.shape[:1] if a.dim() == 3 else b.shape[:1] if b.dim() == 3 else ()
-    return a.new_empty((*batch, m, n))
+matmul.register_fake(fake_from_core(_forward))
 
 
 def _backward_impl(grad: Tensor, a: Tensor, b: Tensor, trans_a: bool, trans_b: bool, need_a: bool,
@@ -44,10 +39,7 @@ def _backward_impl(grad: Tensor, a: Tensor, b: Tensor, trans_a: bool, trans_b: b
 matmul_backward = torch.library.custom_op("twincore::matmul_backward", _backward_impl, mutates_args=())
 
 
-@matmul_backward.register_fake
-def _(grad, a, b, trans_a, trans_b, need_a, need_b, need_bias):
-    return (grad.new_empty(a.shape if need_a else (0,)), grad.new_empty(b.shape if need_b else (0,)),
-            grad.new_empty((grad.shape[-1],) if need_bias else (0,)))
+matmul_backward.register_fake(fake_from_core(_backward_impl))
 
 
 def _setup(ctx, inputs, output):

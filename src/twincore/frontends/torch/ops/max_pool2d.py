@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
-from twincore.frontends.torch._common import backward_op, kernel_padding, out_size, register
+from twincore.frontends.torch._common import backward_op, fake_from_core, kernel_padding, register
 
 
 def _forward(x: Tensor, kernel_size: list[int], stride: list[int], padding: list[int], padding_mode: str,
@@ -24,16 +24,7 @@ def _forward(x: Tensor, kernel_size: list[int], stride: list[int], padding: list
 max_pool2d = torch.library.custom_op("twincore::max_pool2d", _forward, mutates_args=())
 
 
-@max_pool2d.register_fake
-def _(x, kernel_size, stride, padding, padding_mode, layout):
-    if layout == "NCHW":
-        n, c, h, w = x.shape
-    else:
-        n, h, w, c = x.shape
-    oh = out_size(h, kernel_size[0], stride[0], 1, padding[0], padding_mode)
-    ow = out_size(w, kernel_size[1], stride[1], 1, padding[1], padding_mode)
-    shape = (n, c, oh, ow) if layout == "NCHW" else (n, oh, ow, c)
-    return x.new_empty(shape), x.new_empty(shape, dtype=torch.int64)
+max_pool2d.register_fake(fake_from_core(_forward))
 
 
 def _backward_impl(grad: Tensor, indices: Tensor, x_shape: list[int], layout: str) -> Tensor:
@@ -43,9 +34,7 @@ def _backward_impl(grad: Tensor, indices: Tensor, x_shape: list[int], layout: st
 max_pool2d_backward = torch.library.custom_op("twincore::max_pool2d_backward", _backward_impl, mutates_args=())
 
 
-@max_pool2d_backward.register_fake
-def _(grad, indices, x_shape, layout):
-    return grad.new_empty(x_shape)
+max_pool2d_backward.register_fake(fake_from_core(_backward_impl))
 
 
 def _setup(ctx, inputs, output):

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
-from twincore.frontends.torch._common import backward_op, register
+from twincore.frontends.torch._common import backward_op, fake_from_core, register
 
 
 def _forward(pred: Tensor, target: Tensor, reduction: str) -> Tensor:
@@ -20,9 +20,7 @@ def _forward(pred: Tensor, target: Tensor, reduction: str) -> Tensor:
 mse = torch.library.custom_op("twincore::mse", _forward, mutates_args=())
 
 
-@mse.register_fake
-def _(pred, target, reduction):
-    return pred.new_empty(pred.shape if reduction == "none" else ())
+mse.register_fake(fake_from_core(_forward))
 
 
 def _backward_impl(pred: Tensor, target: Tensor, grad: Tensor, reduction: str) -> Tensor:
@@ -32,9 +30,7 @@ def _backward_impl(pred: Tensor, target: Tensor, grad: Tensor, reduction: str) -
 mse_backward = torch.library.custom_op("twincore::mse_backward", _backward_impl, mutates_args=())
 
 
-@mse_backward.register_fake
-def _(pred, target, grad, reduction):
-    return pred.new_empty(pred.shape)
+mse_backward.register_fake(fake_from_core(_backward_impl))
 
 
 def _setup(ctx, inputs, output):

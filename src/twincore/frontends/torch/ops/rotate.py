@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
-from twincore.frontends.torch._common import backward_op, none_if_empty, placeholder, register
+from twincore.frontends.torch._common import backward_op, fake_from_core, none_if_empty, placeholder, register
 
 
 def _forward(images: Tensor, angle: Tensor, translate: Tensor, interpolation: str, fill: str, fill_value: float,
@@ -25,9 +25,7 @@ def _forward(images: Tensor, angle: Tensor, translate: Tensor, interpolation: st
 rotate = torch.library.custom_op("twincore::rotate", _forward, mutates_args=())
 
 
-@rotate.register_fake
-def _(images, angle, translate, interpolation, fill, fill_value, layout):
-    return images.new_empty(images.shape)
+rotate.register_fake(fake_from_core(_forward))
 
 
 def _backward_impl(grad: Tensor, images: Tensor, angle: Tensor, translate: Tensor, interpolation: str, fill: str,
@@ -43,12 +41,7 @@ def _backward_impl(grad: Tensor, images: Tensor, angle: Tensor, translate: Tenso
 rotate_backward = torch.library.custom_op("twincore::rotate_backward", _backward_impl, mutates_args=())
 
 
-@rotate_backward.register_fake
-def _(grad, images, angle, translate, interpolation, fill, fill_value, layout, need_images, need_angle,
-      need_translate):
-    return (grad.new_empty(images.shape if need_images else (0,)),
-            grad.new_empty(angle.shape if need_angle else (0,)),
-            grad.new_empty(translate.shape if need_translate else (0,)))
+rotate_backward.register_fake(fake_from_core(_backward_impl))
 
 
 def _setup(ctx, inputs, output):

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 import twincore.kernels as K
-from twincore.frontends.torch._common import backward_op, register
+from twincore.frontends.torch._common import backward_op, fake_from_core, register
 
 
 def _forward(x: Tensor) -> Tensor:
@@ -19,9 +19,7 @@ def _forward(x: Tensor) -> Tensor:
 softmax = torch.library.custom_op("twincore::softmax", _forward, mutates_args=())
 
 
-@softmax.register_fake
-def _(x):
-    return x.new_empty(x.shape)
+softmax.register_fake(fake_from_core(_forward))
 
 
 def _backward_impl(grad: Tensor, y: Tensor) -> Tensor:
@@ -31,9 +29,7 @@ def _backward_impl(grad: Tensor, y: Tensor) -> Tensor:
 softmax_backward = torch.library.custom_op("twincore::softmax_backward", _backward_impl, mutates_args=())
 
 
-@softmax_backward.register_fake
-def _(grad, y):
-    return grad.new_empty(grad.shape)
+softmax_backward.register_fake(fake_from_core(_backward_impl))
 
 
 def _setup(ctx, inputs, output):

@@ -1,10 +1,9 @@
-"""max_pool2d and global_avg_pool2d as TF ops over the core.
+"""max_pool2d as a TF op over the core.
 
 max_pool2d(x, pool_size=2, strides=None, padding="valid", layout="NHWC"):
     x [N,H,W,C] (NHWC) or [N,C,H,W] (NCHW); strides None = pool_size; padding "valid",
     "same" (TF's rule) or int/pair. Returns y [N,Ho,Wo,C] / [N,C,Ho,Wo]; the backward
     routes each gradient to its window's argmax (indices kept from the forward).
-global_avg_pool2d(x, layout="NHWC") -> y [N,C].
 """
 
 from __future__ import annotations
@@ -23,9 +22,8 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid", layout: str = "NHW
         padding = padding.lower()
     strides = pool_size if strides is None else strides
     try:
-        n, h, w, c = x.shape if layout == "NHWC" else [x.shape[i] for i in (0, 2, 3, 1)]
-        ho, wo = _shapes.window2d(h, w, pool_size, strides, 1, padding)
-        shape = tf.TensorShape([n, ho, wo, c] if layout == "NHWC" else [n, c, ho, wo])
+        shape = tf.TensorShape(_shapes.core_shape(lambda a: K.max_pool2d(a, pool_size, strides, padding, layout),
+                                                  x.shape.as_list()))
     except (ValueError, TypeError):
         shape = tf.TensorShape(None)  # let the core name the bad argument
     geo = dict(kernel_size=pool_size, stride=strides, padding=padding, layout=layout)
@@ -40,25 +38,6 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid", layout: str = "NHW
         def grad(dy):
             return call(lambda dy, idx, x: K.max_pool2d_backward(dy, idx, tuple(x.shape), layout=layout),
                         [dy, idx, x], [(x.dtype, x.shape)])
-
-        return y, grad
-
-    return f(x)
-
-
-def global_avg_pool2d(x, layout: str = "NHWC") -> tf.Tensor:
-    """Mean over the spatial axes on the core: [N,H,W,C] (NHWC) / [N,C,H,W] -> [N,C]."""
-    x = tensor(x, "global_avg_pool2d", "x", rank=4)
-    c = x.shape[3] if layout == "NHWC" else x.shape[1]
-    shape = tf.TensorShape([x.shape[0], c])
-
-    @tf.custom_gradient
-    def f(x):
-        y = call(lambda x: K.global_avg_pool2d(x, layout=layout), [x], [(x.dtype, shape)])
-
-        def grad(dy):
-            return call(lambda dy, x: K.global_avg_pool2d_backward(dy, tuple(x.shape), layout=layout),
-                        [dy, x], [(x.dtype, x.shape)])
 
         return y, grad
 

@@ -1,4 +1,4 @@
-// max_pool2d (with argmax indices) and global average pooling, NCHW and NHWC.
+// max_pool2d (with argmax indices), NCHW and NHWC.
 // Geometry (kernel kh x kw, stride sh x sw, pads pt/pl, output oh x ow) is resolved by
 // the host exactly as cpp/core/geometry.cc does (TF's "same").
 // max_pool2d: a cell replaces the running max if larger or NaN (torch's rule); the
@@ -96,41 +96,7 @@ __device__ __forceinline__ void cast_acc_body(const A* acc, T* out, i64 n) {
   TC_GRID_LOOP(i, n) st(out, i, typename Acc<T>::type(acc[i]));
 }
 
-// y[n, c] = mean over H*W. NCHW: one warp per plane (contiguous); NHWC: one thread per
-// (n, c), neighbouring threads read neighbouring channels.
-template <typename T>
-__device__ __forceinline__ void gap_body(const T* x, T* y, i64 N, i64 C, i64 HW, i64 nhwc) {
-  typedef typename Acc<T>::type A;
-  const A inv = A(1) / A(HW);
-  if (nhwc) {
-    TC_GRID_LOOP(e, N * C) {
-      const i64 n = e / C, c = e % C;
-      A s = 0;
-      for (i64 p = 0; p < HW; ++p) s += ld(x, (n * HW + p) * C + c);
-      st(y, e, s * inv);
-    }
-  } else {
-    const i64 lane = threadIdx.x & 31;
-    const i64 warps = (i64(gridDim.x) * blockDim.x) >> 5;
-    for (i64 pl = (i64(blockIdx.x) * blockDim.x + threadIdx.x) >> 5; pl < N * C; pl += warps) {
-      A s = 0;
-      for (i64 p = lane; p < HW; p += 32) s += ld(x, pl * HW + p);
-      s = warp_sum(s);
-      if (lane == 0) st(y, pl, s * inv);
-    }
-  }
-}
-template <typename T>
-__device__ __forceinline__ void gap_backward_body(const T* grad, T* dx, i64 N, i64 C, i64 HW, i64 nhwc) {
-  typedef typename Acc<T>::type A;
-  const A inv = A(1) / A(HW);
-  TC_GRID_LOOP(e, N * C * HW) {
-    i64 nc = nhwc ? (e / (HW * C)) * C + e % C : e / HW;
-    st(dx, e, ld(grad, nc) * inv);
-  }
-}
-
-#define TC_POOL(S, T)                                                                               \
+#define TC_MAX_POOL(S, T)                                                                           \
   extern "C" __global__ void max_pool2d_##S(const T* x, T* y, i64* idx, i64 N, i64 C, i64 H, i64 W, \
       i64 OH, i64 OW, i64 kh, i64 kw, i64 sh, i64 sw, i64 pt, i64 pl, i64 nhwc) {                   \
     Pool g = {N, C, H, W, OH, OW, kh, kw, sh, sw, pt, pl, nhwc};                                    \
@@ -148,15 +114,7 @@ __device__ __forceinline__ void gap_backward_body(const T* grad, T* dx, i64 N, i
   extern "C" __global__ void max_pool2d_backward_cast_##S(const Acc<T>::type* acc, T* out, i64 n) { \
     cast_acc_body(acc, out, n);                                                                     \
   }                                                                                                 \
-  extern "C" __global__ void global_avg_pool2d_##S(const T* x, T* y, i64 N, i64 C, i64 HW, i64 nhwc) { \
-    gap_body(x, y, N, C, HW, nhwc);                                                                 \
-  }                                                                                                 \
-  extern "C" __global__ void global_avg_pool2d_backward_##S(const T* g, T* dx, i64 N, i64 C, i64 HW, \
-                                                            i64 nhwc) {                             \
-    gap_backward_body(g, dx, N, C, HW, nhwc);                                                       \
-  }                                                                                                 \
   TC_REGISTER(max_pool2d_##S) TC_REGISTER(max_pool2d_backward_##S)                                  \
-  TC_REGISTER(max_pool2d_backward_scatter_##S) TC_REGISTER(max_pool2d_backward_cast_##S)            \
-  TC_REGISTER(global_avg_pool2d_##S) TC_REGISTER(global_avg_pool2d_backward_##S)
-TC_FOR_FLOATS(TC_POOL)
-#undef TC_POOL
+  TC_REGISTER(max_pool2d_backward_scatter_##S) TC_REGISTER(max_pool2d_backward_cast_##S)
+TC_FOR_FLOATS(TC_MAX_POOL)
+#undef TC_MAX_POOL

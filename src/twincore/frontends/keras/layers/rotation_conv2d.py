@@ -1,4 +1,4 @@
-"""CustomConv2D: Conv2D that, while training, first rotates each input image by a
+"""RotationConv2D (the source notes' CustomConv2D): Conv2D that, while training, first rotates each input image by a
 random angle in [-rotation_angle, rotation_angle] degrees about its centre and shifts
 it by a random (dx, dy) in [-translation_range, translation_range] pixels (the core's
 rotate kernel, bilinear), then convolves. At inference it only convolves.
@@ -20,7 +20,7 @@ _FILLS = ("constant", "nearest", "reflect")
 
 
 @keras.saving.register_keras_serializable(package="twincore")
-class CustomConv2D(Conv2D):
+class RotationConv2D(Conv2D):
     """Random rotation + translation (training only), then a 2-D convolution."""
 
     def __init__(self, filters, kernel_size, rotation_angle=0.0, translation_range=0.0,
@@ -28,12 +28,12 @@ class CustomConv2D(Conv2D):
         super().__init__(filters, kernel_size, **kwargs)
         for arg, v in (("rotation_angle", rotation_angle), ("translation_range", translation_range)):
             if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"twincore.CustomConv2D: argument '{arg}': expected a number >= 0, got {v!r}")
+                raise ValueError(f"twincore.RotationConv2D: argument '{arg}': expected a number >= 0, got {v!r}")
         if interpolation not in ("bilinear", "nearest"):
-            raise ValueError("twincore.CustomConv2D: argument 'interpolation': expected 'bilinear' or "
+            raise ValueError("twincore.RotationConv2D: argument 'interpolation': expected 'bilinear' or "
                              f"'nearest', got {interpolation!r}")
         if fill_mode not in _FILLS:
-            raise ValueError(f"twincore.CustomConv2D: argument 'fill_mode': expected one of {_FILLS}, "
+            raise ValueError(f"twincore.RotationConv2D: argument 'fill_mode': expected one of {_FILLS}, "
                              f"got {fill_mode!r}")
         self.rotation_angle = float(rotation_angle)
         self.translation_range = float(translation_range)
@@ -57,3 +57,9 @@ class CustomConv2D(Conv2D):
         return {**super().get_config(), "rotation_angle": self.rotation_angle,
                 "translation_range": self.translation_range, "interpolation": self.interpolation,
                 "fill_mode": self.fill_mode, "fill_value": self.fill_value, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="twincore")
+class CustomConv2D(RotationConv2D):
+    """The source notes' name for RotationConv2D, kept so their code and .keras files
+    saved under that name load; new code uses RotationConv2D (torch: RotationConv2d)."""
