@@ -5,7 +5,7 @@
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "gpu/activations.h"
-#include "gpu/gan_ops.h"
+#include "gpu/leaky_relu.h"
 #include "gpu/sigmoid.h"
 #include "python/gpu_py.h"
 

@@ -8,7 +8,7 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
-#include "gpu/gan_ops.h"
+#include "gpu/binary_cross_entropy_with_logits.h"
 #include "python/bridge.h"
 #include "python/gpu_py.h"
 

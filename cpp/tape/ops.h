@@ -4,6 +4,7 @@
 // relu/tanh/softmax, the inputs for matmul, the fused dlogits for softmax
 // cross-entropy, ...). Errors name the op and the argument, as the kernels do.
 #pragma once
+#include <cstring>
 #include <string>
 
 #include "tape/tape.h"
@@ -35,6 +36,17 @@ VarPtr softmax_cross_entropy(const VarPtr& logits, const Tensor& labels, double 
 // targets: the logits' shape; pos_weight [C] / [1] or null (cpu/binary_cross_entropy_with_logits.h).
 VarPtr binary_cross_entropy_with_logits(const VarPtr& logits, const Tensor& targets, const Tensor* pos_weight,
                                         double label_smoothing, const std::string& reduction);
+
+// For the losses: "none" | "mean" | "sum" -> the kernels' reduction codes (0, 1, 2), and a
+// copy of a constant (labels, targets) that a node keeps so the caller may reuse its array.
+inline int reduction_code(const char* op, const std::string& r) {
+  return choose(op, "reduction", r, {"none", "mean", "sum"});
+}
+inline OwnedTensor own_copy(const Tensor& t) {
+  OwnedTensor o(t.shape, t.dtype, /*zero=*/false);
+  std::memcpy(o.view.data, t.data, size_t(t.numel()) * dtype_size(t.dtype));
+  return o;
+}
 
 // Shapes, for the checks shared by the ops.
 Shape broadcast_shape(const char* op, const Shape& a, const Shape& b);

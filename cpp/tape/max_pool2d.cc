@@ -1,7 +1,5 @@
-// max_pool2d and global_avg_pool2d on the tape (cpp/cpu/max_pool2d.h,
-// global_avg_pool2d.h). Max pooling keeps the argmax indices for its backward (a
-// scatter); global average pooling needs only the input's shape.
-#include "cpu/global_avg_pool2d.h"
+// max_pool2d on the tape (cpp/cpu/max_pool2d.h): the forward keeps the argmax indices for its
+// backward (a scatter).
 #include "cpu/max_pool2d.h"
 #include "tape/image_ops.h"
 
@@ -22,17 +20,6 @@ VarPtr max_pool2d(const VarPtr& x, Pair kernel, Pair stride,
   record("max_pool2d", {x}, y, [indices, g, nhwc](const Tensor& gout, Tensor* const* gin) {
     cpu::max_pool2d_backward(gout, indices.view, g, nhwc, *gin[0]);
   });
-  return y;
-}
-
-VarPtr global_avg_pool2d(const VarPtr& x, bool nhwc) {
-  Shape ys = cpu::global_avg_pool2d_check(x->t(), nhwc);
-  VarPtr y = new_var(ys, x->t().dtype);
-  cpu::global_avg_pool2d(x->t(), nhwc, y->t());
-  if (needs_record({&x}))
-    record("global_avg_pool2d", {x}, y, [nhwc](const Tensor& gout, Tensor* const* gin) {
-      cpu::global_avg_pool2d_backward(gout, nhwc, *gin[0]);
-    });
   return y;
 }
 
