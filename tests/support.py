@@ -3,7 +3,10 @@ import importlib.util
 import os
 import re
 import warnings
+from pathlib import Path
 from typing import Any, Callable
+
+import numpy as np
 
 import pytest
 
@@ -41,3 +44,25 @@ def framework_reference(compute: Callable[[], Any], fallback: Callable[[], Any],
         warnings.warn(f"{what}: the framework's kernel is unavailable here ({str(e).splitlines()[0][:160]}); "
                       "compared with the NumPy reference instead", stacklevel=2)
         return fallback()
+
+
+def write_tiny_mnist(path) -> str:
+    """A small learnable MNIST-format folder (IDX, gzip) at `path`: class c is a bright bar at
+    rows 2+2c..3+2c, plus noise; 600 train and 200 test images. Returns str(path)."""
+    import gzip
+    import struct
+
+    def write_idx(p, arr):
+        arr = np.asarray(arr, np.uint8)
+        with gzip.open(p, "wb") as f:
+            f.write(bytes([0, 0, 8, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes())
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 600), ("t10k", 200)):
+        y = rng.integers(0, 10, n)
+        x = rng.integers(0, 60, (n, 28, 28))
+        for i, c in enumerate(y):
+            x[i, 2 + 2 * c: 4 + 2 * c, 4:24] = 250
+        write_idx(Path(path) / f"{split}-images-idx3-ubyte.gz", x)
+        write_idx(Path(path) / f"{split}-labels-idx1-ubyte.gz", y)
+    return str(path)

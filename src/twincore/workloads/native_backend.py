@@ -26,7 +26,26 @@ class _MultiIO:
         return self.cls(h), self.value(h)
 
 
-class NativeBackend:
+class _Params:
+    """The trainer's view of the tape's parameters (shared by the classifier and GAN backends)."""
+
+    def to_native(self, i, a):
+        return np.ascontiguousarray(a, self.dtype)
+
+    def to_canonical(self, i, p):
+        return np.array(p.numpy() if hasattr(p, "numpy") else p)
+
+    def set_param(self, i, value):
+        self.params[i].assign(value)
+
+    def zeros_like(self, p):
+        return np.zeros(p.shape, self.dtype)
+
+    def commit(self):
+        pass
+
+
+class NativeBackend(_Params):
     def __init__(self, spec: Spec, seed: int = 0, dtype: str = "float32"):
         import twincore.frontends.native as tn
 
@@ -101,23 +120,8 @@ class NativeBackend:
         out = self._forward(x, False)
         return tuple(np.array(o.numpy()) for o in out) if isinstance(out, tuple) else np.array(out.numpy())
 
-    def to_native(self, i, a):
-        return np.ascontiguousarray(a, self.dtype)
 
-    def to_canonical(self, i, p):
-        return np.array(p.numpy() if hasattr(p, "numpy") else p)
-
-    def set_param(self, i, value):
-        self.params[i].assign(value)
-
-    def zeros_like(self, p):
-        return np.zeros(p.shape, self.dtype)
-
-    def commit(self):
-        pass
-
-
-class NativeGanBackend:
+class NativeGanBackend(_Params):
     """The GAN of workloads/gan.py on the core alone (the C++ tape): NHWC, Keras's layouts."""
 
     def __init__(self, spec: Spec, dtype: str = "float32"):
@@ -161,17 +165,3 @@ class NativeGanBackend:
     def generate(self, z):
         return np.array(self.G(self.tn.Tensor(np.ascontiguousarray(z, self.dtype))).numpy())
 
-    def to_native(self, i, a):
-        return np.ascontiguousarray(a, self.dtype)
-
-    def to_canonical(self, i, p):
-        return np.array(p.numpy() if hasattr(p, "numpy") else p)
-
-    def set_param(self, i, value):
-        self.params[i].assign(value)
-
-    def zeros_like(self, p):
-        return np.zeros(p.shape, self.dtype)
-
-    def commit(self):
-        pass

@@ -104,7 +104,21 @@ class MultiIO(nn.Module):
         return self.cls(h), self.value(h)
 
 
-class TorchBackend:
+class _Params:
+    """The trainer's view of torch parameters (shared by the classifier and GAN backends)."""
+
+    def set_param(self, i, value):
+        with torch.no_grad():
+            self.params[i].copy_(value)
+
+    def zeros_like(self, p):
+        return torch.zeros_like(p.detach())
+
+    def commit(self):
+        pass
+
+
+class TorchBackend(_Params):
     def __init__(self, spec: Spec, ours: bool = True, seed: int = 0, dtype: str = "float32",
                  layout: str = "NCHW", device: str = "cpu"):
         from twincore.frontends import torch as tc
@@ -147,15 +161,6 @@ class TorchBackend:
     def to_canonical(self, i, p):
         return from_torch_layout(self.kinds[i], p.detach().cpu().numpy(), self.nhwc)
 
-    def set_param(self, i, value):
-        with torch.no_grad():
-            self.params[i].copy_(value)
-
-    def zeros_like(self, p):
-        return torch.zeros_like(p.detach())
-
-    def commit(self):
-        pass
 
     def _loss(self, out, y):
         if self.spec.task == "multi-io":
@@ -189,7 +194,7 @@ class TorchBackend:
         return tuple(o.numpy() for o in out) if isinstance(out, tuple) else out.numpy()
 
 
-class TorchGanBackend:
+class TorchGanBackend(_Params):
     """The GAN of workloads/gan.py through PyTorch: our modules (ours=True) or torch.nn's own. NCHW by
     default; layout="NHWC" (our modules only) runs Keras's layouts, on the same kernel paths as the
     keras and native frontends."""
@@ -243,15 +248,6 @@ class TorchGanBackend:
 
         return from_torch_layout(self.kinds[i], p.detach().numpy(), self.nhwc)
 
-    def set_param(self, i, value):
-        with torch.no_grad():
-            self.params[i].copy_(value)
-
-    def zeros_like(self, p):
-        return torch.zeros_like(p.detach())
-
-    def commit(self):
-        pass
 
     def d_step(self, real, z):
         from twincore.workloads.gan import N_G
