@@ -106,54 +106,11 @@ pyb::dict backends_used() {
   return d;
 }
 
-namespace {
-
-// For tests: a "vendor" GEMM that reads the GemmDesc literally and computes on host memory
-// (the fake CUDA arrays of the tests are NumPy buffers), float32/float64, no epilogue but
-// bias. It pins down the GemmDesc contract the plans emit (what a real provider such as
-// cuBLASLt receives); it refuses what it does not do, so the plans fall back.
-template <typename T>
-void reference_gemm_t(const gpu::GemmDesc& d) {
-  const T* A = static_cast<const T*>(d.a);
-  const T* B = static_cast<const T*>(d.b);
-  T* C = static_cast<T*>(d.c);
-  const T* bias = static_cast<const T*>(d.bias);
-  for (int64_t z = 0; z < d.batch; ++z)
-    for (int64_t i = 0; i < d.m; ++i)
-      for (int64_t j = 0; j < d.n; ++j) {
-        double s = 0;
-        for (int64_t k = 0; k < d.k; ++k) {
-          double a = A[z * d.stride_a + (d.trans_a ? k * d.lda + i : i * d.lda + k)];
-          double b = B[z * d.stride_b + (d.trans_b ? j * d.ldb + k : k * d.ldb + j)];
-          s += a * b;
-        }
-        T* c = C + z * d.stride_c + i * d.ldc + j;
-        double v = d.alpha * s + (d.beta != 0 ? d.beta * double(*c) : 0.0);
-        if (bias) v += double(bias[j]);
-        *c = T(v);
-      }
-}
-
-bool reference_gemm(const gpu::GemmDesc& d, int, uintptr_t) {
-  if (d.epilogue != gpu::Epilogue::none && d.epilogue != gpu::Epilogue::bias) return false;
-  if (d.dtype == DType::f32) reference_gemm_t<float>(d);
-  else if (d.dtype == DType::f64) reference_gemm_t<double>(d);
-  else return false;
-  return true;
-}
-
-}  // namespace
-
 }  // namespace tc::py
 
 TC_BIND(gpu_py) {
   m.def("int_pair", [](pybind11::handle v, const std::string& op, const std::string& arg) {
     return tc::py::pair_from(v, op.c_str(), arg.c_str());
   }, "(h, w) from an int or a pair of ints, by the rule every op uses (TypeError naming op and arg).");
-  m.def("_set_reference_gemm_provider", [](bool on) {
-    tc::gpu::set_gemm_provider(on ? &tc::py::reference_gemm : nullptr, "reference");
-  }, "Tests only: GPU plans' GEMMs computed on host memory from their GemmDesc (fake CUDA arrays).");
   m.def("_backends_used", &tc::py::backends_used, "{op: backend} of the last call of each op.");
-  m.def("gpu_gemm_provider", [] { return std::string(tc::gpu::gemm_provider_name()); },
-        "The vendor GEMM the GPU plans try first (gpu/blas.h): 'cublaslt' or 'none'.");
 }

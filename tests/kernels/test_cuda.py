@@ -364,9 +364,9 @@ def test_tf32_flag_picks_tile(recorder):
 
 @pytest.fixture
 def reference_gemm():
-    _core._set_reference_gemm_provider(True)
+    _core._use_reference_gemm(True)
     yield
-    _core._set_reference_gemm_provider(False)
+    _core._use_reference_gemm(False)
 
 
 @pytest.mark.parametrize("dt", ["float32", "float64"])

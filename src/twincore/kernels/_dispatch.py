@@ -101,7 +101,7 @@ def gpu_info() -> dict:
     return {"nvcc_build": nvcc, "cupy": _cupy_importable(),
             "devices": int(_core.cuda_device_count()) if nvcc else 0,
             "kernels": len(_core.cuda_kernel_names()) if nvcc else 0,
-            "gemm": _core.gpu_gemm_provider()}
+            "gemm": _core.gemm_provider()}
 
 
 def set_stream(ptr: int | None) -> None:
