@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+import twincore
 from support import has, requires_torch
 from twincore.cli import check_device, main
 from twincore.workloads.specs import MODELS
@@ -29,7 +30,9 @@ def _cuda_ok() -> bool:
 
 requires_gpu = pytest.mark.skipif(not _cuda_ok(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
 requires_keras = pytest.mark.skipif(not has("keras") or not has("torch"), reason="needs keras and torch")
-SRC = os.path.join(os.path.dirname(__file__), "..", "..", "src")
+# Child processes import the twincore this run imports (installed under `make test`, src/
+# under PYTHONPATH=src), never a source tree without its built _core.
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(twincore.__file__)))
 
 
 def test_device_checks_say_what_to_do(monkeypatch):
