@@ -241,7 +241,7 @@ class Recorder:
     name = "record"
 
     def __init__(self, signatures):
-        self.sigs, self.calls, self.grids = signatures, [], []
+        self.sigs, self.calls, self.grids, self.blocks = signatures, [], [], []
 
     def launch(self, file, kernel, grid, block, smem, args, stream, device, kinds):
         assert file in self.sigs, file
@@ -254,6 +254,7 @@ class Recorder:
         assert smem >= 0 and stream == 0 and device == 0
         self.calls.append(kernel)
         self.grids.append(tuple(grid))
+        self.blocks.append(tuple(block))
 
     def memset0(self, ptr, nbytes, stream, device):
         assert nbytes > 0 and ptr != 0
@@ -360,6 +361,20 @@ def test_tf32_flag_picks_tile(recorder):
         K.set_allow_tf32(False)
     assert recorder.calls[-3:] == ["matmul_f32"] * 2 + ["matmul_f64"]
     assert [g[0] for g in recorder.grids[-3:]] == [3, 2, 3]  # tiles of 64, 128 (TF32), 64 (f64 never TF32)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_softmax_cross_entropy_plan_picks_the_one_read_kernel(recorder, dt):
+    """Class ids and C <= 32768: the one-read kernel (the row in registers, 32 per thread, so
+    ceil(C / 32) threads rounded up to a warp); more classes or probability labels: two-pass."""
+    sfx = {"float32": "f32", "float64": "f64", "float16": "f16", "bfloat16": "bf16"}[dt]
+    for C, block in ((10, 32), (1000, 32), (2049, 96), (32768, 1024)):
+        K.softmax_cross_entropy(_f((4, C), dt), _f((4,), "int64", 0))
+        assert recorder.calls[-2] == f"softmax_cross_entropy_reg_{sfx}_i64" and recorder.blocks[-2][0] == block, C
+    K.softmax_cross_entropy(_f((4, 32769), dt), _f((4,), "int32", 0), reduction="none")
+    assert recorder.calls[-1] == f"softmax_cross_entropy_{sfx}_i32"
+    K.softmax_cross_entropy(_f((4, 10), dt), _f((4, 10), dt))
+    assert recorder.calls[-2] == f"softmax_cross_entropy_{sfx}_prob"
 
 
 @pytest.fixture
