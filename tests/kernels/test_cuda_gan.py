@@ -6,6 +6,7 @@ conv_transpose2d's GEMM work runs on conv2d.cu's kernels, tested in test_cuda.py
 from __future__ import annotations
 
 import re
+import struct
 import sys
 from pathlib import Path
 
@@ -50,7 +51,9 @@ def _p(a):
 
 
 def launch(emu, kernel, args, grid=7, block=128):
-    emu.launch("", kernel, (grid, 1, 1), (block, 1, 1), args, 0, 0)
+    kinds = "".join(k for k, _ in args)  # the executor's call: 8-byte slots and their kinds
+    slots = struct.pack("<" + "".join({"p": "Q", "i": "q", "d": "d"}[k] for k in kinds), *[v for _, v in args])
+    emu.launch("", kernel, (grid, 1, 1), (block, 1, 1), 0, slots, 0, 0, kinds)
 
 
 @pytest.mark.slow
