@@ -7,6 +7,7 @@
 #include "core/parallel.h"
 #include "cpu/conv2d.h"
 #include "python/bridge.h"
+#include "python/gpu_py.h"
 
 namespace tc::cpu {
 namespace {
@@ -160,9 +161,10 @@ Options options_from(pyb::handle stride, pyb::handle padding, pyb::handle output
   return o;
 }
 
-void check_cpu(const char* op, const Tensor& x) {
-  if (x.device != Device::cpu)
-    value_error(op, "x", "CUDA tensors are not wired to this op yet (the GPU launch plan lands with cpp/gpu)");
+// No GPU plan yet (conv2d's input-gradient plan + the bias kernel would serve): CUDA tensors
+// get a named error from py::run's GPU branch; CPU tensors run, Meta tensors return shapes.
+[[noreturn]] void no_gpu_plan(const char* op) {
+  value_error(op, "x", "CUDA tensors are not supported by this op yet (no GPU plan; CPU only)");
 }
 
 pyb::object forward_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, pyb::handle stride,
@@ -176,12 +178,9 @@ pyb::object forward_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, 
   Shape ys;
   Window2d g = cpu::conv_transpose2d_check(x.t, w.t, b ? &b->t : nullptr, o.stride, o.padding,
                                            o.output_padding, o.dilation, o.nhwc, &ys, op);
-  check_cpu(op, x.t);
   auto y = py::alloc(allocator, ys, x.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::conv_transpose2d(x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t);
-  }
+  py::run(allocator, x.t, op, "x", [&] { cpu::conv_transpose2d(x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t); },
+          [&](gpu::Gpu&) { no_gpu_plan(op); });
   return y.obj;
 }
 
@@ -198,17 +197,15 @@ pyb::object backward_py(pyb::handle g_obj, pyb::handle x_obj, pyb::handle w_obj,
                                            o.dilation, o.nhwc, &ys, op);
   check_input_like(op, "grad", gr.t, x.t);
   check_shape(op, "grad", gr.t, ys);
-  check_cpu(op, x.t);
   const int64_t Cout = o.nhwc ? w.t.size(2) : w.t.size(1);
   std::optional<py::Out> dx, dw, db;
   if (need_x) dx = py::alloc(allocator, x.t.shape, x.t.dtype, op);
   if (need_w) dw = py::alloc(allocator, w.t.shape, x.t.dtype, op);
   if (need_bias) db = py::alloc(allocator, Shape{Cout}, x.t.dtype, op);
-  {
-    pyb::gil_scoped_release nogil;
-    cpu::conv_transpose2d_backward(gr.t, x.t, w.t, g, o.nhwc, dx ? &dx->t : nullptr, dw ? &dw->t : nullptr,
-                                   db ? &db->t : nullptr);
-  }
+  py::run(allocator, x.t, op, "x",
+          [&] { cpu::conv_transpose2d_backward(gr.t, x.t, w.t, g, o.nhwc, dx ? &dx->t : nullptr,
+                                               dw ? &dw->t : nullptr, db ? &db->t : nullptr); },
+          [&](gpu::Gpu&) { no_gpu_plan(op); });
   auto obj = [](std::optional<py::Out>& t) { return t ? t->obj : pyb::none().cast<pyb::object>(); };
   return pyb::make_tuple(obj(dx), obj(dw), obj(db));
 }

@@ -52,6 +52,10 @@ def test_meta_shapes_equal_real_outputs(seed):
         x = r(n, c, h, w) if layout == "NCHW" else r(n, h, w, c)
         wt = r(o, c, k, k) if layout == "NCHW" else r(k, k, c, o)
         y = _both(K.conv2d, x, wt, r(o), stride, padding, dil, layout)
+        wt_t = r(c, o, k, k) if layout == "NCHW" else r(k, k, o, c)  # torch's / Keras's transposed layouts
+        tpad = [0, "same", "valid"][int(rng.integers(0, 3))]
+        yt = _both(K.conv_transpose2d, x, wt_t, r(o), stride, tpad, None, dil, layout)
+        _both(K.conv_transpose2d_backward, r(*yt.shape), x, wt_t, stride, tpad, None, dil, layout)
         _both(K.conv2d_backward, r(*y.shape), x, wt, stride, padding, dil, layout, need_bias=True,
               need_x=bool(rng.integers(0, 2)))
         pk = int(rng.integers(1, 4))

@@ -34,6 +34,18 @@ def _reset_like_torch(weight: nn.Parameter, bias: nn.Parameter | None, fan_in: i
         nn.init.uniform_(bias, -bound, bound)
 
 
+def _reset_in_layout(weight, bias, fan_in: int, layout: str) -> None:
+    """torch's initialisation of a conv weight: drawn in torch's [A, B, KH, KW] layout, then,
+    for layout "NHWC", stored as Keras's [KH, KW, B, A] (the same draws in either layout)."""
+    if layout == "NCHW":
+        return _reset_like_torch(weight, bias, fan_in)
+    torch_layout = nn.Parameter(torch.empty((weight.shape[3], weight.shape[2], weight.shape[0], weight.shape[1]),
+                                            dtype=weight.dtype, device=weight.device))
+    _reset_like_torch(torch_layout, bias, fan_in)
+    with torch.no_grad():
+        weight.copy_(torch_layout.permute(2, 3, 1, 0))
+
+
 class Linear(nn.Module):
     """y = x @ weight.T + bias; x [*, in_features] -> [*, out_features]; weight [out, in]."""
 
@@ -96,14 +108,7 @@ class Conv2d(nn.Module):
 
     def reset_parameters(self) -> None:
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-        if self.layout == "NCHW":
-            return _reset_like_torch(self.weight, self.bias, fan_in)
-        w = self.weight
-        oihw = nn.Parameter(torch.empty((w.shape[3], w.shape[2], w.shape[0], w.shape[1]), dtype=w.dtype,
-                                        device=w.device))
-        _reset_like_torch(oihw, self.bias, fan_in)
-        with torch.no_grad():
-            self.weight.copy_(oihw.permute(2, 3, 1, 0))
+        _reset_in_layout(self.weight, self.bias, fan_in, self.layout)
 
     def forward(self, x: Tensor) -> Tensor:
         return tcf.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.layout)
@@ -304,14 +309,7 @@ class ConvTranspose2d(nn.Module):
 
     def reset_parameters(self) -> None:
         fan_in = self.out_channels * self.kernel_size[0] * self.kernel_size[1]  # torch: weight.size(1) * k
-        if self.layout == "NCHW":
-            return _reset_like_torch(self.weight, self.bias, fan_in)
-        w = self.weight
-        iokk = nn.Parameter(torch.empty((w.shape[3], w.shape[2], w.shape[0], w.shape[1]), dtype=w.dtype,
-                                        device=w.device))
-        _reset_like_torch(iokk, self.bias, fan_in)
-        with torch.no_grad():
-            self.weight.copy_(iokk.permute(2, 3, 1, 0))
+        _reset_in_layout(self.weight, self.bias, fan_in, self.layout)
 
     def forward(self, x: Tensor) -> Tensor:
         return tcf.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding, 1,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import keras
 
+import twincore.kernels as K
 from twincore.frontends.keras import _shapes
 from twincore.frontends.keras.backend import impl
 from twincore.frontends.keras.layers.conv2d import Conv2D
@@ -56,10 +57,12 @@ class Conv2DTranspose(Conv2D):
         return y if self._post is None else self._post(y)
 
     def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
-        ho, wo = _shapes.transpose2d(h, w, self.kernel_size, self.strides, self.dilation_rate, self.padding,
-                                     self.output_padding)
-        return (n, ho, wo, self.filters)
+        kh, kw = self.kernel_size
+        return _shapes.core_shape(  # the core's size rule on Meta arrays
+            lambda a, k: K.conv_transpose2d(a, k, None, stride=self.strides, padding=self.padding,
+                                            output_padding=self.output_padding, dilation=self.dilation_rate,
+                                            layout="NHWC"),
+            tuple(input_shape), (kh, kw, self.filters, input_shape[-1]))
 
     def get_config(self):
         config = super().get_config()

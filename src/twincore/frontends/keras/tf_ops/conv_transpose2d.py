@@ -17,14 +17,10 @@ from twincore.frontends.keras.tf_ops._bridge import call, same_dtype, tensor
 
 
 def _out_shape(x, w, strides, padding, output_padding, dilation, layout):
-    if layout == "NHWC":
-        (n, h, wd, _), (kh, kw, o, _) = x.shape, w.shape
-    else:
-        (n, _, h, wd), (_, o, kh, kw) = x.shape, w.shape
-    if kh is None or kw is None:
-        return tf.TensorShape(None)
-    oh, ow = _shapes.transpose2d(h, wd, (kh, kw), strides, dilation, padding, output_padding)
-    return tf.TensorShape([n, oh, ow, o] if layout == "NHWC" else [n, o, oh, ow])
+    # the core's own size rule, asked on Meta arrays (unknown sizes stay None)
+    return tf.TensorShape(_shapes.core_shape(
+        lambda a, k: K.conv_transpose2d(a, k, None, stride=strides, padding=padding, output_padding=output_padding,
+                                        dilation=dilation, layout=layout), x.shape.as_list(), w.shape.as_list()))
 
 
 def conv_transpose2d(x, kernel, bias=None, strides=1, padding="valid", output_padding=None, dilation=1,
