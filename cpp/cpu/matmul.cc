@@ -172,7 +172,7 @@ pyb::object matmul_py(pyb::handle a_obj, pyb::handle b_obj, pyb::handle bias_obj
   py::device_ready(allocator, a.t, op, "a");
   Shape cs = cpu::matmul_check(a.t, b.t, bias ? &bias->t : nullptr, ta, tb, op);
   auto c = py::alloc(allocator, cs, a.t.dtype, op);
-  py::run(allocator, a.t, op, "a", [&] { cpu::matmul(a.t, b.t, bias ? &bias->t : nullptr, ta, tb, c.t); },
+  py::run(allocator, a.t, op, "a", {&a.t, &b.t, bias ? &bias->t : nullptr}, {&c.t}, [&] { cpu::matmul(a.t, b.t, bias ? &bias->t : nullptr, ta, tb, c.t); },
           [&](gpu::Gpu& g) { gpu::matmul(g, op, a.t, b.t, bias ? &bias->t : nullptr, ta, tb, c.t); });
   return c.obj;
 }
@@ -202,7 +202,8 @@ pyb::tuple matmul_backward_py(pyb::handle g_obj, pyb::handle a_obj, pyb::handle 
     auto o = py::alloc(allocator, Shape{cs[cs.ndim - 1]}, a.t.dtype, op);
     dbias_obj = o.obj, dbias = o.t;
   }
-  py::run(allocator, g.t, op, "grad",
+  py::run(allocator, g.t, op, "grad", {&g.t, &a.t, &b.t},
+          {need_a ? &da : nullptr, need_b ? &db : nullptr, need_bias ? &dbias : nullptr},
           [&] {
             cpu::matmul_backward(g.t, a.t, b.t, ta, tb, need_a ? &da : nullptr, need_b ? &db : nullptr,
                                  need_bias ? &dbias : nullptr);
@@ -237,6 +238,7 @@ TC_BIND(matmul) {
     Shape cs = cpu::matmul_check(a.t, b.t, nullptr, ta, tb, op);
     check_shape(op, "c", c.t, cs);
     require_cpu(op, "a", a.t);
+    if (!a.t.is_float()) type_error(op, "a", "float32 or float64 only (a test hook for the float GEMM)");
     int64_t M = cs[0], N = cs[1], K = ta ? a.t.size(0) : a.t.size(1);
     pyb::gil_scoped_release nogil;
     if (a.t.dtype == DType::f32)
