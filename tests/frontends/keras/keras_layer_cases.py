@@ -8,8 +8,8 @@ run_all(tk, impl) -> {"<Layer>/<check>": "passed" | "<error>" | "skipped: <why>"
   that check on torch CPU ("Torch lacks support"); the two below cover it there.
 - "<Layer>/<policy>" for mixed_float16 and mixed_bfloat16 (mixed_check): the layer under the
   policy outputs the compute dtype, keeps float32 weights, agrees with the same layer in float32
-  from the same weights (float64 NumPy on half-rounded inputs is the bar in
-  test_mixed_precision.py; here the float32 layer is, to the dtype's tolerance), and one
+  and with Keras's own layer under the same policy from the same weights, to the dtype's
+  tolerance (the float64 NumPy bar on half-rounded inputs is test_mixed_precision.py's), and one
   train_on_batch step runs on the backend (backward in the compute dtype) leaving float32 weights
   that moved.
 """
@@ -67,8 +67,11 @@ def _np(x) -> np.ndarray:
     return np.asarray(x, np.float64)
 
 
-def mixed_check(cls, kwargs: dict, x: np.ndarray, out_shape: tuple, policy: str) -> None:
-    """The layer under `policy` against itself in float32 (same weights); raises AssertionError."""
+def mixed_check(cls, kwargs: dict, x: np.ndarray, out_shape: tuple, policy: str, native_cls=None) -> None:
+    """The layer under `policy` against itself in float32 and against Keras's own layer
+    (native_cls, when Keras has it) under the same policy, from the same weights; raises
+    AssertionError. A half kernel the backend lacks for Keras's own layer (torch CPU, TF without
+    oneDNN may) skips only that comparison."""
     mixed = cls(**kwargs, dtype=policy)
     plain = cls(**kwargs)
     mixed.build(x.shape)
@@ -86,6 +89,18 @@ def mixed_check(cls, kwargs: dict, x: np.ndarray, out_shape: tuple, policy: str)
     a, b = _np(y), _np(y32)
     err = float(np.max(np.abs(a - b) / (1.0 + np.abs(b))))
     assert err <= TOL[policy], f"max relative error vs float32 {err:.3g} > {TOL[policy]}"
+    if native_cls is not None:
+        native = native_cls(**kwargs, dtype=policy)
+        native.build(x.shape)
+        native.set_weights(mixed.get_weights())
+        try:
+            yn = native(x)
+        except Exception as e:  # noqa: BLE001 (torch's RuntimeError, TF's NotFoundError, ...: all mean "no kernel")
+            print(f"Keras's own {native_cls.__name__} under {policy} did not run here: {str(e)[:200]}")
+        else:
+            assert keras.backend.standardize_dtype(yn.dtype) == compute, yn.dtype
+            err = float(np.max(np.abs(a - _np(yn)) / (1.0 + np.abs(_np(yn)))))
+            assert err <= TOL[policy], f"max relative error vs Keras's own {err:.3g} > {TOL[policy]}"
 
     # one training step on the backend: backward through our ops in the compute dtype
     inp = keras.Input(x.shape[1:], batch_size=x.shape[0], dtype="int32" if x.dtype.kind == "i" else "float32")
@@ -129,7 +144,7 @@ def run_all(tk, impl, names=None) -> dict:
         x = sample(shape, in_dtype, seed=len(name))
         for policy in POLICIES:
             try:
-                mixed_check(cls, kwargs, x, out_shape, policy)
+                mixed_check(cls, kwargs, x, out_shape, policy, getattr(keras.layers, name, None))
                 results[f"{name}/{policy}"] = "passed"
             except Exception as e:
                 traceback.print_exc()
