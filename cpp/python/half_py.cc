@@ -1,12 +1,17 @@
-// Test hook for the half conversions (core/half.h): _core._half_convert(src, dst) converts a
+// Half precision's Python hooks. _core._half_convert: the half conversions (core/half.h): _core._half_convert(src, dst) converts a
 // float16/bfloat16 array into a float32 one of the same size, or float32 into a half one, on
 // the SIMD path tc::cpu_isa() selects (tests run every path through the isa fixture).
 #include "core/half.h"
+#include "cpu/gemm_half.h"
 #include "python/bridge.h"
 
 TC_BIND(half) {
   namespace pyb = pybind11;
   using namespace tc;
+  // Whether bf16 matmuls take the native AVX512-BF16 GEMM now (cpu/gemm_half.h), and a switch
+  // for benchmarks and tests to compare it with the converting path in one process.
+  m.def("half_gemm_native", &cpu::half_gemm_native);
+  m.def("_set_half_gemm_native", &cpu::set_half_gemm_native, pyb::arg("enabled"));
   m.def("_half_convert", [](pyb::handle src_obj, pyb::handle dst_obj) {
     const char* op = "_half_convert";
     auto s = py::arg(src_obj, op, "src");

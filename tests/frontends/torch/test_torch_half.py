@@ -184,3 +184,23 @@ def test_modules_after_to_bfloat16():
 def test_mixed_dtypes_outside_autocast_are_named_errors():
     with pytest.raises(TypeError, match=r"twincore\.matmul: argument 'b': dtype float32 does not match"):
         tcf.linear(rnd(2, 3, dtype=torch.bfloat16), rnd(4, 3, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_optimizers_step_half_parameters_like_torch(name):
+    """Half parameters and gradients; the state has the parameter's dtype, as torch's."""
+    torch.manual_seed(0)
+    ours_m = tct.Linear(5, 3).to(torch.bfloat16)
+    ref_m = torch.nn.Linear(5, 3).to(torch.bfloat16)
+    ref_m.load_state_dict(ours_m.state_dict())
+    kw = {"lr": 0.1, "momentum": 0.9} if name == "SGD" else {"lr": 0.01}
+    ours_o, ref_o = getattr(tct, name)(ours_m.parameters(), **kw), getattr(torch.optim, name)(ref_m.parameters(), **kw)
+    x = rnd(4, 5, dtype=torch.bfloat16, grad=False)
+    for _ in range(3):
+        for m, o in ((ours_m, ours_o), (ref_m, ref_o)):
+            o.zero_grad()
+            m(x).float().pow(2).sum().backward()
+            o.step()
+    near(ours_m.weight, ref_m.weight, torch.bfloat16, ulps=2, what=name)
+    state = ours_o.state[ours_m.weight]
+    assert all(v.dtype == torch.bfloat16 for v in state.values() if isinstance(v, torch.Tensor) and v.dim() > 0)
