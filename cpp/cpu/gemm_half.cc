@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "core/cpu_features.h"
@@ -158,9 +159,11 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t
   }
   const int64_t Kp = (K + 1) / 2;
   const int64_t mblocks = (M + MR - 1) / MR, panels = (N + NR - 1) / NR;
-  std::vector<uint16_t> pa(size_t(mblocks * Kp * MR * 2)), pb(size_t(panels * Kp * NR * 2));
-  pack_a(ta, M, K, A, lda, pa.data());
-  pack_b(tb, N, K, B, ldb, pb.data());
+  // uninitialised: the packing writes every element (zeros where it pads)
+  std::unique_ptr<uint16_t[]> pa(new uint16_t[size_t(mblocks * Kp * MR * 2)]);
+  std::unique_ptr<uint16_t[]> pb(new uint16_t[size_t(panels * Kp * NR * 2)]);
+  pack_a(ta, M, K, A, lda, pa.get());
+  pack_b(tb, N, K, B, ldb, pb.get());
   const int64_t mtasks = (M + MC - 1) / MC, ntasks = (N + NC - 1) / NC;
   parallel_for(mtasks * ntasks, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
@@ -172,7 +175,7 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t
         for (int64_t p = nt * (NC / NR); p < std::min(panels, (nt + 1) * (NC / NR)); ++p)
           for (int64_t blk = mt * (MC / MR); blk < std::min(mblocks, (mt + 1) * (MC / MR)); ++blk) {
             const int64_t i0 = blk * MR, j0 = p * NR;
-            kernel(kn, pa.data() + (blk * Kp + k0) * MR * 2, pb.data() + (p * Kp + k0) * NR * 2,
+            kernel(kn, pa.get() + (blk * Kp + k0) * MR * 2, pb.get() + (p * Kp + k0) * NR * 2,
                    C + i0 * ldc + j0, ldc, int(std::min<int64_t>(MR, M - i0)), int(std::min<int64_t>(NR, N - j0)),
                    accumulate || k0 > 0);
           }

@@ -204,3 +204,14 @@ def test_optimizers_step_half_parameters_like_torch(name):
     near(ours_m.weight, ref_m.weight, torch.bfloat16, ulps=2, what=name)
     state = ours_o.state[ours_m.weight]
     assert all(v.dtype == torch.bfloat16 for v in state.values() if isinstance(v, torch.Tensor) and v.dim() > 0)
+
+
+@pytest.mark.parametrize("dtype", HALVES, ids=["bf16", "f16"])
+def test_opcheck_in_half(dtype):
+    """The custom ops' fake kernels, autograd registration and schema hold for half inputs
+    (the fake kernels ask the core's rules with Meta arrays of the half dtype)."""
+    from twincore.frontends.torch import ops
+    a, w, b = rnd(4, 6, dtype=dtype), rnd(3, 6, dtype=dtype, seed=2), rnd(3, dtype=dtype, seed=3)
+    torch.library.opcheck(ops.matmul, (a, w, b, False, True))
+    x, k = rnd(2, 3, 6, 6, dtype=dtype), rnd(4, 3, 3, 3, dtype=dtype, seed=4)
+    torch.library.opcheck(ops.conv2d, (x, k, None, [1, 1], [1, 1], "explicit", [1, 1], "NCHW"))
