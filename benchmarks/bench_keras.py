@@ -3,10 +3,13 @@ model in Keras's own layers, side by side in one process; plus what the graph-mo
 bridge (tf.numpy_function around each core call) costs per op.
 
     python benchmarks/bench_keras.py [--steps 100] [--rounds 3] [--no-save] [--quick]
+                                     [--policy float32|mixed_bfloat16|mixed_float16]
 
 CNN: conv 32 3x3 s1 same relu -> conv 64 3x3 s2 same relu -> maxpool 2 -> flatten ->
 dense 64 relu -> dense 10; Adam; batch 100; `steps` steps on random 28x28x1 data per
-timed epoch (model.fit, graph mode, Keras's default). Rounds alternate ours / Keras.
+timed epoch (model.fit, graph mode, Keras's default), both models under the same Keras dtype
+policy (--policy; mixed ones compute in bfloat16/float16 with float32 variables). Rounds alternate
+ours / Keras.
 Reported: the epoch's training time (first batch begin to last batch end, from a
 callback; median over rounds), the median step, and model.fit's wall time, which adds
 Keras's per-fit set-up (on this VM that now and then stalls ~2.5 s for either model).
@@ -152,7 +155,10 @@ def main(argv=None) -> str:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-save", action="store_true")
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 steps, 1 round, nothing saved")
+    ap.add_argument("--policy", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
+                    help="Keras dtype policy of both models")
     args = ap.parse_args(argv)
+    keras.config.set_dtype_policy(args.policy)
     if args.quick:
         args.steps, args.rounds, args.no_save = 2, 1, True
 
@@ -164,7 +170,7 @@ def main(argv=None) -> str:
     lines = [f"## Keras frontend (benchmarks/bench_keras.py) — {datetime.date.today()}", "",
              machine() + f"; TF {tf.__version__}, Keras {keras.__version__}; load average "
              + "/".join(f"{v:.1f}" for v in os.getloadavg()) + " (1/5/15 min, after the run)", "",
-             f"Document CNN, batch 100, {args.steps} steps per epoch, model.fit graph mode, "
+             f"Document CNN ({args.policy}), batch 100, {args.steps} steps per epoch, model.fit graph mode, "
              f"medians of {args.rounds} alternating rounds:", "",
              "| model | epoch (s) | median step (ms) | model.fit wall (s) | last loss | ours / Keras (epoch) | target |",
              "|---|---:|---:|---:|---:|---:|---:|",

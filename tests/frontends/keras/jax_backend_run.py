@@ -9,23 +9,24 @@
    to DIR/jax_history.json;
 3. saves our JAX-trained models (jax_<kind>.keras) and their predictions
    (jax_pred_<kind>.npz) for the TF side to load;
-4. (alone with --layers-only) runs Keras's own run_layer_test on our layers (float32) and records, without failing,
-   what its mixed_float16 check does (DIR/jax_layer_tests.json).
+4. (alone with --layers-only) runs Keras's own run_layer_test on our layers (its mixed_float16 check on) and
+   the mixed_float16 / mixed_bfloat16 checks of keras_layer_cases, and writes each outcome to
+   DIR/jax_layer_tests.json (the parent asserts them; layers whose ops have no JAX handler are "skipped").
 """
 import json
 import os
 import sys
-import traceback
 
 assert os.environ.get("KERAS_BACKEND") == "jax"
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from keras.src import testing  # noqa: E402
 
+import keras_layer_cases as cases  # noqa: E402
 import keras_test_models as models  # noqa: E402
 import twincore.keras as tk  # noqa: E402
+from twincore.frontends.keras.backend import impl  # noqa: E402
 
 assert keras.backend.backend() == "jax" and tk.BACKEND == "jax"
 out = sys.argv[1]
@@ -59,37 +60,7 @@ if history:
         json.dump(history, f)
 
 
-class _Case(testing.TestCase):
-    def runTest(self):  # noqa: N802 (unittest's name)
-        pass
-
-
-LAYERS = {
-    "Dense": (tk.Dense, {"units": 3, "activation": "relu"}, (2, 4), (2, 3), 2),
-    "Conv2D": (tk.Conv2D, {"filters": 3, "kernel_size": 3, "padding": "same", "activation": "tanh"},
-               (2, 6, 6, 2), (2, 6, 6, 3), 2),
-    "MaxPooling2D": (tk.MaxPooling2D, {"pool_size": 2}, (2, 6, 6, 2), (2, 3, 3, 2), 0),
-    "GlobalAveragePooling2D": (tk.GlobalAveragePooling2D, {}, (2, 6, 6, 2), (2, 2), 0),
-    "CustomConv2D": (tk.CustomConv2D, {"filters": 3, "kernel_size": 3, "rotation_angle": 20.0,
-                                       "translation_range": 1.0, "seed": 1}, (2, 6, 6, 2), (2, 4, 4, 3), 2),
-}
-layer_tests = {}
-for name, (cls, kwargs, shape, out_shape, n_weights) in LAYERS.items():
-    for mixed in (False, True):
-        case = _Case()
-        case.setUp()
-        try:
-            case.run_layer_test(cls, kwargs, input_shape=shape, expected_output_shape=out_shape,
-                                expected_num_trainable_weights=n_weights,
-                                expected_num_seed_generators=1 if name == "CustomConv2D" else 0,
-                                supports_masking=False, run_mixed_precision_check=mixed)
-            result = "passed"
-        except Exception as e:  # recorded: the float32 run must pass, the mixed one is reported
-            result = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
-            if not mixed:
-                traceback.print_exc()
-        layer_tests[f"{name}/{'mixed_float16' if mixed else 'float32'}"] = result
-
+layer_tests = cases.run_all(tk, impl)
 with open(os.path.join(out, "jax_layer_tests.json"), "w") as f:
     json.dump(layer_tests, f, indent=1)
 print("jax backend ok")

@@ -35,7 +35,7 @@ STATIC = [
     ("T.rotate(img, tf.ones((2, 2)))", "ValueError", "rotate", "angle"),
     # layers and losses
     ("tk.Dense(0)", "ValueError", "Dense", "units"),
-    ("tk.Dense(3, dtype='float16')", "ValueError", "Dense", "dtype"),
+    ("tk.Dense(3, dtype='int32')", "ValueError", "Dense", "dtype"),
     ("tk.Conv2D(4, 3, data_format='channels_first')", "ValueError", "Conv2D", "data_format"),
     ("tk.Conv2D(4, 3, padding='full')", "ValueError", "Conv2D", "padding"),
     ("tk.Conv2D(4, 3, groups=2)", "ValueError", "Conv2D", "groups"),

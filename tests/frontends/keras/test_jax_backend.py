@@ -1,7 +1,8 @@
 """The same Keras layers on Keras's JAX backend (in a subprocess: the backend is fixed
 when keras is imported): jitted training matches Keras's own layers there, models saved
 under one backend load under the other with the same predictions, and Keras's own
-run_layer_test passes for our layers in float32."""
+run_layer_test (its mixed_float16 check on) and the mixed_float16 / mixed_bfloat16 checks of
+keras_layer_cases pass for our layers."""
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 import twincore.keras as tk
 
+import keras_layer_cases as cases
 import keras_test_models as models
 from keras_testutil import needs
 from support import has
@@ -51,10 +53,11 @@ def _run(out, *flags):
 def _check_layer_tests(out):
     with open(out / "jax_layer_tests.json") as f:
         layer_tests = json.load(f)
-    print(json.dumps(layer_tests, indent=1))  # the mixed_float16 outcomes, for the record (-s)
-    for name, result in layer_tests.items():
-        if name.endswith("/float32"):
-            assert result == "passed", (name, result)
+    print(json.dumps(layer_tests, indent=1))  # which layers ran (-s); the others lack a JAX handler
+    for name in ("Dense", "Conv2D", "MaxPooling2D", "GlobalAveragePooling2D", "CustomConv2D"):
+        for check in ("run_layer_test",) + cases.POLICIES:
+            assert layer_tests[f"{name}/{check}"] == "passed", (name, check, layer_tests[f"{name}/{check}"])
+    assert not cases.failures(layer_tests), cases.failures(layer_tests)
     return layer_tests
 
 

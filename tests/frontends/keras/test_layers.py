@@ -138,7 +138,7 @@ def test_configs_round_trip():
         assert type(again) is type(loss) and again.get_config() == loss.get_config()
 
 
-def test_no_xla_and_mixed_precision_refused():
+def test_no_xla_and_dtype_policies():
     assert not tk.Dense(3).supports_jit
     model = keras.Sequential([keras.Input((4,)), tk.Dense(3)])
     model.compile("adam", "mse", jit_compile="auto")
@@ -146,15 +146,19 @@ def test_no_xla_and_mixed_precision_refused():
     with pytest.warns(UserWarning, match="jit_compile"):
         model.compile("adam", "mse", jit_compile=True)
     assert model.jit_compile is False
+    # mixed policies (the global one or the layer's): float32 variables, half compute
+    # (test_mixed_precision.py checks what they compute)
     before = keras.config.dtype_policy()
     try:
         keras.config.set_dtype_policy("mixed_float16")
-        with pytest.raises(ValueError, match=r"twincore.Dense: argument 'dtype': .*mixed_float16"):
-            tk.Dense(3)
+        layer = tk.Dense(3)
+        assert (layer.compute_dtype, layer.variable_dtype) == ("float16", "float32")
     finally:
         keras.config.set_dtype_policy(before)
-    with pytest.raises(ValueError, match=r"twincore.Conv2D: argument 'dtype'"):
-        tk.Conv2D(3, 3, dtype="bfloat16")
+    assert tk.Conv2D(3, 3, dtype="mixed_bfloat16").compute_dtype == "bfloat16"
+    # a compute dtype the core has no kernels for is refused by name
+    with pytest.raises(ValueError, match=r"twincore.Conv2D: argument 'dtype': .*int32"):
+        tk.Conv2D(3, 3, dtype="int32")
 
 
 # ---- RotationConv2D (alias CustomConv2D) ------------------------------------------------------------------

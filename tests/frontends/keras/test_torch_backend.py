@@ -1,6 +1,7 @@
 """The same Keras layers on Keras's torch backend (in a subprocess: the backend is fixed
-when keras is imported): training matches Keras's own layers there, and models saved
-under one backend load under the other with the same predictions."""
+when keras is imported): training matches Keras's own layers there, models saved
+under one backend load under the other with the same predictions, and Keras's run_layer_test
+and the mixed_float16 / mixed_bfloat16 checks of keras_layer_cases pass for every layer."""
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 import twincore.keras as tk
 
+import keras_layer_cases as cases
 import keras_test_models as models
 from keras_testutil import needs
 from support import has
@@ -74,3 +76,9 @@ def test_torch_backend_trains_and_shares_models_with_tf(tmp_path):
         loaded = keras.models.load_model(tmp_path / f"torch_{kind}.keras")
         _close(loaded.predict(x, verbose=0), _pred(np.load(tmp_path / f"torch_pred_{kind}.npz")),
                rtol=1e-5, atol=1e-6)
+    # Keras's run_layer_test and the mixed-precision checks, every layer (torch has every op)
+    with open(tmp_path / "torch_layer_tests.json") as f:
+        layer_tests = json.load(f)
+    assert len(layer_tests) == 3 * len(cases.CASES)
+    bad = {k: v for k, v in layer_tests.items() if v != "passed"}
+    assert not bad, bad

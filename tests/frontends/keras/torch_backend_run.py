@@ -7,7 +7,10 @@
 2. trains each model with our layers and, from the same seed, with Keras's own layers,
    and writes both histories to DIR/torch_history.json;
 3. saves our torch-trained models (torch_<kind>.keras) and their predictions
-   (torch_pred_<kind>.npz) for the TF side to load.
+   (torch_pred_<kind>.npz) for the TF side to load;
+4. runs Keras's own run_layer_test on our layers and the mixed_float16 / mixed_bfloat16 checks of
+   keras_layer_cases (Keras skips its own mixed check on torch CPU; ours run), and writes each
+   outcome to DIR/torch_layer_tests.json for the parent to assert.
 """
 import json
 import os
@@ -19,8 +22,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+import keras_layer_cases as cases  # noqa: E402
 import keras_test_models as models  # noqa: E402
 import twincore.keras as tk  # noqa: E402
+from twincore.frontends.keras.backend import impl  # noqa: E402
 
 assert keras.backend.backend() == "torch" and tk.BACKEND == "torch"
 out = sys.argv[1]
@@ -51,4 +56,6 @@ for kind, (x, y) in DATA.items():
 
 with open(os.path.join(out, "torch_history.json"), "w") as f:
     json.dump(history, f)
+with open(os.path.join(out, "torch_layer_tests.json"), "w") as f:
+    json.dump(cases.run_all(tk, impl), f, indent=1)
 print("torch backend ok")

@@ -22,10 +22,14 @@ twincore.frontends.torch; on its JAX backend they call twincore.jax (XLA FFI cus
 which Keras may jit). `backend/` holds the little that differs, chosen at import.
 
 Limits, by design: no XLA on TF and torch (supports_jit = False there, so jit_compile="auto"
-or True falls back to no XLA; on JAX the train step is jitted); mixed-precision dtype policies are refused (the CPU core computes in
-float32/float64); Conv2D is channels_last only, groups=1; a model's graph cannot be
+or True falls back to no XLA; on JAX the train step is jitted); Conv2D is channels_last only, groups=1; a model's graph cannot be
 exported as a SavedModel (model.export) since tf.numpy_function does not serialise; .keras
 files and weights save and load on either backend.
+
+Dtype policies: float32, float64, and Keras's mixed_float16 / mixed_bfloat16 on every backend
+(float32 variables; our ops receive and return the compute dtype and accumulate in float32;
+BatchNormalization computes in float32 as Keras's does; the losses compute in float32). On TF,
+a graph-mode crossing with bfloat16 tensors runs under tf.py_function (NumPy has no bfloat16).
 """
 
 from twincore.frontends.keras.backend import NAME as BACKEND  # noqa: F401

@@ -1,5 +1,12 @@
-"""What every twincore Keras layer shares: no XLA, a clear refusal of dtypes the
-core lacks, and splitting an activation into a fused part and a Keras part."""
+"""What every twincore Keras layer shares: no XLA (TF, torch), the dtype policies the core
+computes in, and splitting an activation into a fused part and a Keras part.
+
+Dtype policies: "float32", "float64", and Keras's mixed ones ("mixed_float16",
+"mixed_bfloat16": float32 variables, float16/bfloat16 compute). Under a mixed policy Keras
+casts a layer's floating inputs to the compute dtype and, inside the layer's call, reads its
+variables cast to it (autocast), so our ops receive and return the compute dtype; the core
+accumulates in float32. Losses compute in float32 as Keras's do (keras.losses.Loss casts
+y_pred to its own float32 dtype)."""
 
 from __future__ import annotations
 
@@ -7,7 +14,8 @@ import keras
 
 from twincore.frontends.keras.backend import impl
 
-SUPPORTED_DTYPES = ("float32", "float64")
+# compute dtypes the core runs (half precision with float32 accumulation)
+SUPPORTED_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
 class TwincoreLayer(keras.layers.Layer):
@@ -24,7 +32,7 @@ class TwincoreLayer(keras.layers.Layer):
             raise ValueError(
                 f"twincore.{type(self).__name__}: argument 'dtype': dtype policy "
                 f"'{self.dtype_policy.name}' computes in {compute}, which the twincore CPU core "
-                f"does not support (use 'float32' or 'float64', not a mixed-precision policy)")
+                f"does not support (use 'float32', 'float64', 'mixed_float16' or 'mixed_bfloat16')")
 
     def _kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
                         bias_regularizer, kernel_constraint, bias_constraint) -> None:

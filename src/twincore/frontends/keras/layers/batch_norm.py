@@ -2,11 +2,17 @@
 moving_mean, moving_variance), on the core's batch_norm. Channel axis last (axis=-1): [N, C] or
 [N, H, W, C]. Training: batch statistics, and the moving averages updated as Keras updates them
 (moving = momentum * moving + (1 - momentum) * batch, the biased batch variance) by the core's
-update kernel; inference: the moving statistics."""
+update kernel; inference: the moving statistics.
+
+Mixed precision (as Keras's own layer): float16/bfloat16 inputs are cast to float32, the layer
+computes in float32 with float32 weights (never autocast: the statistics would lose digits)
+and casts its output to the compute dtype."""
 
 from __future__ import annotations
 
 import keras
+
+from keras import ops
 
 from twincore.frontends.keras.backend import impl
 from twincore.frontends.keras.layers._base import TwincoreLayer
@@ -46,17 +52,22 @@ class BatchNormalization(TwincoreLayer):
                              f"with a known C, got {tuple(input_shape)}")
         c = (input_shape[-1],)
         self.gamma = self.add_weight(name="gamma", shape=c, initializer=self.gamma_initializer,
-                                     regularizer=self.gamma_regularizer, constraint=self.gamma_constraint) \
+                                     regularizer=self.gamma_regularizer, constraint=self.gamma_constraint,
+                                     autocast=False) \
             if self.scale else None
         self.beta = self.add_weight(name="beta", shape=c, initializer=self.beta_initializer,
-                                    regularizer=self.beta_regularizer, constraint=self.beta_constraint) \
+                                    regularizer=self.beta_regularizer, constraint=self.beta_constraint,
+                                    autocast=False) \
             if self.center else None
         self.moving_mean = self.add_weight(name="moving_mean", shape=c, initializer=self.moving_mean_initializer,
-                                           trainable=False)
+                                           trainable=False, autocast=False)
         self.moving_variance = self.add_weight(name="moving_variance", shape=c,
-                                               initializer=self.moving_variance_initializer, trainable=False)
+                                               initializer=self.moving_variance_initializer, trainable=False,
+                                               autocast=False)
 
     def call(self, inputs, training=None):
+        if keras.backend.standardize_dtype(inputs.dtype) in ("float16", "bfloat16"):  # as Keras: stats in float32
+            return ops.cast(self.call(ops.cast(inputs, "float32"), training), self.compute_dtype)
         gamma = None if self.gamma is None else impl.value(self.gamma)
         beta = None if self.beta is None else impl.value(self.beta)
         if not training:

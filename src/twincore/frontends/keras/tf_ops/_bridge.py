@@ -8,6 +8,10 @@ when the graph executes; the static output shapes are set on the result so Keras
 That wrapper is the "graph-mode bridge": it costs some tens of microseconds per
 crossing (benchmarks/bench_keras.py measures it), so ops fuse what they can
 (matmul + bias + activation) into one crossing.
+
+bfloat16 in a graph: NumPy has no bfloat16 of its own (ml_dtypes' cannot cross by DLPack), so
+a crossing with a bfloat16 tensor runs under tf.py_function instead, which hands fn eager
+tensors (DLPack, no copies) and takes tensors back. float16 crosses as NumPy's float16.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-FLOATS = (tf.float32, tf.float64)
+FLOATS = (tf.float32, tf.float64, tf.float16, tf.bfloat16)
 
 
 def call(fn: Callable, inputs: Sequence[tf.Tensor], outs: Sequence[tuple]):
@@ -34,11 +38,20 @@ def call(fn: Callable, inputs: Sequence[tf.Tensor], outs: Sequence[tuple]):
     # without a copy. Stateless (every core op is a pure function), so a crossing whose
     # outputs nobody reads is pruned from the graph: e.g. the input gradient of a first
     # layer, whose input is data.
-    res = tf.numpy_function(lambda *a: fn(*map(_array, a)), list(inputs), [dtype for dtype, _ in outs],
-                            stateful=False)
+    dtypes = [dtype for dtype, _ in outs]
+    if any(t.dtype == tf.bfloat16 for t in inputs) or tf.bfloat16 in dtypes:
+        # (py_function is stateful: a crossing nobody reads is not pruned; bfloat16 only)
+        res = tf.py_function(lambda *a: _list(fn(*a)), list(inputs), dtypes)
+    else:
+        res = tf.numpy_function(lambda *a: fn(*map(_array, a)), list(inputs), dtypes, stateful=False)
     for r, (_, shape) in zip(res, outs):
         r.set_shape(shape)
     return res[0] if len(outs) == 1 else list(res)
+
+
+def _list(res):
+    # py_function wants a list (or one tensor); fn may return a tuple
+    return list(res) if isinstance(res, tuple) else res
 
 
 def _array(a):
