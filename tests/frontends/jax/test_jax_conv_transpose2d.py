@@ -68,7 +68,7 @@ def test_matches_lax_conv_transpose():
     rng = np.random.default_rng(51)
     x, w = rand(rng, (2, 5, 4, 3)), rand(rng, (3, 3, 4, 3))  # NHWC, Keras's [KH, KW, out, in]
     for padding in ("SAME", "VALID"):
-        theirs = jax.lax.conv_transpose(x, w, (2, 2), padding, dimension_numbers=("NHWC", "HWOI", "NHWC"),
+        theirs = jax.lax.conv_transpose(x, w, (2, 2), padding, dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                         transpose_kernel=True, precision="highest")
         ours = tj.conv_transpose2d(x, w, stride=2, padding=padding.lower(), layout="NHWC")
         np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-10)

@@ -104,9 +104,9 @@ def _inference(attrs: tuple, out: tuple):
         bshape[c] = -1
         xhat = (x - mean.reshape(bshape)) * invstd.reshape(bshape)
         dgamma = jnp.sum(dy * xhat, axis=axes)
-        scale = gamma * invstd if has_g else invstd
-        dmean = -dbeta * scale
-        dvar = -0.5 * dgamma * scale / (var + eps)
+        g_ = gamma if has_g else 1.0
+        dmean = -dbeta * g_ * invstd
+        dvar = -0.5 * dgamma * g_ / (var + eps)  # d xhat / d var = -xhat / (2 (var + eps))
         return dx, dgamma if has_g else None, dbeta if has_b else None, dmean, dvar
 
     f.defvjp(f_fwd, f_bwd)
