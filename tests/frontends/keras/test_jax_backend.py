@@ -1,7 +1,9 @@
 """The same Keras layers on Keras's JAX backend (in a subprocess: the backend is fixed
 when keras is imported): jitted training matches Keras's own layers there, models saved
 under one backend load under the other with the same predictions, and Keras's own
-run_layer_test passes for our layers in float32."""
+run_layer_test passes for our layers in float32. The sequence and GAN layers (LSTM,
+Embedding, LeakyReLU, Conv2DTranspose, BatchNormalization, BinaryCrossentropy) match
+Keras's own on JAX, outputs and gradients (jax_seq_gan_run.py)."""
 import json
 import os
 import subprocess
@@ -56,6 +58,14 @@ def _check_layer_tests(out):
         if name.endswith("/float32"):
             assert result == "passed", (name, result)
     return layer_tests
+
+
+def test_sequence_and_gan_layers_on_jax():
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "jax_seq_gan_run.py")], capture_output=True, text=True,
+                          timeout=600, env=env)
+    print(proc.stdout)
+    assert proc.returncode == 0 and "jax seq gan ok" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-4000:]
 
 
 def test_keras_run_layer_test_on_jax(tmp_path):
