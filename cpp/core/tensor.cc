@@ -87,11 +87,11 @@ void Tensor::set_contiguous_strides() {
 }
 
 void check_float(const char* op, const char* arg, const Tensor& t) {
-  const bool half_ok = t.device != Device::cpu;  // the GPU kernels accumulate halves in float32
-  bool ok = t.is_float() || (half_ok && (t.dtype == DType::f16 || t.dtype == DType::bf16));
+  // Halves run everywhere: the GPU kernels accumulate them in float32, the CPU kernels see
+  // them as float32 through half::Scope (core/half.h).
+  bool ok = t.is_float() || t.dtype == DType::f16 || t.dtype == DType::bf16;
   if (!ok)
-    type_error(op, arg, "expected a floating-point tensor (float32 or float64",
-               half_ok ? ", float16, bfloat16" : "", "), got ",
+    type_error(op, arg, "expected a floating-point tensor (float32, float64, float16 or bfloat16), got ",
                dtype_name(t.dtype));
 }
 

@@ -54,7 +54,7 @@ struct Tensor {
 };
 
 // Checks shared by every op; each throws ValueError/TypeError naming op and arg.
-void check_float(const char* op, const char* arg, const Tensor& t);  // f32/f64 (f16/bf16 on cuda, meta)
+void check_float(const char* op, const char* arg, const Tensor& t);  // f32, f64, f16, bf16
 void check_rank(const char* op, const char* arg, const Tensor& t, int lo, int hi);
 void check_contiguous(const char* op, const char* arg, const Tensor& t);
 void check_nonempty(const char* op, const char* arg, const Tensor& t);

@@ -206,7 +206,7 @@ pyb::object unary(const char* op, Fwd fn, GpuFwd gfn, pyb::handle x_obj, pyb::ha
   check_input(op, "x", x.t);
   py::device_ready(allocator, x.t, op, "x");
   auto y = py::alloc(allocator, x.t.shape, x.t.dtype, op);
-  py::run(allocator, x.t, op, "x", [&] { fn(x.t, y.t); }, [&](gpu::Gpu& g) { gfn(g, x.t, y.t); });
+  py::run(allocator, x.t, op, "x", {&x.t}, {&y.t}, [&] { fn(x.t, y.t); }, [&](gpu::Gpu& g) { gfn(g, x.t, y.t); });
   return y.obj;
 }
 
@@ -220,7 +220,7 @@ pyb::object unary_backward(const char* op, Bwd fn, GpuBwd gfn, pyb::handle dy_ob
   check_input_like(op, "y", y.t, dy.t);
   check_shape(op, "y", y.t, dy.t.shape);
   auto dx = py::alloc(allocator, dy.t.shape, dy.t.dtype, op);
-  py::run(allocator, dy.t, op, "grad", [&] { fn(dy.t, y.t, dx.t); },
+  py::run(allocator, dy.t, op, "grad", {&dy.t, &y.t}, {&dx.t}, [&] { fn(dy.t, y.t, dx.t); },
           [&](gpu::Gpu& g) { gfn(g, dy.t, y.t, dx.t); });
   return dx.obj;
 }
@@ -268,7 +268,7 @@ TC_BIND(leaky_relu) {
     const double s = slope_from(slope, op);
     py::device_ready(allocator, x.t, op, "x");
     auto y = py::alloc(allocator, x.t.shape, x.t.dtype, op);
-    py::run(allocator, x.t, op, "x", [&] { cpu::leaky_relu(x.t, s, y.t); },
+    py::run(allocator, x.t, op, "x", {&x.t}, {&y.t}, [&] { cpu::leaky_relu(x.t, s, y.t); },
             [&](gpu::Gpu& g) { gpu::leaky_relu(g, x.t, s, y.t); });
     return y.obj;
   });
@@ -283,7 +283,7 @@ TC_BIND(leaky_relu) {
     const double s = slope_from(slope, op);
     py::device_ready(allocator, dy.t, op, "grad");
     auto dx = py::alloc(allocator, dy.t.shape, dy.t.dtype, op);
-    py::run(allocator, dy.t, op, "grad", [&] { cpu::leaky_relu_backward(dy.t, x.t, s, dx.t); },
+    py::run(allocator, dy.t, op, "grad", {&dy.t, &x.t}, {&dx.t}, [&] { cpu::leaky_relu_backward(dy.t, x.t, s, dx.t); },
             [&](gpu::Gpu& g) { gpu::leaky_relu_backward(g, dy.t, x.t, s, dx.t); });
     return dx.obj;
   });

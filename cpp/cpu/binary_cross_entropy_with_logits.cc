@@ -224,7 +224,8 @@ TC_BIND(binary_cross_entropy_with_logits) {
     auto loss = py::alloc(allocator, ls, logits.t.dtype, op);
     std::optional<py::Out> dl;
     if (need_dlogits) dl = py::alloc(allocator, logits.t.shape, logits.t.dtype, op);
-    py::run(allocator, logits.t, op, "logits",
+    py::run(allocator, logits.t, op, "logits", {&logits.t, &targets.t, pw ? &pw->t : nullptr},
+            {&loss.t, dl ? &dl->t : nullptr},
             [&] { cpu::binary_cross_entropy_with_logits(logits.t, targets.t, pw ? &pw->t : nullptr, s, red, loss.t,
                                                         dl ? &dl->t : nullptr); },
             [&](gpu::Gpu& g) { gpu::binary_cross_entropy_with_logits(g, logits.t, targets.t, pw ? &pw->t : nullptr, s,

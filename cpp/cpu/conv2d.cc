@@ -921,7 +921,8 @@ pyb::object conv2d_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, p
   Window2d g = cpu::conv2d_check(x.t, w.t, b ? &b->t : nullptr, o.stride, o.padding, o.dilation,
                                  o.nhwc, &ys, op);
   auto y = py::alloc(allocator, ys, x.t.dtype, op);
-  py::run(allocator, x.t, op, "x", [&] { cpu::conv2d(x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t, act); },
+  py::run(allocator, x.t, op, "x", {&x.t, &w.t, b ? &b->t : nullptr}, {&y.t},
+          [&] { cpu::conv2d(x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t, act); },
           [&](gpu::Gpu& gp) { gpu::conv2d(gp, x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t, act); });
   return y.obj;
 }
@@ -955,7 +956,7 @@ pyb::object conv2d_backward_py(pyb::handle g_obj, pyb::handle x_obj, pyb::handle
   if (need_bias) db = py::alloc(allocator, Shape{O}, x.t.dtype, op);
   auto ptr = [](std::optional<py::Out>& t) { return t ? &t->t : nullptr; };
   const Tensor* yt = y ? &y->t : nullptr;
-  py::run(allocator, gr.t, op, "grad",
+  py::run(allocator, gr.t, op, "grad", {&gr.t, &x.t, &w.t, y ? &y->t : nullptr}, {ptr(dx), ptr(dw), ptr(db)},
           [&] { cpu::conv2d_backward(gr.t, x.t, w.t, g, o.nhwc, ptr(dx), ptr(dw), ptr(db), yt, act); },
           [&](gpu::Gpu& gp) {
             gpu::conv2d_backward(gp, gr.t, x.t, w.t, g, o.nhwc, ptr(dx), ptr(dw), ptr(db), yt, act);

@@ -179,7 +179,8 @@ pyb::object forward_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, 
   Window2d g = cpu::conv_transpose2d_check(x.t, w.t, b ? &b->t : nullptr, o.stride, o.padding,
                                            o.output_padding, o.dilation, o.nhwc, &ys, op);
   auto y = py::alloc(allocator, ys, x.t.dtype, op);
-  py::run(allocator, x.t, op, "x", [&] { cpu::conv_transpose2d(x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t); },
+  py::run(allocator, x.t, op, "x", {&x.t, &w.t, b ? &b->t : nullptr}, {&y.t},
+          [&] { cpu::conv_transpose2d(x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t); },
           [&](gpu::Gpu&) { no_gpu_plan(op); });
   return y.obj;
 }
@@ -202,7 +203,7 @@ pyb::object backward_py(pyb::handle g_obj, pyb::handle x_obj, pyb::handle w_obj,
   if (need_x) dx = py::alloc(allocator, x.t.shape, x.t.dtype, op);
   if (need_w) dw = py::alloc(allocator, w.t.shape, x.t.dtype, op);
   if (need_bias) db = py::alloc(allocator, Shape{Cout}, x.t.dtype, op);
-  py::run(allocator, x.t, op, "x",
+  py::run(allocator, x.t, op, "x", {&gr.t, &x.t, &w.t}, {dx ? &dx->t : nullptr, dw ? &dw->t : nullptr, db ? &db->t : nullptr},
           [&] { cpu::conv_transpose2d_backward(gr.t, x.t, w.t, g, o.nhwc, dx ? &dx->t : nullptr,
                                                dw ? &dw->t : nullptr, db ? &db->t : nullptr); },
           [&](gpu::Gpu&) { no_gpu_plan(op); });

@@ -90,6 +90,8 @@ Shape embedding_check(const Tensor& ids, const Tensor& weight, const char* op) {
 }
 
 void embedding(const Tensor& ids, const Tensor& weight, const Tensor& out) {
+  // A gather copies rows: half rows are copied as they are (no float32 round trip).
+  if (weight.dtype == DType::f16 || weight.dtype == DType::bf16) return gather<uint16_t>(ids, weight, out);
   TC_FLOAT_TYPES("embedding", weight.dtype, T, gather<T>(ids, weight, out));
 }
 
@@ -111,7 +113,8 @@ pyb::object embedding_py(pyb::handle ids_obj, pyb::handle w_obj, pyb::handle all
   py::device_ready(allocator, w.t, op, "weight");
   Shape s = cpu::embedding_check(ids.t, w.t, op);
   auto out = py::alloc(allocator, s, w.t.dtype, op);
-  py::run(allocator, w.t, op, "weight", [&] { cpu::embedding(ids.t, w.t, out.t); },
+  // no tensors to convert: the gather copies half rows as they are
+  py::run(allocator, w.t, op, "weight", {}, {}, [&] { cpu::embedding(ids.t, w.t, out.t); },
           [&](gpu::Gpu& g) { gpu::embedding(g, ids.t, w.t, out.t); });
   return out.obj;
 }
@@ -140,7 +143,7 @@ pyb::object embedding_backward_py(pyb::handle g_obj, pyb::handle ids_obj, int64_
   }
   if (ids.t.device == Device::cpu) cpu::embedding_check_ids(ids.t, num_embeddings, op);  // GPU ids: never read here
   auto dw = py::alloc(allocator, Shape{num_embeddings, g.t.size(-1)}, g.t.dtype, op);
-  py::run(allocator, g.t, op, "grad", [&] { cpu::embedding_backward(g.t, ids.t, pad, dw.t); },
+  py::run(allocator, g.t, op, "grad", {&g.t}, {&dw.t}, [&] { cpu::embedding_backward(g.t, ids.t, pad, dw.t); },
           [&](gpu::Gpu& gp) { gpu::embedding_backward(gp, g.t, ids.t, pad, dw.t); });
   return dw.obj;
 }

@@ -143,7 +143,7 @@ pyb::object gap_py(pyb::handle x_obj, const std::string& layout, pyb::handle all
   py::device_ready(allocator, x.t, op, "x");
   Shape ys = cpu::global_avg_pool2d_check(x.t, nhwc);
   auto y = py::alloc(allocator, ys, x.t.dtype, op);
-  py::run(allocator, x.t, op, "x", [&] { cpu::global_avg_pool2d(x.t, nhwc, y.t); },
+  py::run(allocator, x.t, op, "x", {&x.t}, {&y.t}, [&] { cpu::global_avg_pool2d(x.t, nhwc, y.t); },
           [&](gpu::Gpu& g) { gpu::global_avg_pool2d(g, x.t, nhwc, y.t); });
   return y.obj;
 }
@@ -157,7 +157,7 @@ pyb::object gap_backward_py(pyb::handle grad_obj, pyb::handle x_shape, const std
   py::device_ready(allocator, grad.t, op, "grad");
   cpu::global_avg_pool2d_backward_check(grad.t, xs, nhwc);
   auto dx = py::alloc(allocator, xs, grad.t.dtype, op);
-  py::run(allocator, grad.t, op, "grad", [&] { cpu::global_avg_pool2d_backward(grad.t, nhwc, dx.t); },
+  py::run(allocator, grad.t, op, "grad", {&grad.t}, {&dx.t}, [&] { cpu::global_avg_pool2d_backward(grad.t, nhwc, dx.t); },
           [&](gpu::Gpu& g) { gpu::global_avg_pool2d_backward(g, grad.t, nhwc, dx.t); });
   return dx.obj;
 }

@@ -309,8 +309,13 @@ pyb::tuple lstm_py(pyb::handle x, pyb::handle w_ih, pyb::handle w_hh, pyb::handl
   }
   auto hn = py::alloc(allocator, Shape{r.d.B, r.d.H}, dt, op);
   auto cn = py::alloc(allocator, Shape{r.d.B, r.d.H}, dt, op);
+  // The workspace (gates and cells saved for the backward) has x's dtype on every device (the
+  // GPU kernels write it in that dtype, and the Meta/fake shapes must match): halves round it.
   auto ws = py::alloc(allocator, seq_shape(r, 6 * r.d.H), dt, op);
-  py::run(allocator, r.x.t, op, "x", [&] { cpu::lstm(r.args, return_sequences ? &y : nullptr, hn.t, cn.t, ws.t); },
+  py::run(allocator, r.x.t, op, "x",
+          {&r.x.t, &r.w_ih.t, &r.w_hh.t, r.bias ? &r.bias->t : nullptr, r.h0 ? &r.h0->t : nullptr,
+           r.c0 ? &r.c0->t : nullptr},
+          {return_sequences ? &y : nullptr, &hn.t, &cn.t, &ws.t}, [&] { cpu::lstm(r.args, return_sequences ? &y : nullptr, hn.t, cn.t, ws.t); },
           [&](gpu::Gpu& g) { gpu::lstm(g, r.args, return_sequences ? &y : nullptr, hn.t, cn.t, ws.t); });
   return pyb::make_tuple(y_obj, hn.obj, cn.obj, ws.obj);
 }
@@ -360,6 +365,9 @@ pyb::tuple lstm_backward_py(pyb::handle dy_obj, pyb::handle dhn_obj, pyb::handle
   }
   cpu::LstmGrads g{&dx.t, &dwih.t, &dwhh.t, need_bias ? &db : nullptr, r.h0 ? &dh0 : nullptr, r.c0 ? &dc0 : nullptr};
   py::run(allocator, r.x.t, op, "x",
+          {&r.x.t, &r.w_ih.t, &r.w_hh.t, r.h0 ? &r.h0->t : nullptr, r.c0 ? &r.c0->t : nullptr, &ws.t,
+           dy ? &dy->t : nullptr, dhn ? &dhn->t : nullptr, dcn ? &dcn->t : nullptr},
+          {&dx.t, &dwih.t, &dwhh.t, need_bias ? &db : nullptr, r.h0 ? &dh0 : nullptr, r.c0 ? &dc0 : nullptr},
           [&] { cpu::lstm_backward(r.args, ws.t, dy ? &dy->t : nullptr, dhn ? &dhn->t : nullptr,
                                    dcn ? &dcn->t : nullptr, g); },
           [&](gpu::Gpu& gp) { gpu::lstm_backward(gp, r.args, ws.t, dy ? &dy->t : nullptr, dhn ? &dhn->t : nullptr,

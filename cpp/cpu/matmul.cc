@@ -2,7 +2,9 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
+#include "core/half.h"
 #include "cpu/gemm.h"
+#include "cpu/gemm_half.h"
 #include "gpu/matmul.h"
 #include "python/gpu_py.h"
 
@@ -144,11 +146,13 @@ Shape matmul_check(const Tensor& a, const Tensor& b, const Tensor* bias, bool ta
 }
 
 void matmul(const Tensor& a, const Tensor& b, const Tensor* bias, bool ta, bool tb, const Tensor& c) {
+  if (half::is_half(a.dtype)) return matmul_half(a, b, bias, ta, tb, c);  // cpu/gemm_half.h
   TC_FLOAT_TYPES("matmul", a.dtype, T, forward_t<T>(a, b, bias, ta, tb, c));
 }
 
 void matmul_backward(const Tensor& grad, const Tensor& a, const Tensor& b, bool ta, bool tb,
                      const Tensor* da, const Tensor* db, const Tensor* dbias) {
+  if (half::is_half(a.dtype)) return matmul_backward_half(grad, a, b, ta, tb, da, db, dbias);
   TC_FLOAT_TYPES("matmul_backward", a.dtype, T, backward_t<T>(grad, a, b, ta, tb, da, db, dbias));
 }
 
@@ -172,7 +176,9 @@ pyb::object matmul_py(pyb::handle a_obj, pyb::handle b_obj, pyb::handle bias_obj
   py::device_ready(allocator, a.t, op, "a");
   Shape cs = cpu::matmul_check(a.t, b.t, bias ? &bias->t : nullptr, ta, tb, op);
   auto c = py::alloc(allocator, cs, a.t.dtype, op);
-  py::run(allocator, a.t, op, "a", [&] { cpu::matmul(a.t, b.t, bias ? &bias->t : nullptr, ta, tb, c.t); },
+  // no tensors for the half adapter: cpu::matmul takes halves itself (cpu/gemm_half.h: native bf16
+  // dot products where the CPU has them, else the adapter)
+  py::run(allocator, a.t, op, "a", {}, {}, [&] { cpu::matmul(a.t, b.t, bias ? &bias->t : nullptr, ta, tb, c.t); },
           [&](gpu::Gpu& g) { gpu::matmul(g, op, a.t, b.t, bias ? &bias->t : nullptr, ta, tb, c.t); });
   return c.obj;
 }
@@ -202,7 +208,7 @@ pyb::tuple matmul_backward_py(pyb::handle g_obj, pyb::handle a_obj, pyb::handle 
     auto o = py::alloc(allocator, Shape{cs[cs.ndim - 1]}, a.t.dtype, op);
     dbias_obj = o.obj, dbias = o.t;
   }
-  py::run(allocator, g.t, op, "grad",
+  py::run(allocator, g.t, op, "grad", {}, {},  // halves: cpu::matmul_backward (cpu/gemm_half.h)
           [&] {
             cpu::matmul_backward(g.t, a.t, b.t, ta, tb, need_a ? &da : nullptr, need_b ? &db : nullptr,
                                  need_bias ? &dbias : nullptr);
@@ -237,6 +243,7 @@ TC_BIND(matmul) {
     Shape cs = cpu::matmul_check(a.t, b.t, nullptr, ta, tb, op);
     check_shape(op, "c", c.t, cs);
     require_cpu(op, "a", a.t);
+    if (!a.t.is_float()) type_error(op, "a", "float32 or float64 only (a test hook for the float GEMM)");
     int64_t M = cs[0], N = cs[1], K = ta ? a.t.size(0) : a.t.size(1);
     pyb::gil_scoped_release nogil;
     if (a.t.dtype == DType::f32)

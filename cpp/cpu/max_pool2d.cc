@@ -273,7 +273,8 @@ pyb::object max_pool2d_py(pyb::handle x_obj, pyb::handle kernel, pyb::handle str
   auto y = py::alloc(allocator, ys, x.t.dtype, op);
   std::optional<py::Out> idx;
   if (return_indices) idx = py::alloc(allocator, ys, DType::i64, op);
-  py::run(allocator, x.t, op, "x", [&] { cpu::max_pool2d(x.t, g, nhwc, y.t, idx ? &idx->t : nullptr); },
+  py::run(allocator, x.t, op, "x", {&x.t}, {&y.t, idx ? &idx->t : nullptr},
+          [&] { cpu::max_pool2d(x.t, g, nhwc, y.t, idx ? &idx->t : nullptr); },
           [&](gpu::Gpu& gp) { gpu::max_pool2d(gp, x.t, g, nhwc, y.t, idx ? &idx->t : nullptr); });
   if (idx) return pyb::make_tuple(y.obj, idx->obj);
   return y.obj;
@@ -302,7 +303,8 @@ pyb::object max_pool2d_backward_py(pyb::handle grad_obj, pyb::handle indices_obj
                   g.ow);
   }
   auto dx = py::alloc(allocator, xs, grad.t.dtype, op);
-  py::run(allocator, grad.t, op, "grad", [&] { cpu::max_pool2d_backward(grad.t, indices.t, g, nhwc, dx.t); },
+  py::run(allocator, grad.t, op, "grad", {&grad.t, &indices.t}, {&dx.t},
+          [&] { cpu::max_pool2d_backward(grad.t, indices.t, g, nhwc, dx.t); },
           [&](gpu::Gpu& gp) {
             gpu::max_pool2d_backward(gp, grad.t, indices.t, g, win ? &*win : nullptr, nhwc, dx.t);
           });

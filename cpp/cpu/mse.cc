@@ -179,7 +179,7 @@ TC_BIND(mse) {
     int red = choose(op, "reduction", reduction, {"none", "mean", "sum"});
     Shape shape = cpu::mse_check(pred.t, target.t, red);
     auto loss = py::alloc(allocator, shape, pred.t.dtype, op);
-    py::run(allocator, pred.t, op, "pred", [&] { cpu::mse(pred.t, target.t, red, loss.t); },
+    py::run(allocator, pred.t, op, "pred", {&pred.t, &target.t}, {&loss.t}, [&] { cpu::mse(pred.t, target.t, red, loss.t); },
             [&](gpu::Gpu& g) { gpu::mse(g, pred.t, target.t, red, loss.t); });
     return loss.obj;
   });
@@ -198,7 +198,8 @@ TC_BIND(mse) {
     auto grad = scalar ? std::nullopt : py::optional_arg(grad_obj, op, "grad");
     cpu::mse_backward_check(pred.t, target.t, grad ? &grad->t : nullptr, red);
     auto dpred = py::alloc(allocator, pred.t.shape, pred.t.dtype, op);
-    py::run(allocator, pred.t, op, "pred",
+    // (inside the CPU lambda pred is already float32 when it was a half: gs is a float)
+    py::run(allocator, pred.t, op, "pred", {&pred.t, &target.t, grad ? &grad->t : nullptr}, {&dpred.t},
             [&] {
               float g32 = float(g0);
               double g64 = g0;

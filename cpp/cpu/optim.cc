@@ -283,7 +283,10 @@ void sgd_py(pyb::handle param, pyb::handle grad, pyb::handle buf, pyb::handle lr
   o.nesterov = flag(nesterov, op, "nesterov");
   py::device_ready(allocator, p.t, op, "param");
   cpu::sgd_step_check(p.t, g.t, b ? &b->t : nullptr, o);
-  py::run(allocator, p.t, op, "param", [&] { cpu::sgd_step(p.t, g.t, b ? &b->t : nullptr, o); },
+  // In place: param (and the momentum buffer) are in-outs; half state like torch's (the state
+  // has param's dtype), updated in float32 and rounded once per step.
+  py::run(allocator, p.t, op, "param", {&p.t, &g.t, b ? &b->t : nullptr}, {&p.t, b ? &b->t : nullptr},
+          [&] { cpu::sgd_step(p.t, g.t, b ? &b->t : nullptr, o); },
           [&](gpu::Gpu& gp) { gpu::sgd_step(gp, p.t, g.t, b ? &b->t : nullptr, o); });
 }
 
@@ -308,7 +311,8 @@ void adam_py(pyb::handle param, pyb::handle grad, pyb::handle m, pyb::handle v, 
   o.flavor = static_cast<cpu::AdamFlavor>(choose(op, "flavor", flavor.cast<std::string>(), {"torch", "keras"}));
   py::device_ready(allocator, p.t, op, "param");
   cpu::adam_step_check(p.t, g.t, mm.t, vv.t, t, o);
-  py::run(allocator, p.t, op, "param", [&] { cpu::adam_step(p.t, g.t, mm.t, vv.t, t, o); },
+  py::run(allocator, p.t, op, "param", {&p.t, &g.t, &mm.t, &vv.t}, {&p.t, &mm.t, &vv.t},
+          [&] { cpu::adam_step(p.t, g.t, mm.t, vv.t, t, o); },
           [&](gpu::Gpu& gp) { gpu::adam_step(gp, p.t, g.t, mm.t, vv.t, t, o); });
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/dispatch.h"
+#include "core/half.h"
 #include "core/parallel.h"
 #include "gpu/rotate.h"
 #include "python/gpu_py.h"
@@ -404,14 +405,14 @@ void check_all(const char* op, const Tensor& images, const Tensor& angle, const 
     value_error(op, "translate", "expected shape (2,) (shared) or (", N, ", 2) (per image), got shape ",
                 translate.shape.str());
   // Finite angle / translate (CPU only: on the GPU reading them would cost a copy and a sync).
-  if (images.device == Device::cpu) TC_FLOAT_TYPES(op, images.dtype, T, {
+  if (images.device == Device::cpu) {
     for (int64_t i = 0; i < angle.numel(); ++i)
-      if (!std::isfinite(double(angle.ptr<T>()[i])))
-        value_error(op, "angle", "must be finite, got ", double(angle.ptr<T>()[i]), " at index ", i);
+      if (!std::isfinite(half::load(angle, i)))
+        value_error(op, "angle", "must be finite, got ", half::load(angle, i), " at index ", i);
     for (int64_t i = 0; i < translate.numel(); ++i)
-      if (!std::isfinite(double(translate.ptr<T>()[i])))
-        value_error(op, "translate", "must be finite, got ", double(translate.ptr<T>()[i]), " at index ", i);
-  });
+      if (!std::isfinite(half::load(translate, i)))
+        value_error(op, "translate", "must be finite, got ", half::load(translate, i), " at index ", i);
+  }
   if (interpolation < 0 || interpolation > 1)
     value_error(op, "interpolation", "expected 0 (bilinear) or 1 (nearest), got ", interpolation);
   if (fill < 0 || fill > 3)
@@ -498,7 +499,7 @@ pyb::object rotate_py(pyb::handle images_obj, pyb::handle angle_obj, pyb::handle
   Options o = options_from(op, interp, fill, fill_value, layout);
   cpu::check_all(op, images.t, angle.t, translate.t, o.interpolation, o.fill, o.nhwc);
   auto out = py::alloc(allocator, images.t.shape, images.t.dtype, op);
-  py::run(allocator, images.t, op, "images",
+  py::run(allocator, images.t, op, "images", {&images.t, &angle.t, &translate.t}, {&out.t},
           [&] { cpu::rotate(images.t, angle.t, translate.t, o.interpolation, o.fill, o.fill_value, o.nhwc, out.t); },
           [&](gpu::Gpu& g) {
             gpu::rotate(g, images.t, angle.t, translate.t, o.interpolation, o.fill, o.fill_value, o.nhwc, out.t);
@@ -526,7 +527,7 @@ pyb::tuple rotate_backward_py(pyb::handle grad_obj, pyb::handle images_obj, pyb:
   if (need_angle) da = py::alloc(allocator, angle.t.shape, angle.t.dtype, op);
   if (need_translate) dt = py::alloc(allocator, translate.t.shape, translate.t.dtype, op);
   auto ptr = [](std::optional<py::Out>& x) { return x ? &x->t : nullptr; };
-  py::run(allocator, grad.t, op, "grad",
+  py::run(allocator, grad.t, op, "grad", {&grad.t, &images.t, &angle.t, &translate.t}, {ptr(di), ptr(da), ptr(dt)},
           [&] {
             cpu::rotate_backward(grad.t, images.t, angle.t, translate.t, o.interpolation, o.fill, o.fill_value,
                                  o.nhwc, ptr(di), ptr(da), ptr(dt));

@@ -85,7 +85,7 @@ TC_BIND(softmax) {
     check_rank(op, "x", x.t, 1, kMaxDims);
     py::device_ready(allocator, x.t, op, "x");
     auto y = py::alloc(allocator, x.t.shape, x.t.dtype, op);
-    py::run(allocator, x.t, op, "x", [&] { cpu::softmax(x.t, y.t); },
+    py::run(allocator, x.t, op, "x", {&x.t}, {&y.t}, [&] { cpu::softmax(x.t, y.t); },
             [&](gpu::Gpu& g) { gpu::softmax(g, x.t, y.t); });
     return y.obj;
   });
@@ -99,7 +99,7 @@ TC_BIND(softmax) {
     check_input_like(op, "y", y.t, dy.t);
     check_shape(op, "y", y.t, dy.t.shape);
     auto dx = py::alloc(allocator, dy.t.shape, dy.t.dtype, op);
-    py::run(allocator, dy.t, op, "grad", [&] { cpu::softmax_backward(dy.t, y.t, dx.t); },
+    py::run(allocator, dy.t, op, "grad", {&dy.t, &y.t}, {&dx.t}, [&] { cpu::softmax_backward(dy.t, y.t, dx.t); },
             [&](gpu::Gpu& g) { gpu::softmax_backward(g, dy.t, y.t, dx.t); });
     return dx.obj;
   });

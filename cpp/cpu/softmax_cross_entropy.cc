@@ -233,7 +233,7 @@ TC_BIND(softmax_cross_entropy) {
     auto loss = py::alloc(allocator, loss_shape, logits.t.dtype, op);
     std::optional<py::Out> dl;
     if (need_dlogits) dl = py::alloc(allocator, logits.t.shape, logits.t.dtype, op);
-    py::run(allocator, logits.t, op, "logits",
+    py::run(allocator, logits.t, op, "logits", {&logits.t, &labels.t}, {&loss.t, dl ? &dl->t : nullptr},
             [&] { cpu::softmax_cross_entropy(logits.t, labels.t, s, red, loss.t, dl ? &dl->t : nullptr); },
             [&](gpu::Gpu& g) {
               gpu::softmax_cross_entropy(g, logits.t, labels.t, s, red, loss.t, dl ? &dl->t : nullptr);

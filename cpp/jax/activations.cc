@@ -29,7 +29,7 @@ ffi::Error fwd(ffi::AnyBuffer x, ffi::Result<ffi::AnyBuffer> y, int64_t kind) {
     Tensor tx = view(x), ty = view(y);
     check_x(kind, kNames[kind], "x", tx);
     check_shape(kNames[kind], "<output>", ty, tx.shape);
-    kFwd[kind](tx, ty);
+    run({&tx}, {&ty}, [&] { kFwd[kind](tx, ty); });
   });
 }
 
@@ -41,7 +41,7 @@ ffi::Error bwd(ffi::AnyBuffer dy, ffi::AnyBuffer y, ffi::Result<ffi::AnyBuffer> 
     check_x(kind, op, "grad", tdy);
     check_input_like(op, "y", ty, tdy);
     check_shape(op, "y", ty, tdy.shape);
-    kBwd[kind](tdy, ty, tdx);
+    run({&tdy, &ty}, {&tdx}, [&] { kBwd[kind](tdy, ty, tdx); });
   });
 }
 

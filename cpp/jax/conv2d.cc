@@ -37,7 +37,8 @@ ffi::Error conv2d_fwd(ffi::AnyBuffer x, ffi::AnyBuffer w, ffi::RemainingArgs res
     Window2d g = cpu::conv2d_check(tx, tw, bias ? &*bias : nullptr, o.stride, o.pad, o.dilation, o.nhwc,
                                    &ys, op);
     check_shape(op, "<output>", ty, ys);
-    cpu::conv2d(tx, tw, bias ? &*bias : nullptr, g, o.nhwc, ty, static_cast<cpu::Act>(act));
+    run({&tx, &tw, bias ? &*bias : nullptr}, {&ty},
+        [&] { cpu::conv2d(tx, tw, bias ? &*bias : nullptr, g, o.nhwc, ty, static_cast<cpu::Act>(act)); });
   });
 }
 
@@ -71,7 +72,8 @@ ffi::Error conv2d_bwd(ffi::AnyBuffer grad, ffi::AnyBuffer x, ffi::AnyBuffer w, f
       db = view(*r);
       check_shape(op, "<dbias>", *db, Shape{o.nhwc ? tw.size(3) : tw.size(0)});
     }
-    cpu::conv2d_backward(tg, tx, tw, g, o.nhwc, &tdx, &tdw, db ? &*db : nullptr, y ? &*y : nullptr, fused);
+    run({&tg, &tx, &tw, y ? &*y : nullptr}, {&tdx, &tdw, db ? &*db : nullptr},
+        [&] { cpu::conv2d_backward(tg, tx, tw, g, o.nhwc, &tdx, &tdw, db ? &*db : nullptr, y ? &*y : nullptr, fused); });
   });
 }
 

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/half.h"
 #include "core/tensor.h"
 #include "python/bridge.h"
 #include "xla/ffi/api/ffi.h"
@@ -50,6 +51,12 @@ ffi::Error guard(F&& fn) {
     return ffi::Error::Internal(e.what());
   }
 }
+
+// Half precision: the handlers call the float32/float64 CPU kernels directly, so each kernel
+// call runs inside half::run({inputs}, {outputs}, [&] { kernel(...); }) -- the same adapter
+// py::run uses (core/half.h): float16/bfloat16 buffers are computed in float32 and rounded
+// back; other dtypes pass through untouched.
+using half::run;
 
 // Handler registry: (target name, platform) -> handler, exported by _core.jax_handlers().
 int add_handler(const char* name, const char* platform, XLA_FFI_Handler* handler);

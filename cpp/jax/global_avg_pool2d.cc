@@ -10,7 +10,7 @@ ffi::Error fwd(ffi::AnyBuffer x, ffi::Result<ffi::AnyBuffer> y, int64_t nhwc) {
   return guard([&] {
     Tensor tx = view(x), ty = view(y);
     check_shape("global_avg_pool2d", "<output>", ty, cpu::global_avg_pool2d_check(tx, nhwc));
-    cpu::global_avg_pool2d(tx, nhwc, ty);
+    run({&tx}, {&ty}, [&] { cpu::global_avg_pool2d(tx, nhwc, ty); });
   });
 }
 
@@ -18,7 +18,7 @@ ffi::Error bwd(ffi::AnyBuffer grad, ffi::Result<ffi::AnyBuffer> dx, int64_t nhwc
   return guard([&] {
     Tensor tg = view(grad), tdx = view(dx);
     cpu::global_avg_pool2d_backward_check(tg, tdx.shape, nhwc);
-    cpu::global_avg_pool2d_backward(tg, nhwc, tdx);
+    run({&tg}, {&tdx}, [&] { cpu::global_avg_pool2d_backward(tg, nhwc, tdx); });
   });
 }
 

@@ -30,8 +30,10 @@ ffi::Error matmul_fwd(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::RemainingArgs res
     auto bias = bias_of(rest, 0);
     Shape cs = cpu::matmul_check(ta, tb, opt(bias), trans_a, trans_b, "matmul");
     check_shape("matmul", "<output>", tc_, cs);
-    cpu::matmul(ta, tb, opt(bias), trans_a, trans_b, tc_);
-    apply_act(static_cast<cpu::Act>(act), tc_);
+    run({&ta, &tb, bias ? &*bias : nullptr}, {&tc_}, [&] {
+      cpu::matmul(ta, tb, opt(bias), trans_a, trans_b, tc_);
+      apply_act(static_cast<cpu::Act>(act), tc_);
+    });
   });
 }
 
@@ -53,8 +55,10 @@ ffi::Error matmul_bwd(ffi::AnyBuffer grad, ffi::AnyBuffer a, ffi::AnyBuffer b, f
       check_input_like(op, "y", *y, ta);
       check_shape(op, "y", *y, cs);
       gact = OwnedTensor(cs, g.dtype, false);
-      if (fused == cpu::Act::relu) cpu::relu_backward(g, *y, gact.view);
-      else cpu::tanh_backward(g, *y, gact.view);
+      run({&g, &*y}, {&gact.view}, [&] {
+        if (fused == cpu::Act::relu) cpu::relu_backward(g, *y, gact.view);
+        else cpu::tanh_backward(g, *y, gact.view);
+      });
       g = gact.view;
     }
     std::vector<Tensor> r;
@@ -67,7 +71,8 @@ ffi::Error matmul_bwd(ffi::AnyBuffer grad, ffi::AnyBuffer a, ffi::AnyBuffer b, f
     check_shape(op, "<da>", r[0], ta.shape);
     check_shape(op, "<db>", r[1], tb.shape);
     if (r.size() > 2) check_shape(op, "<dbias>", r[2], Shape{cs[cs.ndim - 1]});
-    cpu::matmul_backward(g, ta, tb, trans_a, trans_b, &r[0], &r[1], r.size() > 2 ? &r[2] : nullptr);
+    run({&g, &ta, &tb}, {&r[0], &r[1], r.size() > 2 ? &r[2] : nullptr},
+        [&] { cpu::matmul_backward(g, ta, tb, trans_a, trans_b, &r[0], &r[1], r.size() > 2 ? &r[2] : nullptr); });
   });
 }
 

@@ -29,7 +29,7 @@ ffi::Error fwd(ffi::AnyBuffer x, ffi::Result<ffi::AnyBuffer> y, ffi::Result<ffi:
     Shape ys = cpu::max_pool2d_out_shape(tx, g, nhwc);
     check_shape(op, "<output>", ty, ys);
     check_shape(op, "<indices>", ti, ys);
-    cpu::max_pool2d(tx, g, nhwc, ty, &ti);
+    run({&tx}, {&ty, &ti}, [&] { cpu::max_pool2d(tx, g, nhwc, ty, &ti); });
   });
 }
 
@@ -38,7 +38,7 @@ ffi::Error bwd(ffi::AnyBuffer grad, ffi::AnyBuffer idx, ffi::Result<ffi::AnyBuff
     const char* op = "max_pool2d_backward";
     Tensor tg = view(grad), ti = as_i64(view(idx), op, "indices"), tdx = view(dx);
     Window2d g = cpu::max_pool2d_backward_check(tg, ti, tdx.shape, nhwc);
-    cpu::max_pool2d_backward(tg, ti, g, nhwc, tdx);
+    run({&tg, &ti}, {&tdx}, [&] { cpu::max_pool2d_backward(tg, ti, g, nhwc, tdx); });
   });
 }
 

@@ -10,7 +10,7 @@ ffi::Error fwd(ffi::AnyBuffer pred, ffi::AnyBuffer target, ffi::Result<ffi::AnyB
   return guard([&] {
     Tensor tp = view(pred), tt = view(target), tl = view(loss);
     check_shape("mse", "<output>", tl, cpu::mse_check(tp, tt, int(reduction)));
-    cpu::mse(tp, tt, int(reduction), tl);
+    run({&tp, &tt}, {&tl}, [&] { cpu::mse(tp, tt, int(reduction), tl); });
   });
 }
 
@@ -20,7 +20,7 @@ ffi::Error bwd(ffi::AnyBuffer pred, ffi::AnyBuffer target, ffi::AnyBuffer grad, 
     Tensor tp = view(pred), tt = view(target), tg = view(grad), td = view(dpred);
     cpu::mse_backward_check(tp, tt, &tg, int(reduction));
     check_shape("mse_backward", "<output>", td, tp.shape);
-    cpu::mse_backward(tp, tt, &tg, int(reduction), td);
+    run({&tp, &tt, &tg}, {&td}, [&] { cpu::mse_backward(tp, tt, &tg, int(reduction), td); });
   });
 }
 

@@ -16,7 +16,7 @@ ffi::Error fwd(ffi::AnyBuffer images, ffi::AnyBuffer angle, ffi::AnyBuffer trans
     Tensor ti = view(images), ta = view(angle), tt = view(translate), to = view(out);
     cpu::rotate_check(ti, ta, tt, int(interpolation), int(fill), nhwc);
     check_shape("rotate", "<output>", to, ti.shape);
-    cpu::rotate(ti, ta, tt, int(interpolation), int(fill), fill_value, nhwc, to);
+    run({&ti, &ta, &tt}, {&to}, [&] { cpu::rotate(ti, ta, tt, int(interpolation), int(fill), fill_value, nhwc, to); });
   });
 }
 
@@ -34,7 +34,9 @@ ffi::Error bwd(ffi::AnyBuffer grad, ffi::AnyBuffer images, ffi::AnyBuffer angle,
     check_shape(op, "<dimages>", di, ti.shape);
     check_shape(op, "<dangle>", da, ta.shape);
     check_shape(op, "<dtranslate>", dt, tt.shape);
-    cpu::rotate_backward(tg, ti, ta, tt, int(interpolation), int(fill), fill_value, nhwc, &di, &da, &dt);
+    run({&tg, &ti, &ta, &tt}, {&di, &da, &dt}, [&] {
+      cpu::rotate_backward(tg, ti, ta, tt, int(interpolation), int(fill), fill_value, nhwc, &di, &da, &dt);
+    });
   });
 }
 

@@ -16,7 +16,7 @@ ffi::Error fwd(ffi::AnyBuffer logits, ffi::AnyBuffer labels, ffi::Result<ffi::An
     Shape ls = cpu::softmax_cross_entropy_check(tl, ty, label_smoothing, int(reduction));
     check_shape(op, "<loss>", tloss, ls);
     check_shape(op, "<dlogits>", td, tl.shape);
-    cpu::softmax_cross_entropy(tl, ty, label_smoothing, int(reduction), tloss, &td);
+    run({&tl, &ty}, {&tloss, &td}, [&] { cpu::softmax_cross_entropy(tl, ty, label_smoothing, int(reduction), tloss, &td); });
   });
 }
 

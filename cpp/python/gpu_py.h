@@ -15,6 +15,7 @@
 #pragma once
 #include <memory>
 
+#include "core/half.h"
 #include "gpu/gpu.h"
 #include "python/bridge.h"
 
@@ -32,11 +33,10 @@ std::unique_ptr<gpu::Gpu> gpu_for(pyb::handle allocator, const Tensor& t, const 
 void note_backend(const char* op, const std::string& backend);
 pyb::dict backends_used();
 
-// Runs cpu() (GIL released) for CPU tensors, gpu(Gpu&) for CUDA tensors (GIL held: Python
-// launchers and allocators need it), nothing for meta tensors.
+// The device switch behind both forms of run() below.
 template <typename CpuFn, typename GpuFn>
-void run(pyb::handle allocator, const Tensor& first, const char* op, const char* arg, CpuFn&& cpu,
-         GpuFn&& gpu) {
+void run_unchecked(pyb::handle allocator, const Tensor& first, const char* op, const char* arg, CpuFn&& cpu,
+                   GpuFn&& gpu) {
   switch (first.device) {
     case Device::cpu: {
       note_backend(op, "cpu");
@@ -51,6 +51,29 @@ void run(pyb::handle allocator, const Tensor& first, const char* op, const char*
     }
     case Device::meta: break;
   }
+}
+
+// Runs cpu() (GIL released) for CPU tensors, gpu(Gpu&) for CUDA tensors (GIL held: Python
+// launchers and allocators need it), nothing for meta tensors. This form is for ops whose CPU
+// kernel takes no floating-point tensors of the caller's dtype (or that handle halves
+// themselves): a float16/bfloat16 CPU `first` is refused, since the float kernels would
+// misread it. Float ops use the form below, which states their tensors.
+template <typename CpuFn, typename GpuFn>
+void run(pyb::handle allocator, const Tensor& first, const char* op, const char* arg, CpuFn&& cpu,
+         GpuFn&& gpu) {
+  if (first.device == Device::cpu && half::is_half(first.dtype))
+    type_error(op, arg, "float16/bfloat16 CPU tensors are not supported by this op");
+  run_unchecked(allocator, first, op, arg, cpu, gpu);
+}
+
+// The form every float op uses: `ins` are the tensors the CPU kernel reads, `outs` those it
+// writes (a tensor in both is updated in place; null entries are skipped). On the CPU, half
+// tensors among them are computed in float32 (core/half.h: converted in, the float32 kernel
+// runs on the views retargeted to scratch, outputs rounded back); CUDA runs halves natively.
+template <typename CpuFn, typename GpuFn>
+void run(pyb::handle allocator, const Tensor& first, const char* op, const char* arg,
+         std::initializer_list<Tensor*> ins, std::initializer_list<Tensor*> outs, CpuFn&& cpu, GpuFn&& gpu) {
+  run_unchecked(allocator, first, op, arg, [&] { half::run(ins, outs, cpu); }, gpu);
 }
 
 }  // namespace tc::py

@@ -62,8 +62,16 @@ py::Arg cpu_arg(pyb::handle obj, const char* op, const char* name) {
   return a;
 }
 
+// The tape's ops call the float32/float64 kernels directly (no half::Scope around them).
+void no_half(const char* op, const char* name, DType d) {
+  if (d == DType::f16 || d == DType::bf16)
+    type_error(op, name, "the native tape computes in float32 or float64; got ", dtype_name(d),
+               " (cast it first; halves run through the torch/Keras/JAX faces)");
+}
+
 VarPtr var_from(pyb::handle obj, bool trainable) {
   py::Arg a = cpu_arg(obj, "Tensor", "value");
+  no_half("Tensor", "value", a.t.dtype);
   OwnedTensor o(a.t.shape, a.t.dtype);
   copy_into(a.t, o.view);
   return std::make_shared<Var>(o, trainable);
@@ -100,7 +108,9 @@ TC_BIND(tape) {
   m.def("tape_var", &var_from, pyb::arg("value"), pyb::arg("trainable") = false,
         "A TapeVar holding a copy of any DLPack array (numpy, torch, a capsule, ...).");
   m.def("tape_zeros", [](pyb::handle shape, const std::string& dtype) {
-          return tape::new_var(py::shape_from(shape, "zeros", "shape"), dtype_from_name(dtype));
+          const DType d = dtype_from_name(dtype);
+          no_half("zeros", "dtype", d);
+          return tape::new_var(py::shape_from(shape, "zeros", "shape"), d);
         });
 
   pyb::class_<tape::Tape, std::shared_ptr<tape::Tape>>(m, "Tape", "The C++ autograd tape.")

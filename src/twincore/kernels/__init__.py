@@ -1,8 +1,8 @@
 """twincore.kernels: the op API over the C++/CUDA core.
 
 Each function takes arrays of any DLPack-capable kind (NumPy, torch, TensorFlow,
-CuPy) and returns arrays of the same kind. float32 and float64 everywhere (plus float16
-and bfloat16 on CUDA). `Meta(shape, dtype)` inputs return Meta outputs: the ops' own shape
+CuPy) and returns arrays of the same kind. float32, float64, float16 and bfloat16 everywhere
+(halves accumulate in float32; on the CPU through cpp/core/half.h). `Meta(shape, dtype)` inputs return Meta outputs: the ops' own shape
 rules and checks, no kernel (what the frontends' shape functions use).
 Bad input raises ValueError/TypeError naming the op and the argument.
 """

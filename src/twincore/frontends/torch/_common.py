@@ -149,6 +149,69 @@ def register(op, forward, setup_context, backward) -> None:
     op.forward_impl = forward
 
 
+# ---- torch.autocast ---------------------------------------------------------------------------
+# Our ops follow torch's own autocast policy (torch/csrc/autocast_mode.cpp's lists):
+#   "lower": GEMM-like ops (torch's linear, conv, rnn) run in the autocast dtype: floating
+#            inputs (not float64) are cast to torch.get_autocast_dtype(device);
+#   "fp32":  numerically sensitive losses run in float32: half inputs are cast up;
+#   "promote": ops with several float inputs run in the widest of their dtypes (torch's
+#            batch_norm takes bf16 activations with float32 statistics; ours wants one dtype);
+#   ops with one float input (activations, pooling, softmax) need no rule: they run in
+#   their input's dtype, as torch's do.
+# torch.library.register_autocast casts to one fixed dtype; the autocast dtype is the user's
+# choice (bf16 or f16), so the kernel here reads it at call time.
+_AUTOCAST_LIB = None
+_HALVES = (torch.float16, torch.bfloat16)
+
+
+def _cast_floats(args, device_type: str, pick):
+    """args with each eligible floating tensor (on device_type, not float64) cast to pick(t)."""
+    def one(v):
+        if isinstance(v, torch.Tensor):
+            if v.is_floating_point() and v.device.type == device_type and v.dtype is not torch.float64:
+                want = pick(v)
+                return v if want is None or v.dtype is want else v.to(want)
+            return v
+        if isinstance(v, (list, tuple)):
+            return type(v)(one(i) for i in v)
+        return v
+    return tuple(one(a) for a in args)
+
+
+def register_autocast(op, policy: str) -> None:
+    """Give custom op `op` an autocast rule (policy "lower" | "fp32" | "promote", see above) on
+    the CPU and CUDA. `call` sends ops through the dispatcher while autocast is on, so the
+    eager path obeys it too."""
+    global _AUTOCAST_LIB
+    if policy not in ("lower", "fp32", "promote"):
+        raise ValueError(f"unknown autocast policy {policy!r}")
+    if _AUTOCAST_LIB is None:
+        _AUTOCAST_LIB = torch.library.Library("twincore", "IMPL")
+    opoverload = op._opoverload
+    name = op._name.split("::")[-1]
+    for device_type in ("cpu", "cuda"):
+        key = "Autocast" + torch._C._dispatch_key_for_device(device_type)
+        keyset = torch._C.DispatchKeySet(getattr(torch._C.DispatchKey, key))
+
+        def kernel(_keys, *args, _device_type=device_type, _keyset=keyset):
+            if policy == "lower":
+                low = torch.get_autocast_dtype(_device_type)
+                args = _cast_floats(args, _device_type, lambda t: low)
+            elif policy == "fp32":
+                args = _cast_floats(args, _device_type, lambda t: torch.float32 if t.dtype in _HALVES else None)
+            else:
+                floats = [a for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()
+                          and a.device.type == _device_type and a.dtype is not torch.float64]
+                widest = max((a.dtype for a in floats), key=lambda d: torch.finfo(d).bits, default=None)
+                if widest is torch.float16 and any(a.dtype is torch.bfloat16 for a in floats):
+                    widest = torch.float32  # f16 with bf16: neither holds the other
+                args = _cast_floats(args, _device_type, lambda t: widest)
+            with torch._C._ExcludeDispatchKeyGuard(_keyset):
+                return opoverload(*args)
+
+        _AUTOCAST_LIB.impl(name, kernel, key, with_keyset=True)
+
+
 def backward_op(ctx, op, impl):
     """The backward custom op, or its plain implementation in the eager twin."""
     return impl if getattr(ctx, "eager", False) else op
@@ -164,8 +227,9 @@ def call(op, *args):
     x = args[0]
     # cheapest tests first: this runs on every eager call (x.is_meta, not x.device.type: 0.3 us);
     # under torch.func transforms the custom op (its registered autograd) runs
+    # under torch.autocast the custom op too: its autocast rule (register_autocast) casts the inputs
     if (type(x) not in _PLAIN or x.is_meta or torch.compiler.is_compiling()
-            or torch._C._are_functorch_transforms_active()):
+            or torch._C._are_functorch_transforms_active() or torch._C._is_any_autocast_enabled()):
         return op(*args)
     if torch.is_grad_enabled():
         for a in args:

@@ -5,7 +5,8 @@ Each function only normalises arguments and calls one custom op of
 `twincore.frontends.torch.ops` (autograd-aware, torch.compile-friendly); in eager mode
 through the op's autograd.Function twin, which skips the dispatcher (`_common.call`). The Keras
 frontend calls these same functions on its torch backend with layout="NHWC".
-Tensors: float32 or float64; images NCHW ("layout") unless said otherwise.
+Tensors: float32, float64, float16 or bfloat16 (one dtype per call; under torch.autocast the
+ops cast as torch's own, see _common.register_autocast); images NCHW ("layout") unless said otherwise.
 """
 
 from __future__ import annotations

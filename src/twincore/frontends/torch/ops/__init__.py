@@ -29,5 +29,16 @@ from twincore.frontends.torch.ops.activations import sigmoid, sigmoid_backward  
 from twincore.frontends.torch.ops.embedding import embedding, embedding_backward  # noqa: F401
 from twincore.frontends.torch.ops.lstm import lstm, lstm_backward  # noqa: F401
 
+# torch.autocast: the same policy as torch's own ops (see _common.register_autocast).
+from twincore.frontends.torch._common import register_autocast  # noqa: E402
+
+for _op in (matmul, conv2d, conv_transpose2d, lstm):  # as torch's linear / conv / rnn: the autocast dtype
+    register_autocast(_op, "lower")
+for _op in (softmax_cross_entropy, mse, binary_cross_entropy_with_logits):  # losses: float32
+    register_autocast(_op, "fp32")
+for _op in (rotate, batch_norm, batch_norm_inference):  # several float inputs: the widest dtype
+    register_autocast(_op, "promote")
+del _op
+
 # Every custom op, forward and backward, for opcheck and for readers.
 ALL_OPS = {name: obj for name, obj in globals().items() if hasattr(obj, "register_fake")}

@@ -1,0 +1,254 @@
+#include "cpu/gemm_half.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "core/cpu_features.h"
+#include "core/half.h"
+#include "core/parallel.h"
+#include "cpu/matmul.h"
+
+namespace tc::cpu {
+namespace {
+
+constexpr int MR = 8;    // rows of C per micro-kernel
+constexpr int NR = 32;   // columns of C per micro-kernel (two zmm of float32)
+constexpr int MC = 96;   // rows per task: their packed A stays in L2 while the B panels stream by
+constexpr int NC = 128;  // columns per task
+constexpr int KCP = 128; // k pairs per slice
+
+std::atomic<bool> g_enabled{true};
+
+bool cpu_has_bf16() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") && cpu_best_isa() == Isa::avx512;
+  }();
+  return yes;
+}
+
+// Packed A: for each block of MR rows, Kp pairs x MR rows x 2 bf16 (a row's pair (k, k+1) is
+// one 32-bit word, broadcast to all lanes). Rows past M and k past K are zeros.
+void pack_a(bool ta, int64_t M, int64_t K, const uint16_t* A, int64_t lda, uint16_t* out) {
+  const int64_t Kp = (K + 1) / 2, blocks = (M + MR - 1) / MR;
+  parallel_for(blocks, 4, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      uint16_t* o = out + blk * Kp * MR * 2;
+      std::fill(o, o + Kp * MR * 2, uint16_t(0));  // padding rows and the odd k stay zero
+      for (int r = 0; r < MR; ++r) {
+        const int64_t i = blk * MR + r;
+        if (i >= M) break;
+        if (!ta) {
+          const uint16_t* row = A + i * lda;
+          for (int64_t k = 0; k < K; ++k) o[((k >> 1) * MR + r) * 2 + (k & 1)] = row[k];
+        } else {
+          for (int64_t k = 0; k < K; ++k) o[((k >> 1) * MR + r) * 2 + (k & 1)] = A[k * lda + i];
+        }
+      }
+    }
+  });
+}
+
+// Packed B: for each panel of NR columns, Kp pairs x NR columns x 2 bf16 (lane j holds
+// B(k, j), B(k+1, j): vdpbf16ps's pair layout). Columns past N and k past K are zeros.
+void pack_b(bool tb, int64_t N, int64_t K, const uint16_t* B, int64_t ldb, uint16_t* out) {
+  const int64_t Kp = (K + 1) / 2, panels = (N + NR - 1) / NR;
+  parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      uint16_t* o = out + p * Kp * NR * 2;
+      const int64_t j0 = p * NR, nj = std::min<int64_t>(NR, N - j0);
+      if (nj < NR || (K & 1)) std::fill(o, o + Kp * NR * 2, uint16_t(0));
+      if (!tb) {
+        for (int64_t k = 0; k < K; ++k) {
+          const uint16_t* row = B + k * ldb + j0;
+          uint16_t* dst = o + (k >> 1) * NR * 2 + (k & 1);
+          for (int64_t jj = 0; jj < nj; ++jj) dst[2 * jj] = row[jj];
+        }
+      } else {
+        for (int64_t jj = 0; jj < nj; ++jj) {
+          const uint16_t* col = B + (j0 + jj) * ldb;  // B(k, j) = Bt[j][k]: a pair is contiguous
+          for (int64_t k = 0; k < K; ++k) o[((k >> 1) * NR + jj) * 2 + (k & 1)] = col[k];
+        }
+      }
+    }
+  });
+}
+
+__attribute__((target("avx512f,avx512bf16,avx512vl,avx512bw"))) void kernel(int64_t Kp, const uint16_t* pa,
+                                                                          const uint16_t* pb, float* C,
+                                                                          int64_t ldc, int rows, int cols,
+                                                                          bool accumulate) {
+  __m512 c0[MR], c1[MR];
+  for (int r = 0; r < MR; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
+  for (int64_t kp = 0; kp < Kp; ++kp) {
+    const __m512bh b0 = (__m512bh)_mm512_loadu_si512(pb + kp * NR * 2);
+    const __m512bh b1 = (__m512bh)_mm512_loadu_si512(pb + kp * NR * 2 + 32);
+    const uint16_t* ap = pa + kp * MR * 2;
+    for (int r = 0; r < MR; ++r) {
+      int32_t pair;
+      std::memcpy(&pair, ap + 2 * r, 4);
+      const __m512bh a = (__m512bh)_mm512_set1_epi32(pair);
+      c0[r] = _mm512_dpbf16_ps(c0[r], a, b0);
+      c1[r] = _mm512_dpbf16_ps(c1[r], a, b1);
+    }
+  }
+  const __mmask16 m0 = cols >= 16 ? __mmask16(0xffff) : __mmask16((1u << cols) - 1);
+  const __mmask16 m1 = cols >= 32 ? __mmask16(0xffff) : cols <= 16 ? __mmask16(0) : __mmask16((1u << (cols - 16)) - 1);
+  for (int r = 0; r < rows; ++r) {
+    float* cr = C + r * ldc;
+    __m512 v0 = c0[r], v1 = c1[r];
+    if (accumulate) {
+      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
+      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
+    }
+    _mm512_mask_storeu_ps(cr, m0, v0);
+    _mm512_mask_storeu_ps(cr + 16, m1, v1);
+  }
+}
+
+// A half tensor's data as bf16 bits.
+const uint16_t* bits(const Tensor& t) { return static_cast<const uint16_t*>(t.data); }
+
+std::vector<float> zeros(int64_t n) { return std::vector<float>(size_t(n), 0.0f); }
+
+// The matmul's GEMMs as in matmul.cc: `batch` products of [M,K] x [K,N]; a 2-D b shared by a
+// 3-D a without trans_a folds the batch into M.
+struct Dims {
+  int64_t batch = 1, M = 0, K = 0, N = 0;
+  bool b_batched = false;
+};
+
+Dims dims_of(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  Dims d;
+  const int r = a.ndim();
+  d.M = ta ? a.size(r - 1) : a.size(r - 2);
+  d.K = ta ? a.size(r - 2) : a.size(r - 1);
+  d.N = tb ? b.size(-2) : b.size(-1);
+  d.batch = r == 3 ? a.size(0) : 1;
+  d.b_batched = b.ndim() == 3;
+  if (!d.b_batched && !ta) {
+    d.M *= d.batch;
+    d.batch = 1;
+  }
+  return d;
+}
+
+void to_half(const std::vector<float>& src, const Tensor& dst, int64_t offset) {
+  half::from_f32(src.data(), static_cast<uint16_t*>(dst.data) + offset, dst.dtype, int64_t(src.size()));
+}
+
+bool native_for(const Tensor& t) { return t.dtype == DType::bf16 && half_gemm_native(); }
+
+}  // namespace
+
+bool half_gemm_native() { return g_enabled.load() && cpu_has_bf16() && cpu_isa() == Isa::avx512; }
+void set_half_gemm_native(bool enabled) { g_enabled.store(enabled); }
+
+void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
+               const uint16_t* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
+    return;
+  }
+  const int64_t Kp = (K + 1) / 2;
+  const int64_t mblocks = (M + MR - 1) / MR, panels = (N + NR - 1) / NR;
+  std::vector<uint16_t> pa(size_t(mblocks * Kp * MR * 2)), pb(size_t(panels * Kp * NR * 2));
+  pack_a(ta, M, K, A, lda, pa.data());
+  pack_b(tb, N, K, B, ldb, pb.data());
+  const int64_t mtasks = (M + MC - 1) / MC, ntasks = (N + NC - 1) / NC;
+  parallel_for(mtasks * ntasks, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t mt = t / ntasks, nt = t % ntasks;
+      // k in slices of KCP pairs: a panel's slice (KCP x NR pairs, 16 KB) stays in L1 while the
+      // task's row blocks (MC rows x KCP pairs, 48 KB, in L2) pass over it
+      for (int64_t k0 = 0; k0 < Kp; k0 += KCP) {
+        const int64_t kn = std::min<int64_t>(KCP, Kp - k0);
+        for (int64_t p = nt * (NC / NR); p < std::min(panels, (nt + 1) * (NC / NR)); ++p)
+          for (int64_t blk = mt * (MC / MR); blk < std::min(mblocks, (mt + 1) * (MC / MR)); ++blk) {
+            const int64_t i0 = blk * MR, j0 = p * NR;
+            kernel(kn, pa.data() + (blk * Kp + k0) * MR * 2, pb.data() + (p * Kp + k0) * NR * 2,
+                   C + i0 * ldc + j0, ldc, int(std::min<int64_t>(MR, M - i0)), int(std::min<int64_t>(NR, N - j0)),
+                   accumulate || k0 > 0);
+          }
+      }
+    }
+  });
+}
+
+void matmul_half(const Tensor& a, const Tensor& b, const Tensor* bias, bool ta, bool tb, const Tensor& c) {
+  if (!native_for(a)) {  // float32 kernels on converted copies
+    Tensor a2 = a, b2 = b, c2 = c, bias2 = bias ? *bias : Tensor{};
+    half::Scope s({&a2, &b2, bias ? &bias2 : nullptr}, {&c2});
+    matmul(a2, b2, bias ? &bias2 : nullptr, ta, tb, c2);
+    s.finish();
+    return;
+  }
+  const Dims d = dims_of(a, b, ta, tb);
+  const int64_t M = d.M, N = d.N, K = d.K;
+  std::vector<float> bias32;
+  if (bias) {
+    bias32.resize(size_t(N));
+    half::to_f32(bias->data, bias->dtype, bias32.data(), N);
+  }
+  std::vector<float> ci(size_t(M * N));
+  for (int64_t i = 0; i < d.batch; ++i) {
+    if (bias)  // bias first, then the GEMM accumulates onto it
+      for (int64_t r = 0; r < M; ++r) std::copy(bias32.begin(), bias32.end(), ci.begin() + r * N);
+    gemm_bf16(ta, tb, M, N, K, bits(a) + i * M * K, ta ? M : K, bits(b) + (d.b_batched ? i * K * N : 0),
+              tb ? K : N, ci.data(), N, bias != nullptr);
+    to_half(ci, c, i * M * N);
+  }
+}
+
+void matmul_backward_half(const Tensor& grad, const Tensor& a, const Tensor& b, bool ta, bool tb,
+                          const Tensor* da, const Tensor* db, const Tensor* dbias) {
+  if (!native_for(a)) {
+    Tensor g2 = grad, a2 = a, b2 = b, da2 = da ? *da : Tensor{}, db2 = db ? *db : Tensor{},
+           dbias2 = dbias ? *dbias : Tensor{};
+    half::Scope s({&g2, &a2, &b2}, {da ? &da2 : nullptr, db ? &db2 : nullptr, dbias ? &dbias2 : nullptr});
+    matmul_backward(g2, a2, b2, ta, tb, da ? &da2 : nullptr, db ? &db2 : nullptr, dbias ? &dbias2 : nullptr);
+    s.finish();
+    return;
+  }
+  const Dims d = dims_of(a, b, ta, tb);
+  const int64_t M = d.M, N = d.N, K = d.K;
+  const uint16_t *G = bits(grad), *A = bits(a), *B = bits(b);
+  const int64_t arow = ta ? M : K, brow = tb ? K : N;
+  if (da) {  // d op(a) = G op(b)^T; with trans_a, da = op(b) G^T (as matmul.cc)
+    std::vector<float> out(size_t(M * K));
+    for (int64_t i = 0; i < d.batch; ++i) {
+      const uint16_t *gi = G + i * M * N, *bi = B + (d.b_batched ? i * K * N : 0);
+      if (!ta) gemm_bf16(false, !tb, M, K, N, gi, N, bi, brow, out.data(), K, false);
+      else gemm_bf16(tb, true, K, M, N, bi, brow, gi, N, out.data(), M, false);
+      to_half(out, *da, i * M * K);
+    }
+  }
+  if (db) {  // d op(b) = op(a)^T G; with trans_b, db = G^T op(a); a shared b sums over the batch
+    std::vector<float> out = zeros(K * N);
+    for (int64_t i = 0; i < d.batch; ++i) {
+      const uint16_t *gi = G + i * M * N, *ai = A + i * M * K;
+      const bool acc = !d.b_batched && i > 0;
+      if (!tb) gemm_bf16(!ta, false, K, N, M, ai, arow, gi, N, out.data(), N, acc);
+      else gemm_bf16(true, ta, N, K, M, gi, N, ai, arow, out.data(), K, acc);
+      if (d.b_batched) to_half(out, *db, i * K * N);
+    }
+    if (!d.b_batched) to_half(out, *db, 0);
+  }
+  if (dbias) {  // column sums of grad, in float32
+    const int64_t rows = grad.numel() / N;
+    std::vector<float> out = zeros(N), row = zeros(N);
+    for (int64_t r = 0; r < rows; ++r) {
+      half::to_f32(G + r * N, grad.dtype, row.data(), N);
+      for (int64_t j = 0; j < N; ++j) out[size_t(j)] += row[size_t(j)];
+    }
+    to_half(out, *dbias, 0);
+  }
+}
+
+}  // namespace tc::cpu
