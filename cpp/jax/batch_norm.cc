@@ -16,8 +16,8 @@ namespace {
 
 struct Params {
   std::optional<Tensor> gamma, beta;
-  const Tensor* g() const { return gamma ? &*gamma : nullptr; }
-  const Tensor* b() const { return beta ? &*beta : nullptr; }
+  Tensor* g() { return gamma ? &*gamma : nullptr; }
+  Tensor* b() { return beta ? &*beta : nullptr; }
 };
 
 Params params(ffi::RemainingArgs& rest, bool has_gamma, bool has_beta, const char* op) {
@@ -45,7 +45,7 @@ ffi::Error train(ffi::AnyBuffer x, ffi::RemainingArgs rest, ffi::Result<ffi::Any
     check_shape(op, "<y>", ty, tx.shape);
     check_shape(op, "<mean>", tm, Shape{C});
     check_shape(op, "<var>", tv, Shape{C});
-    cpu::batch_norm(tx, nhwc, p.g(), p.b(), eps, ty, tm, tv);
+    run({&tx, p.g(), p.b()}, {&ty, &tm, &tv}, [&] { cpu::batch_norm(tx, nhwc, p.g(), p.b(), eps, ty, tm, tv); });
   });
 }
 
@@ -72,7 +72,9 @@ ffi::Error backward(ffi::AnyBuffer grad, ffi::AnyBuffer x, ffi::AnyBuffer mean, 
     };
     if (has_gamma) dg = next("<dgamma>");
     if (has_beta) db = next("<dbeta>");
-    cpu::batch_norm_backward(tg, tx, nhwc, p.g(), tm, tv, eps, &tdx, dg ? &*dg : nullptr, db ? &*db : nullptr);
+    run({&tg, &tx, p.g(), &tm, &tv}, {&tdx, dg ? &*dg : nullptr, db ? &*db : nullptr}, [&] {
+      cpu::batch_norm_backward(tg, tx, nhwc, p.g(), tm, tv, eps, &tdx, dg ? &*dg : nullptr, db ? &*db : nullptr);
+    });
   });
 }
 
@@ -84,7 +86,7 @@ ffi::Error inference(ffi::AnyBuffer x, ffi::AnyBuffer mean, ffi::AnyBuffer var, 
     Params p = params(rest, has_gamma, has_beta, op);
     cpu::batch_norm_check(tx, nhwc, p.g(), p.b(), &tm, &tv, eps, op);
     check_shape(op, "<y>", ty, tx.shape);
-    cpu::batch_norm_inference(tx, nhwc, p.g(), p.b(), tm, tv, eps, ty);
+    run({&tx, p.g(), p.b(), &tm, &tv}, {&ty}, [&] { cpu::batch_norm_inference(tx, nhwc, p.g(), p.b(), tm, tv, eps, ty); });
   });
 }
 
@@ -113,7 +115,8 @@ ffi::Error update(ffi::AnyBuffer rm, ffi::AnyBuffer rv, ffi::AnyBuffer mean, ffi
     check_update(trm, trv, tm, tv, momentum, count);
     check_shape(op, "<new_mean>", tnm, trm.shape);
     check_shape(op, "<new_var>", tnv, trm.shape);
-    cpu::batch_norm_update_stats(trm, trv, tm, tv, momentum, count, unbiased != 0, tnm, tnv);
+    run({&trm, &trv, &tm, &tv}, {&tnm, &tnv},
+        [&] { cpu::batch_norm_update_stats(trm, trv, tm, tv, momentum, count, unbiased != 0, tnm, tnv); });
   });
 }
 

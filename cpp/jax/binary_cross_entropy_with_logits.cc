@@ -26,8 +26,9 @@ ffi::Error fwd(ffi::AnyBuffer logits, ffi::AnyBuffer targets, ffi::RemainingArgs
                                                            int(reduction));
     check_shape(op, "<loss>", tloss, ls);
     check_shape(op, "<dlogits>", td, tl.shape);
-    cpu::binary_cross_entropy_with_logits(tl, tt, pw ? &*pw : nullptr, label_smoothing, int(reduction), tloss,
-                                          &td);
+    run({&tl, &tt, pw ? &*pw : nullptr}, {&tloss, &td}, [&] {
+      cpu::binary_cross_entropy_with_logits(tl, tt, pw ? &*pw : nullptr, label_smoothing, int(reduction), tloss, &td);
+    });
   });
 }
 

@@ -40,7 +40,8 @@ ffi::Error fwd(ffi::AnyBuffer x, ffi::AnyBuffer w, ffi::RemainingArgs rest, ffi:
     Shape ys;
     Window2d g = check(o, tx, tw, bias ? &*bias : nullptr, &ys, op);
     check_shape(op, "<output>", ty, ys);
-    cpu::conv_transpose2d(tx, tw, bias ? &*bias : nullptr, g, o.nhwc, ty);
+    run({&tx, &tw, bias ? &*bias : nullptr}, {&ty},
+        [&] { cpu::conv_transpose2d(tx, tw, bias ? &*bias : nullptr, g, o.nhwc, ty); });
   });
 }
 
@@ -65,7 +66,8 @@ ffi::Error bwd(ffi::AnyBuffer grad, ffi::AnyBuffer x, ffi::AnyBuffer w, ffi::Res
       db = view(*r);
       check_shape(op, "<dbias>", *db, Shape{o.nhwc ? tw.size(2) : tw.size(1)});
     }
-    cpu::conv_transpose2d_backward(tg, tx, tw, g, o.nhwc, &tdx, &tdw, db ? &*db : nullptr);
+    run({&tg, &tx, &tw}, {&tdx, &tdw, db ? &*db : nullptr},
+        [&] { cpu::conv_transpose2d_backward(tg, tx, tw, g, o.nhwc, &tdx, &tdw, db ? &*db : nullptr); });
   });
 }
 

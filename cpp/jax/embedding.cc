@@ -12,7 +12,7 @@ ffi::Error fwd(ffi::AnyBuffer ids, ffi::AnyBuffer weight, ffi::Result<ffi::AnyBu
     const char* op = "embedding";
     Tensor ti = view(ids), tw = view(weight), to = view(out);
     check_shape(op, "<output>", to, cpu::embedding_check(ti, tw, op));
-    cpu::embedding(ti, tw, to);
+    cpu::embedding(ti, tw, to);  // a gather: half rows are copied as they are (no conversion)
   });
 }
 
@@ -27,7 +27,7 @@ ffi::Error bwd(ffi::AnyBuffer grad, ffi::AnyBuffer ids, ffi::Result<ffi::AnyBuff
     check_input_like(op, "grad", tg, td);
     check_shape(op, "grad", tg, gs);
     if (padding_idx >= td.size(0)) value_error(op, "padding_idx", "out of range: ", padding_idx);
-    cpu::embedding_backward(tg, ti, padding_idx, td);
+    run({&tg}, {&td}, [&] { cpu::embedding_backward(tg, ti, padding_idx, td); });
   });
 }
 

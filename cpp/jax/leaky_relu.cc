@@ -15,7 +15,7 @@ ffi::Error fwd(ffi::AnyBuffer x, ffi::Result<ffi::AnyBuffer> y, double slope) {
     Tensor tx = view(x), ty = view(y);
     check_input(op, "x", tx);
     check_shape(op, "<output>", ty, tx.shape);
-    cpu::leaky_relu(tx, slope, ty);
+    run({&tx}, {&ty}, [&] { cpu::leaky_relu(tx, slope, ty); });
   });
 }
 
@@ -27,7 +27,7 @@ ffi::Error bwd(ffi::AnyBuffer dy, ffi::AnyBuffer x, ffi::Result<ffi::AnyBuffer> 
     check_input_like(op, "x", tx, tdy);
     check_shape(op, "x", tx, tdy.shape);
     check_shape(op, "<dx>", tdx, tdy.shape);
-    cpu::leaky_relu_backward(tdy, tx, slope, tdx);
+    run({&tdy, &tx}, {&tdx}, [&] { cpu::leaky_relu_backward(tdy, tx, slope, tdx); });
   });
 }
 

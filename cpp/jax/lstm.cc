@@ -54,7 +54,9 @@ ffi::Error fwd(ffi::AnyBuffer x, ffi::AnyBuffer w_ih, ffi::AnyBuffer w_hh, ffi::
     check_shape(op, "<h_n>", hn, Shape{d.B, d.H});
     check_shape(op, "<c_n>", cn, Shape{d.B, d.H});
     check_shape(op, "<ws>", ws, seq_shape(tx, 6 * d.H));
-    cpu::lstm(a, y ? &*y : nullptr, hn, cn, ws);
+    // The workspace has x's dtype (as in the bindings): with halves it is rounded too.
+    run({&tx, &tih, &thh, bias ? &*bias : nullptr, h0 ? &*h0 : nullptr, c0 ? &*c0 : nullptr},
+        {y ? &*y : nullptr, &hn, &cn, &ws}, [&] { cpu::lstm(a, y ? &*y : nullptr, hn, cn, ws); });
   });
 }
 
@@ -95,7 +97,9 @@ ffi::Error bwd(ffi::AnyBuffer x, ffi::AnyBuffer w_ih, ffi::AnyBuffer w_hh, ffi::
     if (dh0) check_shape(op, "<dh0>", *dh0, bh);
     if (dc0) check_shape(op, "<dc0>", *dc0, bh);
     cpu::LstmGrads g{&tdx, &tdih, &tdhh, db ? &*db : nullptr, dh0 ? &*dh0 : nullptr, dc0 ? &*dc0 : nullptr};
-    cpu::lstm_backward(a, tws, dy ? &*dy : nullptr, &tdhn, &tdcn, g);
+    run({&tx, &tih, &thh, h0 ? &*h0 : nullptr, c0 ? &*c0 : nullptr, &tws, dy ? &*dy : nullptr, &tdhn, &tdcn},
+        {&tdx, &tdih, &tdhh, db ? &*db : nullptr, dh0 ? &*dh0 : nullptr, dc0 ? &*dc0 : nullptr},
+        [&] { cpu::lstm_backward(a, tws, dy ? &*dy : nullptr, &tdhn, &tdcn, g); });
   });
 }
 
