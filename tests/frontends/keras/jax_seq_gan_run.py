@@ -1,6 +1,6 @@
 """Run by test_jax_backend.py in a subprocess with KERAS_BACKEND=jax:
 
-    python jax_seq_gan_run.py
+    python jax_seq_gan_run.py OUT_DIR
 
 The sequence and GAN layers (issue 16) on Keras's JAX backend through twincore.jax's ops:
 LSTM, Embedding, LeakyReLU, Conv2DTranspose, BatchNormalization (training: outputs and the
@@ -8,7 +8,9 @@ moving statistics; inference) and the BinaryCrossentropy loss, each against Kera
 layer / loss with the same weights: outputs and gradients (inputs and weights) under
 jax.jit(jax.grad) over stateless_call. Then Keras's run_layer_test (float32) for the five
 layers, and a small generator + discriminator stack fitted with model.fit (Keras jits the
-step). Prints "jax seq gan ok" when every check passed; raises otherwise.
+step), and an Embedding -> LSTM -> Dense model; both are saved to OUT_DIR (gan_stack.keras,
+seq_model.keras) with their predictions (*_pred.npy on *_x.npy) for the TF side to load.
+Prints "jax seq gan ok" when every check passed; raises otherwise.
 """
 import inspect
 import os
@@ -139,5 +141,18 @@ assert np.isfinite(hist).all() and hist[-1] < hist[0], hist
 moving = np.asarray(model.layers[2].moving_variance.value)
 assert not np.allclose(moving, 1.0), "BatchNormalization's moving statistics were not updated"
 print(f"GAN-like stack: model.fit (jitted) loss {hist[0]:.4f} -> {hist[-1]:.4f}")
+
+seq_model = keras.Sequential([keras.Input((7,), dtype="int32"), tk.Embedding(11, 4), tk.LSTM(5), tk.Dense(3)])
+seq_x = RNG.integers(0, 11, (16, 7)).astype(np.int32)
+seq_model.compile(optimizer="adam", loss=tk.SparseCategoricalCrossentropy(from_logits=True))
+seq_model.fit(seq_x, RNG.integers(0, 3, 16), batch_size=8, epochs=1, verbose=0)
+out = sys.argv[1]
+for name, m, x in (("gan_stack", model, z), ("seq_model", seq_model, seq_x)):
+    m.save(os.path.join(out, f"{name}.keras"))
+    np.save(os.path.join(out, f"{name}_x.npy"), x)
+    np.save(os.path.join(out, f"{name}_pred.npy"), m.predict(x, verbose=0))
+    again = keras.models.load_model(os.path.join(out, f"{name}.keras"))
+    np.testing.assert_allclose(again.predict(x, verbose=0), np.load(os.path.join(out, f"{name}_pred.npy")),
+                               rtol=1e-6, atol=1e-6, err_msg=f"{name}: .keras round trip on JAX")
 print("jax seq gan ok")
 sys.exit(0)

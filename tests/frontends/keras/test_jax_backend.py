@@ -60,12 +60,18 @@ def _check_layer_tests(out):
     return layer_tests
 
 
-def test_sequence_and_gan_layers_on_jax():
+def test_sequence_and_gan_layers_on_jax(tmp_path):
     env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "jax_seq_gan_run.py")], capture_output=True, text=True,
-                          timeout=600, env=env)
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "jax_seq_gan_run.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, env=env)
     print(proc.stdout)
     assert proc.returncode == 0 and "jax seq gan ok" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-4000:]
+    # the models saved on JAX load on TensorFlow with the same predictions
+    for name in ("gan_stack", "seq_model"):
+        model = keras.models.load_model(tmp_path / f"{name}.keras")
+        assert any(type(layer).__module__.startswith("twincore.") for layer in model.layers), name
+        np.testing.assert_allclose(model.predict(np.load(tmp_path / f"{name}_x.npy"), verbose=0),
+                                   np.load(tmp_path / f"{name}_pred.npy"), rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_keras_run_layer_test_on_jax(tmp_path):
