@@ -83,7 +83,7 @@ def test_last_state_only_and_gradients_float64():
     y, hn, cn = tj.lstm(x, w_ih, w_hh, b, batch_first=True, return_sequences=False)
     assert y is None
     np.testing.assert_allclose(hn, R.lstm(x, w_ih, w_hh, b, batch_first=True)[1], rtol=1e-12)
-    grads(lambda x, w_ih, w_hh, b, h0, c0: tj.lstm(x, w_ih, w_hh, b, h0, c0, batch_first=True), (x, w_ih, w_hh, b, h0, c0))
+    grads(lambda *a: tj.lstm(*a, batch_first=True), (x, w_ih, w_hh, b, h0, c0))
     grads(lambda x, w_ih, w_hh: tj.lstm(x, w_ih, w_hh, return_sequences=False)[1:], (x, w_ih, w_hh))
 
 
