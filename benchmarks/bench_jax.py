@@ -2,7 +2,7 @@
 document CNN trained through our Keras layers vs Keras's own layers, both on Keras's JAX
 backend (jitted train steps), side by side in one process.
 
-    python benchmarks/bench_jax.py [--steps 100] [--rounds 3] [--chain 200] [--no-save]
+    python benchmarks/bench_jax.py [--steps 100] [--rounds 3] [--chain 200] [--parts ops,lstm,cnn] [--no-save]
 
 Crossing cost: a jitted chain of `chain` calls x = op(x) on a tiny input (8 floats, so the
 kernel's work is ~0), divided by `chain`: the in-graph cost of one custom call (XLA's
@@ -10,6 +10,8 @@ dispatch to the handler, the buffer views, the C++ check, the kernel launch). Be
 same chain of JAX's own op (XLA fuses those, so it shows the floor), and the eager
 per-call latency (Python -> jax dispatch -> XLA -> handler) of ours and JAX's.
 Target (issue #18): <= 10 us per crossing (the TF bridge costs ~40-80 us).
+LSTM: one layer (T 28, B 100, I 28, H 128: the lstm model's shape), forward + backward under
+jax.jit, ours (one FFI crossing each way) vs the same LSTM written with jax.lax.scan.
 CNN: conv 32 3x3 s1 same relu -> conv 64 3x3 s2 same relu -> maxpool 2 -> flatten ->
 dense 64 relu -> dense 10; Adam; batch 100; `steps` steps of random 28x28x1 data per
 timed epoch (model.fit, jit_compile on for both). Target: ours / Keras <= 1.0x per epoch.
@@ -68,6 +70,14 @@ def _ops():
          lambda x: jnp.mean(x, (1, 2)).reshape(1, 1, 1, 8), t8),
         ("rotate", lambda x: tj.rotate(x, 10.0, layout="NHWC"), None, img),
         ("mse (none)", lambda x: tj.mse(x, v, "none"), lambda x: (x - v) ** 2, v),
+        ("sigmoid", tj.sigmoid, jax.nn.sigmoid, v),
+        ("leaky_relu", lambda x: tj.leaky_relu(x, 0.2), lambda x: jax.nn.leaky_relu(x, 0.2), v),
+        ("conv_transpose2d 1x1", lambda x: tj.conv_transpose2d(x, w11, layout="NHWC"),
+         lambda x: jax.lax.conv_transpose(x, w11, (1, 1), "VALID", dimension_numbers=dn, transpose_kernel=True), img),
+        ("bce with logits (none)", lambda x: tj.binary_cross_entropy_with_logits(x, v, reduction="none"),
+         lambda x: -(v * jax.nn.log_sigmoid(x) + (1 - v) * jax.nn.log_sigmoid(-x)), v),
+        ("batch_norm_inference [N,C]", lambda x: tj.batch_norm_inference(x, None, None, v[0], v[1] ** 2, 1e-3),
+         lambda x: (x - v[0]) * jax.lax.rsqrt(v[1] ** 2 + 1e-3), v),
     ]
 
 
@@ -118,6 +128,36 @@ def _sum_chain(op, x, n):
     for _ in range(n):
         x = op(x)
     return x.sum()
+
+
+def _scan_lstm(x, w_ih, w_hh, b):
+    H = w_hh.shape[1]
+
+    def step(carry, xt):
+        h, c = carry
+        z = xt @ w_ih.T + h @ w_hh.T + b
+        i, f, o = jax.nn.sigmoid(z[:, :H]), jax.nn.sigmoid(z[:, H:2 * H]), jax.nn.sigmoid(z[:, 3 * H:])
+        c = f * c + i * jnp.tanh(z[:, 2 * H:3 * H])
+        h = o * jnp.tanh(c)
+        return (h, c), h
+
+    zeros = jnp.zeros((x.shape[1], H), x.dtype)
+    return jax.lax.scan(step, (zeros, zeros), x)[1]
+
+
+def lstm_vs_scan(rounds: int, T=28, B=100, I=28, H=128) -> tuple:
+    """(ours, scan) median seconds of a jitted forward+backward of one LSTM layer."""
+    r = np.random.default_rng(2)
+    x = jnp.asarray(r.standard_normal((T, B, I)), jnp.float32)
+    w_ih, w_hh = (jnp.asarray(r.standard_normal(s) * 0.1, jnp.float32) for s in ((4 * H, I), (4 * H, H)))
+    b = jnp.zeros(4 * H, jnp.float32)
+    loss_ours = lambda *a: (tj.lstm(*a)[0] ** 2).sum()  # noqa: E731
+    loss_scan = lambda *a: (_scan_lstm(*a) ** 2).sum()  # noqa: E731
+    go = jax.jit(jax.grad(loss_ours, argnums=(0, 1, 2, 3)))
+    gs = jax.jit(jax.grad(loss_scan, argnums=(0, 1, 2, 3)))
+    o = _time(lambda: go(x, w_ih, w_hh, b), reps=5 * rounds)
+    s_ = _time(lambda: gs(x, w_ih, w_hh, b), reps=5 * rounds)
+    return o, s_
 
 
 def cnn(lib, seed=0):
@@ -176,16 +216,36 @@ def main(argv=None) -> str:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--chain", type=int, default=200)
+    ap.add_argument("--parts", default="ops,lstm,cnn", help="comma-separated: ops, lstm, cnn")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args(argv)
+    parts = set(args.parts.split(","))
 
-    rows = crossing_costs(args.chain)
+    rows = crossing_costs(args.chain) if "ops" in parts or "cnn" in parts else []
+    us = lambda s: "-" if s != s else f"{s * 1e6:.1f}"  # noqa: E731
+    lines = [f"## JAX frontend (benchmarks/bench_jax.py) — {datetime.date.today()}", ""]
+    head = machine() + f"; jax {jax.__version__}, Keras {keras.__version__}"
+    if "lstm" in parts:
+        lo, ls = lstm_vs_scan(args.rounds)
+        lines += ["LSTM layer (T 28, B 100, I 28, H 128, float32), jitted forward + backward, median of "
+                  f"{5 * args.rounds}:", "", "| twincore.jax.lstm (ms) | jax.lax.scan LSTM (ms) | ours / scan |",
+                  "|---:|---:|---:|", f"| {lo * 1e3:.2f} | {ls * 1e3:.2f} | {lo / ls:.2f}x |", ""]
+    if "cnn" not in parts:
+        lines += [head + "; load average " + "/".join(f"{v:.1f}" for v in os.getloadavg()), ""]
+        if rows:
+            lines += ["| op | ours in jit (us/op) | JAX's own in jit (us/op) | ours eager (us/call) | JAX's own eager "
+                      "(us/call) |", "|---|---:|---:|---:|---:|"]
+            lines += [f"| {n} | {us(a)} | {us(b)} | {us(c)} | {us(d)} |" for n, a, b, c, d in rows]
+        text = "\n".join(lines + ["", ""])
+        print(text)
+        if not args.no_save:
+            with open(HERE / "RESULTS.md", "a") as f:
+                f.write(text)
+        return text
     t = time_epochs(args.steps, args.rounds)
     o, k = t["ours"], t["keras"]
     relu = rows[0][1]
-    us = lambda s: "-" if s != s else f"{s * 1e6:.1f}"  # noqa: E731
-    lines = [f"## JAX frontend (benchmarks/bench_jax.py) — {datetime.date.today()}", "",
-             machine() + f"; jax {jax.__version__}, Keras {keras.__version__}; load average "
+    lines += [head + "; load average "
              + "/".join(f"{v:.1f}" for v in os.getloadavg()) + " (1/5/15 min, after the run)", "",
              f"FFI crossing per op (a jitted chain of {args.chain} calls on a tiny input, kernel work ~0; "
              "eager: one call from Python, median of 20):", "",

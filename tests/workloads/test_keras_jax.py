@@ -29,7 +29,7 @@ for f in ("keras-jax", "keras-jax-native"):
     assert b.name == f, b.name
     runs[f] = fit(spec, b, task, cfg)["step_losses"]
 assert len(runs["keras-jax"]) == 6
-np.testing.assert_allclose(runs["keras-jax"], runs["keras-jax-native"], rtol=1e-9)
+np.testing.assert_allclose(runs["keras-jax"], runs["keras-jax-native"], rtol=float(sys.argv[3]))
 assert "tensorflow" not in sys.modules or sys.modules["tensorflow"] is None
 print("keras-jax ok", runs["keras-jax"][0], runs["keras-jax"][-1])
 """
@@ -42,9 +42,12 @@ def _ffi_built() -> bool:
 
 
 @pytest.mark.skipif(not _ffi_built(), reason="twincore built without the JAX FFI handlers")
-@pytest.mark.parametrize("model", ["cnn", "multi-io"])
-def test_keras_on_jax_trains_without_tensorflow(model, tiny_data):
+# lstm: Keras's own LSTM on JAX is not float64-exact (its step-1 gradients differ from the
+# float64 tape's by ~2e-7 relative, where ours equal the tape's bit for bit), and Adam carries
+# that into the later losses: 1e-7 there, 1e-9 for the models without it.
+@pytest.mark.parametrize("model,rtol", [("cnn", 1e-9), ("multi-io", 1e-9), ("lstm", 1e-7)])
+def test_keras_on_jax_trains_without_tensorflow(model, rtol, tiny_data):
     env = dict(os.environ, KERAS_BACKEND="jax")
-    proc = subprocess.run([sys.executable, "-c", CHILD, tiny_data, model], capture_output=True, text=True,
-                          timeout=600, env=env)
+    proc = subprocess.run([sys.executable, "-c", CHILD, tiny_data, model, str(rtol)], capture_output=True,
+                          text=True, timeout=600, env=env)
     assert proc.returncode == 0 and "keras-jax ok" in proc.stdout, proc.stderr[-4000:]

@@ -159,9 +159,9 @@ def test_float32_runs_are_bit_identical_across_frontends(model, tiny_data):
         b = make_backend(f, spec, seed=0, channels_last=True)
         losses = fit(spec, b, task, cfg(epochs=2, batch_size=20, lr_schedule="cosine"))["step_losses"]
         runs[f] = (losses, [np.asarray(b.to_canonical(i, p)) for i, p in enumerate(b.params)])
-    # The fourth column, Keras on JAX (a child process: keras here is on TF), for the models
-    # whose ops have JAX handlers (the sequence ops have none yet: backend/jax.py says so).
-    if keras_jax_available() and model in ("cnn", "mlp"):
+    # The fourth column, Keras on JAX (a child process: keras here is on TF): every model here
+    # has its ops' JAX handlers (lstm: embedding, lstm).
+    if keras_jax_available():
         from twincore.workloads.keras_jax import run_child
 
         s, weights = run_child("keras-jax", spec, task, cfg(epochs=2, batch_size=20, lr_schedule="cosine"), True)

@@ -1,4 +1,4 @@
-"""twincore.jax relu / tanh / softmax: parity with the NumPy reference and jax.nn, float64
+"""twincore.jax relu / tanh / sigmoid / softmax: parity with the NumPy reference and jax.nn, float64
 gradients, jit == eager, vmap in one call (broadcast_all), bad input named."""
 import jax
 import jax.numpy as jnp
@@ -12,7 +12,7 @@ from twincore.kernels.reference import softmax as RS
 from jax_testutil import TOL, grads, jit_equal, raises, rand
 
 OPS = {"relu": (tj.relu, RA.relu, jax.nn.relu), "tanh": (tj.tanh, RA.tanh, jnp.tanh),
-       "softmax": (tj.softmax, RS.softmax, jax.nn.softmax)}
+       "softmax": (tj.softmax, RS.softmax, jax.nn.softmax), "sigmoid": (tj.sigmoid, RA.sigmoid, jax.nn.sigmoid)}
 
 
 @pytest.mark.parametrize("name", sorted(OPS))
@@ -50,3 +50,5 @@ def test_bad_input_names_op_and_argument():
         tj.tanh(np.ones((0, 3), np.float32))
     with raises(ValueError, "softmax", "x"):
         tj.softmax(np.float32(1.0))
+    with raises(TypeError, "sigmoid", "x"):
+        tj.sigmoid(np.ones(3, np.int32))

@@ -12,7 +12,10 @@ import twincore.jax as tj
 
 DTS = [jnp.bfloat16, jnp.float16]
 ULP = {jnp.bfloat16: 2.0 ** -7, jnp.float16: 2.0 ** -10}
-SAVES_OUTPUT = {"tanh", "softmax", "softmax_cross_entropy"}
+# (sigmoid reads y; BCE saves dlogits; lstm its workspace; batch_norm the batch statistics; the
+# inference's d gamma / d beta are sums JAX takes in the half dtype)
+SAVES_OUTPUT = {"tanh", "softmax", "softmax_cross_entropy", "sigmoid", "binary_cross_entropy_with_logits", "lstm",
+                "batch_norm", "batch_norm_inference"}
 
 
 def _rand(seed, *shape, scale=1.0):
@@ -32,6 +35,24 @@ CASES = {  # name: (fn, inputs as float32 arrays, which inputs to differentiate)
     "softmax_cross_entropy": (lambda l: tj.softmax_cross_entropy(l, jnp.array([1, 0, 3, 2], jnp.int32)),
                               (_rand(12, 4, 5, scale=2),), (0,)),
     "rotate": (lambda i: tj.rotate(i, 30.0, (1.0, -2.0), layout="NHWC"), (_rand(13, 2, 6, 5, 3),), (0,)),
+    # the sequence and GAN ops (issue 16)
+    "sigmoid": (tj.sigmoid, (_rand(14, 4, 9, scale=3),), (0,)),
+    "leaky_relu": (lambda x: tj.leaky_relu(x, 0.2), (_rand(15, 4, 9),), (0,)),
+    "conv_transpose2d": (lambda x, w, b: tj.conv_transpose2d(x, w, b, 2, "same", layout="NHWC"),
+                         (_rand(16, 2, 4, 3, 3), _rand(17, 3, 3, 2, 3), _rand(18, 2)), (0, 1, 2)),
+    "binary_cross_entropy_with_logits": (
+        lambda l: tj.binary_cross_entropy_with_logits(l, jnp.asarray(_rand(19, 4, 5) > 0, l.dtype), reduction="none"),
+        (_rand(20, 4, 5, scale=2),), (0,)),
+    "embedding": (lambda w: tj.embedding(jnp.array([[1, 0, 3], [3, 3, 2]], jnp.int32), w), (_rand(21, 5, 4),), (0,)),
+    "lstm": (lambda x, wi, wh, b: tj.lstm(x, wi, wh, b, batch_first=True)[0],
+             (_rand(22, 2, 5, 3), _rand(23, 12, 3, scale=0.5), _rand(24, 12, 3, scale=0.5), _rand(25, 12)),
+             (0, 1, 2, 3)),
+    "batch_norm": (lambda x, g, b: tj.batch_norm(x, g, b, 1e-3, "NHWC")[0],
+                   (_rand(26, 3, 4, 4, 2), _rand(27, 2), _rand(28, 2)), (0, 1, 2)),
+    # (running statistics exact in every dtype, so both paths see the same numbers)
+    "batch_norm_inference": (lambda x, g, b: tj.batch_norm_inference(x, g, b, jnp.asarray([0.5, -0.25], x.dtype),
+                                                                     jnp.asarray([1.5, 0.75], x.dtype), 1e-3, "NHWC"),
+                             (_rand(29, 3, 4, 4, 2), _rand(30, 2), _rand(31, 2)), (0, 1, 2)),
 }
 
 

@@ -2,7 +2,9 @@
 when keras is imported): jitted training matches Keras's own layers there, models saved
 under one backend load under the other with the same predictions, and Keras's own
 run_layer_test (its mixed_float16 check on) and the mixed_float16 / mixed_bfloat16 checks of
-keras_layer_cases pass for our layers."""
+keras_layer_cases pass for our layers. The sequence and GAN layers (LSTM, Embedding,
+LeakyReLU, Conv2DTranspose, BatchNormalization, BinaryCrossentropy) match Keras's own on
+JAX, outputs and gradients (jax_seq_gan_run.py)."""
 import json
 import os
 import subprocess
@@ -59,6 +61,20 @@ def _check_layer_tests(out):
             assert layer_tests[f"{name}/{check}"] == "passed", (name, check, layer_tests[f"{name}/{check}"])
     assert not cases.failures(layer_tests), cases.failures(layer_tests)
     return layer_tests
+
+
+def test_sequence_and_gan_layers_on_jax(tmp_path):
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "jax_seq_gan_run.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    print(proc.stdout)
+    assert proc.returncode == 0 and "jax seq gan ok" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-4000:]
+    # the models saved on JAX load on TensorFlow with the same predictions
+    for name in ("gan_stack", "seq_model"):
+        model = keras.models.load_model(tmp_path / f"{name}.keras")
+        assert any(type(layer).__module__.startswith("twincore.") for layer in model.layers), name
+        np.testing.assert_allclose(model.predict(np.load(tmp_path / f"{name}_x.npy"), verbose=0),
+                                   np.load(tmp_path / f"{name}_pred.npy"), rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_keras_run_layer_test_on_jax(tmp_path):

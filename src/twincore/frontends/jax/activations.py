@@ -1,7 +1,7 @@
-"""relu, tanh and softmax (over the last axis) as JAX ops; any shape.
+"""relu, tanh, sigmoid and softmax (over the last axis) as JAX ops; any shape.
 
-The backward kernels read the forward's output y. vmap: broadcast_all (relu and tanh are
-elementwise and softmax works per last-axis row, so a batch axis in front is just more
+The backward kernels read the forward's output y. vmap: broadcast_all (relu, tanh and
+sigmoid are elementwise and softmax works per last-axis row, so a batch axis in front is just more
 rows: one call for the whole batch).
 """
 
@@ -49,6 +49,11 @@ def relu(x):
 def tanh(x):
     """tanh(x), elementwise."""
     return _apply("tanh", x)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), elementwise."""
+    return _apply("sigmoid", x)
 
 
 def softmax(x):

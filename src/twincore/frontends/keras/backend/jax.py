@@ -54,10 +54,49 @@ def mse(pred, target, reduction="mean"):
     return tj.mse(pred, target, reduction)
 
 
-def __getattr__(name: str):
-    # Ops with no XLA FFI handler yet (the sequence and GAN ops: only the TF and torch
-    # backends have them) fail by name instead of with a bare AttributeError.
-    if name.startswith("_"):
-        raise AttributeError(name)
-    raise NotImplementedError(f"twincore.keras on KERAS_BACKEND=jax: '{name}' has no JAX handler yet "
-                              "(use KERAS_BACKEND=tensorflow or torch for this layer)")
+# ---- GAN ops (issue 16) ----
+relu, tanh = tj.relu, tj.tanh  # activations run after an op that fuses none (Conv2DTranspose)
+
+
+def leaky_relu(x, negative_slope=0.3):
+    return tj.leaky_relu(x, negative_slope)
+
+
+def conv_transpose2d(x, kernel, bias=None, strides=1, padding="valid", output_padding=None, dilation=1,
+                     layout="NHWC"):
+    """NHWC with Keras's [KH, KW, out, in] kernel."""
+    return tj.conv_transpose2d(x, kernel, bias, strides, padding, output_padding, dilation, layout)
+
+
+def binary_cross_entropy_with_logits(logits, targets, label_smoothing=0.0, reduction="none", pos_weight=None):
+    return tj.binary_cross_entropy_with_logits(logits, targets, pos_weight, label_smoothing, reduction)
+
+
+def batch_norm(x, gamma=None, beta=None, eps=1e-3, layout="NHWC"):
+    """(y, batch mean, batch var): the statistics carry no gradient."""
+    return tj.batch_norm(x, gamma, beta, float(eps), layout)
+
+
+def batch_norm_update_stats(moving_mean, moving_var, mean, var, momentum, count, unbiased):
+    return tj.batch_norm_update_stats(moving_mean, moving_var, mean, var, float(momentum), count, unbiased)
+
+
+def batch_norm_inference(x, gamma, beta, mean, var, eps=1e-3, layout="NHWC"):
+    return tj.batch_norm_inference(x, gamma, beta, mean, var, float(eps), layout)
+
+
+# ---- issue 16, LSTM half ----
+def sigmoid(x):
+    return tj.sigmoid(x)
+
+
+def embedding(ids, embeddings):
+    return tj.embedding(ids, embeddings)
+
+
+def lstm(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, return_sequences=True):
+    """Keras's layout (x [B,T,I], kernel [I,4H], recurrent_kernel [H,4H], gates i, f, c, o)
+    -> the kernel's (w_ih [4H,I], w_hh [4H,H], gates i, f, g, o: the same order) by transposes
+    that jax.grad sees. Returns (y or None, h_n, c_n)."""
+    return tj.lstm(x, kernel.T, recurrent_kernel.T, bias, h0, c0, batch_first=True,
+                   return_sequences=return_sequences)

@@ -1,0 +1,255 @@
+// batch_norm under JAX: training (batch statistics) and its backward, inference (given
+// statistics) and the running-statistics update -- the same four kernels as the bindings.
+// Rules: cpu::batch_norm_check (x rank 2 or 4, gamma / beta / stats [C] of x's dtype, eps > 0)
+// and the binding's update checks; kernels: cpu::batch_norm, cpu::batch_norm_backward,
+// cpu::batch_norm_inference, cpu::batch_norm_update_stats.
+// Optional gamma / beta travel as remaining args / rets, their presence as attributes:
+//   batch_norm            x [, gamma][, beta]                  -> y, mean, var
+//   batch_norm_backward   grad, x, mean, var [, gamma]         -> dx [, dgamma][, dbeta]
+//   batch_norm_inference  x, mean, var [, gamma][, beta]       -> y
+//   batch_norm_update_stats  running_mean, running_var, mean, var -> new_mean, new_var
+#include "cpu/batch_norm.h"
+#include "jax/ffi_bridge.h"
+
+namespace tc::jax {
+namespace {
+
+struct Params {
+  std::optional<Tensor> gamma, beta;
+  Tensor* g() { return gamma ? &*gamma : nullptr; }
+  Tensor* b() { return beta ? &*beta : nullptr; }
+};
+
+Params params(ffi::RemainingArgs& rest, bool has_gamma, bool has_beta, const char* op) {
+  Params p;
+  size_t i = 0;
+  auto next = [&](const char* name) {
+    if (rest.size() <= i) value_error(op, name, "missing array");
+    auto b = rest.get<ffi::AnyBuffer>(i++);
+    if (!b.has_value()) value_error(op, name, "not an array");
+    return view(*b);
+  };
+  if (has_gamma) p.gamma = next("gamma");
+  if (has_beta) p.beta = next("beta");
+  return p;
+}
+
+ffi::Error train(ffi::AnyBuffer x, ffi::RemainingArgs rest, ffi::Result<ffi::AnyBuffer> y,
+                 ffi::Result<ffi::AnyBuffer> mean, ffi::Result<ffi::AnyBuffer> var, double eps, int64_t nhwc,
+                 int64_t has_gamma, int64_t has_beta) {
+  return guard([&] {
+    const char* op = "batch_norm";
+    Tensor tx = view(x), ty = view(y), tm = view(mean), tv = view(var);
+    Params p = params(rest, has_gamma, has_beta, op);
+    const int64_t C = cpu::batch_norm_check(tx, nhwc, p.g(), p.b(), nullptr, nullptr, eps, op);
+    check_shape(op, "<y>", ty, tx.shape);
+    check_shape(op, "<mean>", tm, Shape{C});
+    check_shape(op, "<var>", tv, Shape{C});
+    run({&tx, p.g(), p.b()}, {&ty, &tm, &tv}, [&] { cpu::batch_norm(tx, nhwc, p.g(), p.b(), eps, ty, tm, tv); });
+  });
+}
+
+ffi::Error backward(ffi::AnyBuffer grad, ffi::AnyBuffer x, ffi::AnyBuffer mean, ffi::AnyBuffer var,
+                    ffi::RemainingArgs rest, ffi::Result<ffi::AnyBuffer> dx, ffi::RemainingRets more, double eps,
+                    int64_t nhwc, int64_t has_gamma, int64_t has_beta) {
+  return guard([&] {
+    const char* op = "batch_norm_backward";
+    Tensor tg = view(grad), tx = view(x), tm = view(mean), tv = view(var), tdx = view(dx);
+    Params p = params(rest, has_gamma, false, op);
+    const int64_t C = cpu::batch_norm_check(tx, nhwc, p.g(), nullptr, &tm, &tv, eps, op);
+    check_input_like(op, "grad", tg, tx);
+    check_shape(op, "grad", tg, tx.shape);
+    check_shape(op, "<dx>", tdx, tx.shape);
+    std::optional<Tensor> dg, db;
+    size_t r = 0;
+    auto next = [&](const char* name) {
+      if (more.size() <= r) value_error(op, name, "missing result buffer");
+      auto b = more.get<ffi::AnyBuffer>(r++);
+      if (!b.has_value()) value_error(op, name, "bad result buffer");
+      Tensor t = view(*b);
+      check_shape(op, name, t, Shape{C});
+      return t;
+    };
+    if (has_gamma) dg = next("<dgamma>");
+    if (has_beta) db = next("<dbeta>");
+    run({&tg, &tx, p.g(), &tm, &tv}, {&tdx, dg ? &*dg : nullptr, db ? &*db : nullptr}, [&] {
+      cpu::batch_norm_backward(tg, tx, nhwc, p.g(), tm, tv, eps, &tdx, dg ? &*dg : nullptr, db ? &*db : nullptr);
+    });
+  });
+}
+
+ffi::Error inference(ffi::AnyBuffer x, ffi::AnyBuffer mean, ffi::AnyBuffer var, ffi::RemainingArgs rest,
+                     ffi::Result<ffi::AnyBuffer> y, double eps, int64_t nhwc, int64_t has_gamma, int64_t has_beta) {
+  return guard([&] {
+    const char* op = "batch_norm_inference";
+    Tensor tx = view(x), tm = view(mean), tv = view(var), ty = view(y);
+    Params p = params(rest, has_gamma, has_beta, op);
+    cpu::batch_norm_check(tx, nhwc, p.g(), p.b(), &tm, &tv, eps, op);
+    check_shape(op, "<y>", ty, tx.shape);
+    run({&tx, p.g(), p.b(), &tm, &tv}, {&ty}, [&] { cpu::batch_norm_inference(tx, nhwc, p.g(), p.b(), tm, tv, eps, ty); });
+  });
+}
+
+// The binding's checks of the update (cpu/batch_norm.cc), on views or abstract tensors.
+void check_update(const Tensor& rm, const Tensor& rv, const Tensor& mean, const Tensor& var, double mom,
+                  int64_t count) {
+  const char* op = "batch_norm_update_stats";
+  check_input(op, "running_mean", rm);
+  check_rank(op, "running_mean", rm, 1, 1);
+  const Tensor* others[3] = {&rv, &mean, &var};
+  const char* names[3] = {"running_var", "mean", "var"};
+  for (int i = 0; i < 3; ++i) {
+    check_input_like(op, names[i], *others[i], rm);
+    check_shape(op, names[i], *others[i], rm.shape);
+  }
+  if (!(mom >= 0.0 && mom <= 1.0)) value_error(op, "momentum", "expected a value in [0, 1], got ", mom);
+  if (count < 1) value_error(op, "count", "expected >= 1, got ", count);
+}
+
+ffi::Error update(ffi::AnyBuffer rm, ffi::AnyBuffer rv, ffi::AnyBuffer mean, ffi::AnyBuffer var,
+                  ffi::Result<ffi::AnyBuffer> nm, ffi::Result<ffi::AnyBuffer> nv, double momentum, int64_t count,
+                  int64_t unbiased) {
+  return guard([&] {
+    const char* op = "batch_norm_update_stats";
+    Tensor trm = view(rm), trv = view(rv), tm = view(mean), tv = view(var), tnm = view(nm), tnv = view(nv);
+    check_update(trm, trv, tm, tv, momentum, count);
+    check_shape(op, "<new_mean>", tnm, trm.shape);
+    check_shape(op, "<new_var>", tnv, trm.shape);
+    run({&trm, &trv, &tm, &tv}, {&tnm, &tnv},
+        [&] { cpu::batch_norm_update_stats(trm, trv, tm, tv, momentum, count, unbiased != 0, tnm, tnv); });
+  });
+}
+
+#define TC_BN_ATTRS .Attr<double>("eps").Attr<int64_t>("nhwc").Attr<int64_t>("has_gamma").Attr<int64_t>("has_beta")
+
+XLA_FFI_DEFINE_HANDLER(train_cpu, train,
+                       ffi::Ffi::Bind()
+                           .Arg<ffi::AnyBuffer>()
+                           .RemainingArgs()
+                           .Ret<ffi::AnyBuffer>()
+                           .Ret<ffi::AnyBuffer>()
+                           .Ret<ffi::AnyBuffer>() TC_BN_ATTRS);
+XLA_FFI_DEFINE_HANDLER(backward_cpu, backward,
+                       ffi::Ffi::Bind()
+                           .Arg<ffi::AnyBuffer>()
+                           .Arg<ffi::AnyBuffer>()
+                           .Arg<ffi::AnyBuffer>()
+                           .Arg<ffi::AnyBuffer>()
+                           .RemainingArgs()
+                           .Ret<ffi::AnyBuffer>()
+                           .RemainingRets() TC_BN_ATTRS);
+XLA_FFI_DEFINE_HANDLER(inference_cpu, inference,
+                       ffi::Ffi::Bind()
+                           .Arg<ffi::AnyBuffer>()
+                           .Arg<ffi::AnyBuffer>()
+                           .Arg<ffi::AnyBuffer>()
+                           .RemainingArgs()
+                           .Ret<ffi::AnyBuffer>() TC_BN_ATTRS);
+XLA_FFI_DEFINE_HANDLER(update_cpu, update,
+                       ffi::Ffi::Bind()
+                           .Arg<ffi::AnyBuffer>()
+                           .Arg<ffi::AnyBuffer>()
+                           .Arg<ffi::AnyBuffer>()
+                           .Arg<ffi::AnyBuffer>()
+                           .Ret<ffi::AnyBuffer>()
+                           .Ret<ffi::AnyBuffer>()
+                           .Attr<double>("momentum")
+                           .Attr<int64_t>("count")
+                           .Attr<int64_t>("unbiased"));
+TC_JAX_HANDLER("twincore_batch_norm", "cpu", train_cpu);
+TC_JAX_HANDLER("twincore_batch_norm_backward", "cpu", backward_cpu);
+TC_JAX_HANDLER("twincore_batch_norm_inference", "cpu", inference_cpu);
+TC_JAX_HANDLER("twincore_batch_norm_update_stats", "cpu", update_cpu);
+
+// A float option: the binding's rule (a float, else TypeError naming it).
+double float_arg(pyb::handle v, const char* op, const char* name) {
+  double d = PyFloat_AsDouble(v.ptr());
+  if (d == -1.0 && PyErr_Occurred()) {
+    PyErr_Clear();
+    type_error(op, name, "expected a float, got ", std::string(pyb::repr(v)));
+  }
+  return d;
+}
+
+std::optional<Abstract> maybe(pyb::handle shape, pyb::handle dtype, const char* op, const char* arg) {
+  if (shape.is_none()) return std::nullopt;
+  return abstract(shape, dtype, op, arg);
+}
+
+const Tensor* opt(const std::optional<Abstract>& a) { return a ? &a->t : nullptr; }
+
+void bn_attrs(Plan& p, double eps, bool nhwc, const std::optional<Abstract>& g, const std::optional<Abstract>& b) {
+  p.attr_f("eps", eps);
+  p.attr("nhwc", nhwc);
+  p.attr("has_gamma", g.has_value());
+  p.attr("has_beta", b.has_value());
+}
+
+// (x, gamma / beta or None, eps, layout) -> out [y, mean, var].
+pyb::dict train_plan(pyb::handle x_shape, pyb::handle x_dtype, pyb::handle g_shape, pyb::handle g_dtype,
+                     pyb::handle b_shape, pyb::handle b_dtype, pyb::handle eps_obj, const std::string& layout) {
+  const char* op = "batch_norm";
+  Abstract x = abstract(x_shape, x_dtype, op, "x");
+  auto g = maybe(g_shape, g_dtype, op, "gamma"), b = maybe(b_shape, b_dtype, op, "beta");
+  const bool nhwc = py::nhwc_from(layout, op);
+  const double eps = float_arg(eps_obj, op, "eps");
+  const int64_t C = cpu::batch_norm_check(x.t, nhwc, opt(g), opt(b), nullptr, nullptr, eps, op);
+  Plan p;
+  p.output(x.t.shape, x.t.dtype);
+  p.output(Shape{C}, x.t.dtype);
+  p.output(Shape{C}, x.t.dtype);
+  bn_attrs(p, eps, nhwc, g, b);
+  return p.to_py();
+}
+
+// (x, gamma / beta or None, running_mean, running_var, eps, layout) -> out [y].
+pyb::dict inference_plan(pyb::handle x_shape, pyb::handle x_dtype, pyb::handle g_shape, pyb::handle g_dtype,
+                         pyb::handle b_shape, pyb::handle b_dtype, pyb::handle m_shape, pyb::handle m_dtype,
+                         pyb::handle v_shape, pyb::handle v_dtype, pyb::handle eps_obj, const std::string& layout) {
+  const char* op = "batch_norm_inference";
+  Abstract x = abstract(x_shape, x_dtype, op, "x");
+  auto g = maybe(g_shape, g_dtype, op, "gamma"), b = maybe(b_shape, b_dtype, op, "beta");
+  Abstract m = abstract(m_shape, m_dtype, op, "running_mean"), v = abstract(v_shape, v_dtype, op, "running_var");
+  const bool nhwc = py::nhwc_from(layout, op);
+  const double eps = float_arg(eps_obj, op, "eps");
+  cpu::batch_norm_check(x.t, nhwc, opt(g), opt(b), &m.t, &v.t, eps, op);
+  Plan p;
+  p.output(x.t.shape, x.t.dtype);
+  bn_attrs(p, eps, nhwc, g, b);
+  return p.to_py();
+}
+
+// (running_mean, running_var, mean, var, momentum, count, unbiased) -> out [new_mean, new_var].
+pyb::dict update_plan(pyb::handle rm_shape, pyb::handle rm_dtype, pyb::handle rv_shape, pyb::handle rv_dtype,
+                      pyb::handle m_shape, pyb::handle m_dtype, pyb::handle v_shape, pyb::handle v_dtype,
+                      pyb::handle mom_obj, int64_t count, bool unbiased) {
+  const char* op = "batch_norm_update_stats";
+  Abstract rm = abstract(rm_shape, rm_dtype, op, "running_mean"), rv = abstract(rv_shape, rv_dtype, op, "running_var");
+  Abstract m = abstract(m_shape, m_dtype, op, "mean"), v = abstract(v_shape, v_dtype, op, "var");
+  check_input(op, "running_mean", rm.t);
+  check_rank(op, "running_mean", rm.t, 1, 1);
+  const Tensor* others[3] = {&rv.t, &m.t, &v.t};
+  const char* names[3] = {"running_var", "mean", "var"};
+  for (int i = 0; i < 3; ++i) {
+    check_input_like(op, names[i], *others[i], rm.t);
+    check_shape(op, names[i], *others[i], rm.t.shape);
+  }
+  const double mom = float_arg(mom_obj, op, "momentum");
+  check_update(rm.t, rv.t, m.t, v.t, mom, count);
+  Plan p;
+  p.output(rm.t.shape, rm.t.dtype);
+  p.output(rm.t.shape, rm.t.dtype);
+  p.attr_f("momentum", mom);
+  p.attr("count", count);
+  p.attr("unbiased", unbiased);
+  return p.to_py();
+}
+
+}  // namespace
+}  // namespace tc::jax
+
+TC_BIND(jax_batch_norm) {
+  m.def("jax_batch_norm_plan", &tc::jax::train_plan);
+  m.def("jax_batch_norm_inference_plan", &tc::jax::inference_plan);
+  m.def("jax_batch_norm_update_stats_plan", &tc::jax::update_plan);
+}
