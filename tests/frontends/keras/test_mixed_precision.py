@@ -132,7 +132,7 @@ def _cot(layer, x, policy):
     return tf.constant(half_round(randn(shape, np.float64, seed=5), policy))
 
 
-@pytest.mark.parametrize("name", [c[0] for c in cases.CASES])
+@pytest.mark.parametrize("name", [c[0] for c in cases.CASES] + [c[0] for c in cases.LOSSES])
 def test_keras_run_layer_test_and_mixed_checks(name):
     """Keras's own run_layer_test (its mixed_float16 check on) and the mixed_float16 /
     mixed_bfloat16 checks of keras_layer_cases, on the TensorFlow backend."""
