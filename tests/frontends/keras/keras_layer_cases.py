@@ -164,7 +164,8 @@ def run_all(tk, impl, names=None) -> dict:
             case.run_layer_test(cls, kwargs, input_shape=shape, input_dtype=in_dtype,
                                 expected_output_shape=out_shape, expected_num_trainable_weights=n_train,
                                 expected_num_non_trainable_weights=n_frozen,
-                                expected_num_seed_generators=n_seed, supports_masking=name in ("BatchNormalization", "LeakyReLU"),
+                                expected_num_seed_generators=n_seed,
+                                supports_masking=name in ("BatchNormalization", "LeakyReLU"),
                                 run_mixed_precision_check=True)
             results[f"{name}/run_layer_test"] = "passed"
         except Exception as e:  # reported by name; the caller asserts
