@@ -12,6 +12,7 @@ run_all(tk, impl) -> {"<Layer>/<check>": "passed" | "<error>" | "skipped: <why>"
   tolerance (the float64 NumPy bar on half-rounded inputs is test_mixed_precision.py's), and one
   train_on_batch step runs on the backend (backward in the compute dtype) leaving float32 weights
   that moved.
+- "<Loss>/<policy>" (loss_check): our losses on half logits compute in float32 and equal Keras's.
 """
 from __future__ import annotations
 
@@ -118,6 +119,34 @@ def mixed_check(cls, kwargs: dict, x: np.ndarray, out_shape: tuple, policy: str,
         assert all(np.isfinite(v).all() for v in after)
 
 
+LOSSES = [  # (class name, kwargs, the backend function it calls, sparse labels)
+    ("SparseCategoricalCrossentropy", {"from_logits": True}, "softmax_cross_entropy", True),
+    ("CategoricalCrossentropy", {"from_logits": True, "label_smoothing": 0.1}, "softmax_cross_entropy", False),
+    ("MeanSquaredError", {}, "mse", False),
+    ("BinaryCrossentropy", {"from_logits": True}, "binary_cross_entropy_with_logits", False),
+]
+
+
+def loss_check(tk, name: str, kwargs: dict, sparse: bool, policy: str) -> None:
+    """Our loss after a layer under `policy` (half logits): a float32 loss equal to Keras's own
+    loss on the same logits, and a training step through it (backward into the half layer)."""
+    x = sample((6, 4), "float32", seed=3)
+    labels = np.arange(6) % 5
+    target = labels if sparse else np.eye(5, dtype="float32")[labels]
+    logits = tk.Dense(5, dtype=policy)
+    logits.build(x.shape)
+    y = logits(x)
+    assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1], y.dtype
+    ours, native = getattr(tk, name)(**kwargs), getattr(keras.losses, name)(**kwargs)
+    a, b = ours(target, y), native(target, y)
+    assert keras.backend.standardize_dtype(a.dtype) == "float32" == keras.backend.standardize_dtype(b.dtype)
+    np.testing.assert_allclose(_np(a), _np(b), rtol=1e-5, err_msg=name)
+    model = keras.Sequential([keras.Input((4,)), logits])
+    model.compile(keras.optimizers.SGD(0.0), ours)  # lr 0: the step's loss is the one above
+    step = float(model.train_on_batch(x, target))
+    assert abs(step - float(_np(b))) <= 1e-5 * abs(float(_np(b))), (name, step, _np(b))
+
+
 def run_all(tk, impl, names=None) -> dict:
     """Every case (or those in `names`): Keras's run_layer_test and the mixed checks."""
     results = {}
@@ -135,7 +164,8 @@ def run_all(tk, impl, names=None) -> dict:
             case.run_layer_test(cls, kwargs, input_shape=shape, input_dtype=in_dtype,
                                 expected_output_shape=out_shape, expected_num_trainable_weights=n_train,
                                 expected_num_non_trainable_weights=n_frozen,
-                                expected_num_seed_generators=n_seed, supports_masking=name in ("BatchNormalization", "LeakyReLU"),
+                                expected_num_seed_generators=n_seed,
+                                supports_masking=name in ("BatchNormalization", "LeakyReLU"),
                                 run_mixed_precision_check=True)
             results[f"{name}/run_layer_test"] = "passed"
         except Exception as e:  # reported by name; the caller asserts
@@ -145,6 +175,19 @@ def run_all(tk, impl, names=None) -> dict:
         for policy in POLICIES:
             try:
                 mixed_check(cls, kwargs, x, out_shape, policy, getattr(keras.layers, name, None))
+                results[f"{name}/{policy}"] = "passed"
+            except Exception as e:
+                traceback.print_exc()
+                results[f"{name}/{policy}"] = f"{type(e).__name__}: {str(e)[:400]}"
+    for name, kwargs, fn, sparse in LOSSES:
+        if names is not None and name not in names:
+            continue
+        for policy in POLICIES:
+            if fn not in vars(impl):
+                results[f"{name}/{policy}"] = f"skipped: no {fn} on this backend"
+                continue
+            try:
+                loss_check(tk, name, kwargs, sparse, policy)
                 results[f"{name}/{policy}"] = "passed"
             except Exception as e:
                 traceback.print_exc()

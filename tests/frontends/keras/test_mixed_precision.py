@@ -57,7 +57,8 @@ PARITY = [
     ("GlobalAveragePooling2D", lambda lib, **kw: lib.GlobalAveragePooling2D(**kw), (3, 5, 7, 4), False, False,
      lambda x, w: global_avg_pool2d.global_avg_pool2d(x, "NHWC")),
     ("Conv2DTranspose", lambda lib, **kw: lib.Conv2DTranspose(4, 3, strides=2, padding="same", **kw),
-     (2, 4, 5, 3), False, False, lambda x, w: conv_transpose2d.conv_transpose2d(x, w[0], w[1], 2, "same", layout="NHWC")),
+     (2, 4, 5, 3), False, False,
+     lambda x, w: conv_transpose2d.conv_transpose2d(x, w[0], w[1], 2, "same", layout="NHWC")),
     ("LeakyReLU", lambda lib, **kw: lib.LeakyReLU(negative_slope=0.2, **kw), (4, 7, 3), False, False,
      lambda x, w: activations.leaky_relu(x, 0.2)),
     ("BatchNormalization", lambda lib, **kw: lib.BatchNormalization(**kw), (6, 3, 3, 4), False, True,
@@ -132,7 +133,7 @@ def _cot(layer, x, policy):
     return tf.constant(half_round(randn(shape, np.float64, seed=5), policy))
 
 
-@pytest.mark.parametrize("name", [c[0] for c in cases.CASES])
+@pytest.mark.parametrize("name", [c[0] for c in cases.CASES] + [c[0] for c in cases.LOSSES])
 def test_keras_run_layer_test_and_mixed_checks(name):
     """Keras's own run_layer_test (its mixed_float16 check on) and the mixed_float16 /
     mixed_bfloat16 checks of keras_layer_cases, on the TensorFlow backend."""
@@ -168,20 +169,26 @@ def test_losses_compute_in_float32(policy):
 @needs("matmul", "matmul_backward", "conv2d", "conv2d_backward")
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_pure_half_policies(dtype):
-    """dtype="float16"/"bfloat16" (no mixed): half variables and outputs, as Keras's own layers,
-    and the same values as theirs from the same weights; one training step keeps half weights."""
+    """dtype="float16"/"bfloat16" (no mixed): half variables and outputs, as Keras's own layers
+    have, the float64 NumPy reference's values on the half inputs and weights, and one training
+    step that keeps half weights."""
+    policy = "mixed_" + dtype  # (for HALF / EPS)
     x = randn((4, 8, 8, 3), np.float32, seed=3)
-    for make in (lambda lib: lib.Conv2D(4, 3, padding="same", activation="relu", dtype=dtype),
-                 lambda lib: lib.Dense(5, activation="tanh", dtype=dtype)):
+    xr = half_round(x, policy)
+    layers = [(lambda lib: lib.Conv2D(4, 3, padding="same", activation="relu", dtype=dtype),
+              lambda w: _relu(conv2d.conv2d(xr, w[0], w[1], 1, "same", layout="NHWC"))),
+             (lambda lib: lib.Dense(5, activation="tanh", dtype=dtype),
+              lambda w: np.tanh(matmul.matmul(xr.reshape(-1, 3), w[0], w[1]).reshape(4, 8, 8, 5)))]
+    for make, ref in layers:
         ours, native = make(tk), make(keras.layers)
-        ours.build(x.shape), native.build(x.shape)
-        ours.set_weights(native.get_weights())
+        ours.build(x.shape)
+        assert ours.compute_dtype == native.compute_dtype == dtype == ours.variable_dtype
         assert [keras.backend.standardize_dtype(w.dtype) for w in ours.weights] == [dtype] * 2
-        y, yn = ours(x), native(x)
-        assert keras.backend.standardize_dtype(y.dtype) == dtype == keras.backend.standardize_dtype(yn.dtype)
-        ref = tf.cast(yn, tf.float32).numpy()
-        np.testing.assert_allclose(tf.cast(y, tf.float32).numpy(), ref,
-                                   atol=16 * EPS["mixed_" + dtype] * max(1.0, float(np.abs(ref).max())))
+        ours.set_weights([randn(w.shape, np.float32, seed=i) for i, w in enumerate(ours.weights)])
+        y = ours(x)
+        assert keras.backend.standardize_dtype(y.dtype) == dtype
+        expected = ref([tf.cast(w.value, tf.float64).numpy() for w in ours.weights])
+        _assert_near(tf.cast(y, tf.float64).numpy(), expected, 4 * EPS[policy], f"{dtype} forward")
     model = keras.Sequential([keras.Input((8, 8, 3)), make(tk)])  # (the Dense)
     model.compile(keras.optimizers.SGD(0.1), "mse")
     loss = model.train_on_batch(x, randn((4, 8, 8, 5), np.float32, seed=4))
@@ -216,13 +223,18 @@ def test_document_cnn_trains_under_mixed_policy(policy):
     init = models.sequential(keras.layers).get_weights()
     f32, dt32, _ = _loss_curve(tk, "float32", x, y, init)
     half, dtypes, model = _loss_curve(tk, policy, x, y, init)
-    native, native_dtypes, _ = _loss_curve(keras.layers, policy, x, y, init)
     compute = policy.split("_")[1]
     assert dt32 == ["float32"] * len(dt32)
-    assert dtypes == native_dtypes and compute in dtypes, (dtypes, native_dtypes)
+    assert dtypes == [compute] * len(dtypes), dtypes  # every layer's output, as Keras's own layers'
     assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in model.weights)
     assert f32[-1] < f32[0] and half[-1] < half[0], (f32, half)  # both learn
     # the batch-mean loss within two roundings (2 eps) of float32's at every step (measured for
     # bfloat16: 5e-4 apart, ours and Keras's own alike)
     np.testing.assert_allclose(half, f32, rtol=2 * EPS[policy])
+    try:  # Keras's own layers from the same weights, where this TF build has their half kernels
+        native, native_dtypes, _ = _loss_curve(keras.layers, policy, x, y, init)
+    except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as e:
+        print(f"Keras's own CNN under {policy} did not run on this TF build: {str(e).splitlines()[0]}")
+        return
+    assert native_dtypes == dtypes, native_dtypes
     np.testing.assert_allclose(native, f32, rtol=2 * EPS[policy])  # (Keras's own layers land as close)

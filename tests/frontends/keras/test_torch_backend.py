@@ -79,6 +79,6 @@ def test_torch_backend_trains_and_shares_models_with_tf(tmp_path):
     # Keras's run_layer_test and the mixed-precision checks, every layer (torch has every op)
     with open(tmp_path / "torch_layer_tests.json") as f:
         layer_tests = json.load(f)
-    assert len(layer_tests) == 3 * len(cases.CASES)
+    assert len(layer_tests) == 3 * len(cases.CASES) + len(cases.POLICIES) * len(cases.LOSSES)
     bad = {k: v for k, v in layer_tests.items() if v != "passed"}
     assert not bad, bad
