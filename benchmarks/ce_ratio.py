@@ -64,8 +64,8 @@ def main(argv: list[str]) -> None:
             to = best_time(lambda: K.softmax_cross_entropy(x, t), calls, cpu)
             tr = best_time(lambda: ref(t), calls, cpu)
             ratios.append(tr / to)
-        print(f"{name:14s} ours {to * 1e3:.2f} ms, torch {tr * 1e3:.2f} ms (last round); ratio torch/ours "
-              f"median {statistics.median(ratios):.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]", flush=True)
+        print(f"| CE fwd+bwd {n}x{c} ({name}) | ours {to * 1e3:.2f} ms | torch {tr * 1e3:.2f} ms (last round) | "
+              f"torch/ours median {statistics.median(ratios):.2f}x [{min(ratios):.2f}-{max(ratios):.2f}] |", flush=True)
 
 
 if __name__ == "__main__":

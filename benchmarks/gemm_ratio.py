@@ -61,8 +61,9 @@ def main(argv: list[str]) -> None:
         gr.append(flops / tr / 1e9)
         ratios.append(tr / to)
         print(f"round {r}: ours {go[-1]:6.1f}  ref {gr[-1]:6.1f} GFLOP/s  ratio {ratios[-1]:.3f}", flush=True)
-    print(f"median ratio ours/OpenBLAS throughput {statistics.median(ratios):.3f}x "
-          f"[{min(ratios):.3f}-{max(ratios):.3f}]; ours {statistics.median(go):.1f}, ref {statistics.median(gr):.1f} GFLOP/s")
+    print(f"| GEMM {n}^3 f32, path {_core.cpu_isa()} vs OpenBLAS {cm._openblas_core()} | ours "
+          f"{statistics.median(go):.1f} GFLOP/s | OpenBLAS {statistics.median(gr):.1f} GFLOP/s | ours/OpenBLAS median "
+          f"{statistics.median(ratios):.3f}x [{min(ratios):.3f}-{max(ratios):.3f}] |")
 
 
 if __name__ == "__main__":

@@ -100,9 +100,10 @@ def main(argv: list[str]) -> None:
     ]
     print(f"# per-call CPU time, 1 thread, {reps} blocks of {block} calls (median [min-max] us)")
     print(f"# load average: {os.getloadavg()[0]:.1f}; {harness.machine()}")
+    print("| layer (cumulative) | us / call (median) | range |\n|---|---:|---:|")
     for name, fn in rows:
-        med, lo, hi = per_call_us(fn, block if "bwd" not in name else block // 4, reps)
-        print(f"{name:52s} {med:8.2f}  [{lo:.2f}-{hi:.2f}]")
+        med, lo, hi = per_call_us(fn, block if "bwd" not in name else max(1, block // 4), reps)
+        print(f"| {name} | {med:.2f} | {lo:.2f}-{hi:.2f} |")
         for t in (xg, wg, bg):
             t.grad = None
 
