@@ -122,6 +122,7 @@ def register(op, forward, setup_context, backward) -> None:
     op.register_autograd(backward, setup_context=setup_context)
     sig = inspect.signature(forward)
     n_params = len(sig.parameters)
+    once = torch.autograd.function.once_differentiable(backward)
 
     # The ctx-first forward, not a separate setup_context: Function.apply binds the
     # arguments with inspect.signature on every call when setup_context is defined
@@ -140,8 +141,13 @@ def register(op, forward, setup_context, backward) -> None:
             return out
 
         @staticmethod
-        @torch.autograd.function.once_differentiable  # double backward: a clear error, never silent zeros
         def backward(ctx, *grads):
+            # Double backward: a clear error, never silent zeros. Grad mode is on in a backward
+            # only under create_graph=True; there once_differentiable's wrapper marks the
+            # results so that differentiating them again raises. Otherwise the plain call:
+            # the wrapper's no_grad block and checks cost ~5 us a backward.
+            if _grad_enabled():
+                return once(ctx, *grads)
             return backward(ctx, *grads)
 
     Eager.__name__ = Eager.__qualname__ = f"{op._name}_eager"
