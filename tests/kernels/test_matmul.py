@@ -105,8 +105,8 @@ def test_gemm_alpha_beta_and_blocking(M, N, Kd, ta, tb, dtype, isa):
 
 
 # The dot-product path for few rows in F.linear's layout (no trans_a, trans_b; cpu/gemm.cc
-# gemm_dot): every row-tile (4) and column-tile (4 / 2) remainder, K tails of the 16- and
-# 8-lane loops, K short (M <= 4 only) and long, and M at the AVX2 and AVX-512 limits.
+# gemm_dot): every row-tile (4 AVX-512 / 3 AVX2) and column-tile (4) remainder, K tails of the
+# 16- and 8-lane loops, K short (M <= 4 only) and long, and M at the limit (32) and past it.
 @pytest.mark.parametrize("M,N,Kd", [(1, 1, 1), (1, 7, 5), (3, 6, 64), (4, 9, 300), (5, 37, 256), (12, 5, 777),
                                     (13, 3, 512), (32, 11, 263), (33, 4, 300)])
 def test_few_rows_dot_path(M, N, Kd, isa):
