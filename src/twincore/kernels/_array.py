@@ -9,9 +9,10 @@ runs the CPU kernel or the op's GPU plan by the arrays' device, see _dispatch):
 
 `alloc(shape, dtype_name)` is called by the C++ side once the output shapes are
 known, so shape rules live in one place (C++), and outputs are allocated by the
-caller's framework: 64-byte aligned np.empty for NumPy, torch.empty for torch (its caching
-allocator), cupy.empty for CuPy, and the core's 64-byte aligned Buffer for
-TensorFlow (TF aborts on unaligned DLPack buffers).
+caller's framework: 64-byte aligned np.empty for NumPy, torch's allocator for torch (on the
+CPU through its DLPack C exchange API, `_core.DLPackAlloc`: no Python call per output; on CUDA
+torch.empty, its caching allocator), cupy.empty for CuPy, and the core's 64-byte aligned
+Buffer for TensorFlow (TF aborts on unaligned DLPack buffers).
 """
 
 from __future__ import annotations
