@@ -19,6 +19,11 @@ ENTRIES = [  # (script, arguments, modules it needs)
     ("bench_keras.py", ["--quick"], ["tensorflow", "keras"]),
     ("bench_gpu.py", ["--quick"], ["torch"]),
     ("cpu/conv2d.py", ["--quick"], ["torch", "tensorflow"]),
+    # issue 15's per-call, GEMM, CE and dense probes (print only)
+    ("percall_breakdown.py", ["--quick"], ["torch"]),
+    ("gemm_ratio.py", ["--quick"], []),
+    ("ce_ratio.py", ["--quick"], ["torch"]),
+    ("dense_ratio.py", ["--quick"], ["torch"]),
 ]
 
 

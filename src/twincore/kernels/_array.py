@@ -9,9 +9,10 @@ runs the CPU kernel or the op's GPU plan by the arrays' device, see _dispatch):
 
 `alloc(shape, dtype_name)` is called by the C++ side once the output shapes are
 known, so shape rules live in one place (C++), and outputs are allocated by the
-caller's framework: 64-byte aligned np.empty for NumPy, torch.empty for torch (its caching
-allocator), cupy.empty for CuPy, and the core's 64-byte aligned Buffer for
-TensorFlow (TF aborts on unaligned DLPack buffers).
+caller's framework: 64-byte aligned np.empty for NumPy, torch's allocator for torch (on the
+CPU through its DLPack C exchange API, `_core.DLPackAlloc`: no Python call per output; on CUDA
+torch.empty, its caching allocator), cupy.empty for CuPy, and the core's 64-byte aligned
+Buffer for TensorFlow (TF aborts on unaligned DLPack buffers).
 """
 
 from __future__ import annotations
@@ -96,7 +97,10 @@ def _torch_kind(x) -> Kind:
                "int64": torch.int64, "float16": torch.float16, "bfloat16": torch.bfloat16,
                "uint8": torch.uint8, "int8": torch.int8, "bool": torch.bool}
         empty = lambda shape, dtype: torch.empty(shape, dtype=tdt[dtype], device=dev)  # noqa: E731
-        if dev.type == "cuda":
+        if dev.type == "cpu" and _register_torch_exporter(torch):
+            # torch's DLPack C exchange API: outputs made in C++ (no Python call per output)
+            empty = _core.DLPackAlloc(torch.Tensor, 1, 0)
+        elif dev.type == "cuda":
             empty = GpuAlloc(empty, lambda i: torch.cuda.current_stream(dev).cuda_stream,
                              lambda: _dispatch.allow_tf32() or torch.backends.cuda.matmul.allow_tf32)
         kind = Kind("torch", empty)
@@ -105,15 +109,31 @@ def _torch_kind(x) -> Kind:
     return kind
 
 
-def _register_torch_exporter(torch) -> None:
-    # torch.Tensor.__dlpack__ is Python code (~2 us an argument); to_dlpack is its C
-    # function (~0.3 us) without the stream handshake, which the core does not need: its
-    # CUDA kernels run on torch's current stream. Exact types only (subclasses may
-    # override __dlpack__).
-    from torch.utils.dlpack import to_dlpack
+def _register_torch_exporter(torch) -> bool:
+    """Make the core read torch tensors fast; True when torch offers the DLPack C exchange API.
 
-    for t in (torch.Tensor, torch.nn.Parameter):
-        _core.register_dlpack_exporter(t, to_dlpack)
+    torch >= 2.10 has `__dlpack_c_exchange_api__` (C functions that fill a DLTensor and make
+    new tensors: ~0.05 us an argument, no capsule). Older torch: torch.Tensor.__dlpack__ is
+    Python code (~2 us an argument), so torch.utils.dlpack.to_dlpack, its C function (~0.3 us)
+    without the stream handshake, which the core does not need (its CUDA kernels run on
+    torch's current stream). Exact types only (subclasses may override __dlpack__)."""
+    global _TORCH_EXCHANGE
+    if _TORCH_EXCHANGE is None:
+        types = (torch.Tensor, torch.nn.Parameter)
+        _TORCH_EXCHANGE = all([_core.register_dlpack_exchange(t) for t in types])
+        if _TORCH_EXCHANGE:
+            # requires_grad tensors too: the C API reads them as they are (__dlpack__ refuses)
+            _EXCHANGE_TYPES.update(types)
+        else:
+            from torch.utils.dlpack import to_dlpack
+
+            for t in types:
+                _core.register_dlpack_exporter(t, to_dlpack)
+    return _TORCH_EXCHANGE
+
+
+_TORCH_EXCHANGE: bool | None = None
+_EXCHANGE_TYPES: set = set()  # types that prepare / to_core hand to the core as they are
 
 
 def _tf_kind() -> Kind:
@@ -163,6 +183,8 @@ def prepare(x: Any) -> tuple[Any, Kind]:
     Non-contiguous NumPy/torch/CuPy arrays are copied once to contiguous memory
     (the C++ kernels read row-major buffers); contiguous ones cross without a copy.
     """
+    if type(x) in _EXCHANGE_TYPES:  # torch, read by the C exchange API: no detach needed
+        return (x if x.is_contiguous() else x.contiguous()), _torch_kind(x)
     if isinstance(x, np.ndarray):
         return (x if x.flags.c_contiguous else np.ascontiguousarray(x)), NUMPY
     mod = type(x).__module__
@@ -203,6 +225,8 @@ def to_core(x: Any, kind: Kind | None = None) -> Any:
     """Bring a further argument (labels, weights, ...) into a form the core reads."""
     if x is None:
         return None
+    if type(x) in _EXCHANGE_TYPES:
+        return x if x.is_contiguous() else x.contiguous()
     if isinstance(x, np.ndarray):
         return x if x.flags.c_contiguous else np.ascontiguousarray(x)
     mod = type(x).__module__

@@ -1,0 +1,77 @@
+"""Dense forward (x @ w.T + b, torch tensors) vs torch's F.linear: CPU time, one thread.
+
+    python benchmarks/dense_ratio.py [--rounds 7] [--quick]
+    ATEN_CPU_CAPABILITY=avx2 TWINCORE_ISA=avx2 python benchmarks/dense_ratio.py   # both on AVX2
+
+The document models' dense shapes. Each round times ours (twincore.kernels.matmul with
+trans_b, the torch frontend's linear without autograd) then F.linear under no_grad, per
+call over a block of calls (time.process_time: waiting for a core on a shared machine is
+not counted); prints the ratio F.linear / ours per shape, median and range over the rounds.
+Appends nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import machine, quick_flag  # noqa: E402  (imports twincore before torch)
+import harness  # noqa: E402
+
+SHAPES = [(32, 784, 512), (100, 784, 512), (32, 512, 10), (100, 512, 10)]
+
+
+def per_call(fn, calls: int) -> float:
+    t0 = time.process_time()
+    for _ in range(calls):
+        fn()
+    return (time.process_time() - t0) / calls
+
+
+def main(argv: list[str]) -> None:
+    argv = quick_flag(argv)
+    rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 7
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    import twincore.kernels as K
+    from twincore import _core
+
+    torch.set_num_threads(1)
+    _core.set_num_threads(1)
+    if harness.QUICK:
+        rounds = 1
+    rng = np.random.default_rng(0)
+    print(f"# dense fwd, 1 thread, CPU time; load {os.getloadavg()[0]:.1f}; torch ISA "
+          f"{torch.backends.cpu.get_cpu_capability()}\n# {machine()}")
+    for batch, fin, fout in SHAPES:
+        x = torch.from_numpy(rng.standard_normal((batch, fin)).astype(np.float32))
+        w = torch.from_numpy((rng.standard_normal((fout, fin)) * 0.05).astype(np.float32))
+        b = torch.from_numpy(rng.standard_normal(fout).astype(np.float32))
+        ours = lambda: K.matmul(x, w, b, trans_b=True)  # noqa: E731
+
+        def ref():
+            with torch.no_grad():
+                return F.linear(x, w, b)
+
+        torch.testing.assert_close(ours(), ref(), rtol=1e-4, atol=1e-4)
+        calls = 1 if harness.QUICK else max(20, int(2e8 / (2 * batch * fin * fout)))
+        ratios, to, tr = [], [], []
+        for _ in range(rounds):
+            per_call(ours, max(1, calls // 4))
+            to.append(per_call(ours, calls))
+            per_call(ref, max(1, calls // 4))
+            tr.append(per_call(ref, calls))
+            ratios.append(tr[-1] / to[-1])
+        print(f"| dense fwd {batch}x{fin} -> {fout} | ours {statistics.median(to) * 1e6:.1f} us | F.linear "
+              f"{statistics.median(tr) * 1e6:.1f} us | F.linear/ours median {statistics.median(ratios):.2f}x "
+              f"[{min(ratios):.2f}-{max(ratios):.2f}] |", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
