@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #include "cpu/activations.h"
 #include "cpu/gemm.h"
+#include "cpu/panel_gemm.h"
 #include "gpu/lstm.h"
 #include "python/bridge.h"
 #include "python/gpu_py.h"
@@ -164,13 +165,15 @@ void forward_t(const LstmArgs& a, const Tensor* y, const Tensor& h_n, const Tens
   // One parallel region per step: each thread takes a block of batch rows and runs (2) the
   // recurrent GEMM for those rows (single-threaded inside the region), then their gate math
   // while the rows are in cache. A row's result does not depend on the blocking.
+  // w_hh^T [H, 4H] packed once for all steps; each step reads its h_{t-1} rows in place.
+  const PackedPanels<T> whh_t = pack_panels(true, H, G, whh, H);
   const int64_t grain = step_grain(B);
   for (int64_t t = 0; t < d.T; ++t) {
     T* g = ws + r.at(t, 0) * W;
     s.t = t;
     parallel_for(B, grain, [&](int64_t b0, int64_t b1) {
       T* gb = g + b0 * r.sb * W;
-      if (t > 0 || a.h0) gemm(false, true, b1 - b0, G, H, T(1), gb + 5 * H, r.sb * W, whh, H, T(1), gb, r.sb * W);
+      if (t > 0 || a.h0) gemm_panels(b1 - b0, gb + 5 * H, r.sb * W, whh_t, true, gb, r.sb * W);
       step(s, b0, b1);
     });
   }
@@ -190,6 +193,7 @@ void backward_t(const LstmArgs& a, const Tensor& ws_t, const Tensor* dy, const T
   if (dc_n) std::memcpy(dc.data(), dc_n->ptr<T>(), sizeof(T) * B * H);
   BwdStep<T> s{ws, a.c0 ? a.c0->ptr<T>() : zeros.data(), a.c0 != nullptr, dy ? dy->ptr<T>() : nullptr,
                zeros.data(), dg.get(), dh.data(), dc.data(), H, 0, r};
+  const PackedPanels<T> whh_p = pack_panels(false, G, H, whh, H);  // w_hh [4H, H], packed once
   const int64_t grain = step_grain(B);
   for (int64_t t = d.T - 1; t >= 0; --t) {
     s.t = t;
@@ -200,8 +204,7 @@ void backward_t(const LstmArgs& a, const Tensor& ws_t, const Tensor* dy, const T
     parallel_for(B, grain, [&](int64_t b0, int64_t b1) {
       step(s, b0, b1);
       if (dst)
-        gemm(false, false, b1 - b0, H, G, T(1), dg.get() + (r.at(t, 0) + b0 * r.sb) * G, r.sb * G, whh, H, T(0),
-             dst + b0 * H, H);
+        gemm_panels(b1 - b0, dg.get() + (r.at(t, 0) + b0 * r.sb) * G, r.sb * G, whh_p, false, dst + b0 * H, H);
     });
   }
   if (out.dc0) std::memcpy(out.dc0->ptr<T>(), dc.data(), sizeof(T) * B * H);

@@ -1,0 +1,37 @@
+// A GEMM for a weight that multiplies many small blocks of rows in turn (an LSTM's recurrent
+// weight, used at every step): op(B) is packed ONCE into column panels, and each call reads
+// its rows of A in place (no A packing), so a step pays only for its FLOPs.
+//
+//   PackedPanels p = pack_panels(trans_b, K, N, B, ldb);   // op(B) [K, N]
+//   gemm_panels(M, A, lda, p, accumulate, C, ldc);         // C[M, N] (+)= A[M, K] @ op(B)
+//
+// gemm_panels is serial (the caller splits rows over threads). Every C element sums
+// k = 0..K-1 in order onto its start value (C when accumulating, else 0), so a row's result
+// depends neither on M nor on how the rows are split. The panel width follows the SIMD path
+// in use when packing (tc::cpu_isa()); gemm_panels runs the path the panels were packed for.
+#pragma once
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+
+#include "core/cpu_features.h"
+
+namespace tc::cpu {
+
+template <typename T>
+struct PackedPanels {
+  int64_t K = 0, N = 0, nr = 0;  // panel q holds columns [q*nr, q*nr + nr) as [K, nr], zero past N
+  Isa isa = Isa::generic;
+  std::unique_ptr<T, decltype(&std::free)> data{nullptr, &std::free};  // 64-byte aligned
+};
+
+// op(B)(k, j) = trans_b ? B[j*ldb + k] : B[k*ldb + j].
+PackedPanels<float> pack_panels(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb);
+PackedPanels<double> pack_panels(bool trans_b, int64_t K, int64_t N, const double* B, int64_t ldb);
+
+void gemm_panels(int64_t M, const float* A, int64_t lda, const PackedPanels<float>& B, bool accumulate, float* C,
+                 int64_t ldc);
+void gemm_panels(int64_t M, const double* A, int64_t lda, const PackedPanels<double>& B, bool accumulate, double* C,
+                 int64_t ldc);
+
+}  // namespace tc::cpu
