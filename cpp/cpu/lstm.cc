@@ -122,8 +122,31 @@ inline void step(const FwdStep<double>& a, int64_t b0, int64_t b1) { fwd_f64(a, 
 inline void step(const BwdStep<float>& a, int64_t b0, int64_t b1) { bwd_f32(a, b0, b1); }
 inline void step(const BwdStep<double>& a, int64_t b0, int64_t b1) { bwd_f64(a, b0, b1); }
 
-// Batch rows per chunk of the fused passes: ~16K gate values each.
-int64_t batch_grain(int64_t H) { return std::max<int64_t>(1, 4096 / H); }
+// db[j] = sum over q of d[q*ld + j] for j in [j0, j1), q in order.
+template <typename T>
+TC_INLINE void col_sums_rows(const T* __restrict d, int64_t rows, int64_t ld, int64_t j0, int64_t j1, T* __restrict db) {
+  for (int64_t j = j0; j < j1; ++j) db[j] = T(0);
+  for (int64_t q = 0; q < rows; ++q) {
+    const T* __restrict r = d + q * ld;
+    for (int64_t j = j0; j < j1; ++j) db[j] += r[j];
+  }
+}
+TC_ISA_FN(col_sums_f32, (const float* d, int64_t rows, int64_t ld, int64_t j0, int64_t j1, float* db),
+          (d, rows, ld, j0, j1, db), { col_sums_rows(d, rows, ld, j0, j1, db); })
+TC_ISA_FN(col_sums_f64, (const double* d, int64_t rows, int64_t ld, int64_t j0, int64_t j1, double* db),
+          (d, rows, ld, j0, j1, db), { col_sums_rows(d, rows, ld, j0, j1, db); })
+inline void col_sums(const float* d, int64_t rows, int64_t ld, int64_t j0, int64_t j1, float* db) {
+  col_sums_f32(d, rows, ld, j0, j1, db);
+}
+inline void col_sums(const double* d, int64_t rows, int64_t ld, int64_t j0, int64_t j1, double* db) {
+  col_sums_f64(d, rows, ld, j0, j1, db);
+}
+
+// Rows per block of the whole-sequence GEMMs (input projection, dx): one block per thread.
+int64_t rows_grain(int64_t rows) {
+  const int64_t n = num_threads();
+  return std::max<int64_t>(8, (rows + n - 1) / n);
+}
 // Batch rows per block of a step (GEMM rows + gate math): one block per thread, at least 8 rows
 // (a GEMM micro-tile's height) so a block's GEMM is not all edge tiles.
 int64_t step_grain(int64_t B) {
@@ -145,14 +168,18 @@ void forward_t(const LstmArgs& a, const Tensor* y, const Tensor& h_n, const Tens
   T* ws = ws_t.ptr<T>();
   const T* wih = a.w_ih->ptr<T>();
   const T* whh = a.w_hh->ptr<T>();
-  // (1) every step's input projection, bias first, then ONE GEMM accumulating onto it.
-  if (a.bias) {
-    const T* bias = a.bias->ptr<T>();
-    parallel_for(rows, batch_grain(H), [&](int64_t b, int64_t e) {
-      for (int64_t q = b; q < e; ++q) std::memcpy(ws + q * W, bias, sizeof(T) * G);
+  // (1) every step's input projection x @ w_ih^T + bias, all T*B rows at once (w_ih^T packed
+  // once, x's rows read in place): each block of rows gets the bias, then the GEMM onto it.
+  {
+    const PackedPanels<T> wih_t = pack_panels(true, d.I, G, wih, d.I);
+    const T* bias = a.bias ? a.bias->ptr<T>() : nullptr;
+    const T* x = a.x->ptr<T>();
+    parallel_for(rows, rows_grain(rows), [&](int64_t q0, int64_t q1) {
+      if (bias)
+        for (int64_t q = q0; q < q1; ++q) std::memcpy(ws + q * W, bias, sizeof(T) * G);
+      gemm_panels(q1 - q0, x + q0 * d.I, d.I, wih_t, bias != nullptr, ws + q0 * W, W);
     });
   }
-  gemm(false, true, rows, G, d.I, T(1), a.x->ptr<T>(), d.I, wih, d.I, a.bias ? T(1) : T(0), ws, W);
   // h_{-1}: h0 or zeros in the t = 0 rows.
   for (int64_t b = 0; b < B; ++b) {
     T* hp = ws + r.at(0, b) * W + 5 * H;
@@ -208,19 +235,23 @@ void backward_t(const LstmArgs& a, const Tensor& ws_t, const Tensor* dy, const T
     });
   }
   if (out.dc0) std::memcpy(out.dc0->ptr<T>(), dc.data(), sizeof(T) * B * H);
-  // Over all steps at once: dx = dG @ w_ih, dw_ih = dG^T @ x, dw_hh = dG^T @ h_{t-1}.
-  if (out.dx) gemm(false, false, rows, I, G, T(1), dg.get(), G, a.w_ih->ptr<T>(), I, T(0), out.dx->ptr<T>(), I);
-  if (out.dw_ih) gemm(true, false, G, I, rows, T(1), dg.get(), G, a.x->ptr<T>(), I, T(0), out.dw_ih->ptr<T>(), I);
-  if (out.dw_hh) gemm(true, false, G, H, rows, T(1), dg.get(), G, ws + 5 * H, W, T(0), out.dw_hh->ptr<T>(), H);
+  // Over all steps at once: dx = dG @ w_ih (w_ih packed once, blocks of rows in parallel),
+  // dw_ih = dG^T @ x and dw_hh = dG^T @ h_{t-1} each ONE GEMM with K = T*B (dG's columns and
+  // the h_{t-1} slots of ws read in place).
+  if (out.dx) {
+    const PackedPanels<T> wih = pack_panels(false, G, I, a.w_ih->ptr<T>(), I);
+    T* dx = out.dx->ptr<T>();
+    parallel_for(rows, rows_grain(rows), [&](int64_t q0, int64_t q1) {
+      gemm_panels(q1 - q0, dg.get() + q0 * G, G, wih, false, dx + q0 * I, I);
+    });
+  }
+  if (out.dw_ih) gemm_tn(G, I, rows, dg.get(), G, a.x->ptr<T>(), I, out.dw_ih->ptr<T>(), I);
+  if (out.dw_hh) gemm_tn(G, H, rows, dg.get(), G, ws + 5 * H, W, out.dw_hh->ptr<T>(), H);
   if (out.dbias) {
     // Column sums, rows in order whatever the split: deterministic.
     T* db = out.dbias->ptr<T>();
     const T* dgp = dg.get();
-    parallel_for(G, 64, [&](int64_t j0, int64_t j1) {
-      std::fill(db + j0, db + j1, T(0));
-      for (int64_t q = 0; q < rows; ++q)
-        for (int64_t j = j0; j < j1; ++j) db[j] += dgp[q * G + j];
-    });
+    parallel_for(G, 64, [&](int64_t j0, int64_t j1) { col_sums(dgp, rows, G, j0, j1, db); });
   }
 }
 

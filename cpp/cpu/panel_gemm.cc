@@ -9,22 +9,29 @@
 #include <algorithm>
 #include <new>
 
+#include "core/parallel.h"
+
 namespace tc::cpu {
 namespace {
 
 template <typename T>
 using Kernel = void (*)(int64_t K, const T* a, int64_t lda, const T* b, T* c, int64_t ldc, bool acc);
 
-// c[0:R, 0:NR] (+)= sum_k a[i*lda + k] * b[k*NR + j]; the sum starts from c (acc) or 0 and
+// Element (i, k) of the A tile: row i of A in place (a[i*lda + k]) or, TA, column i of an A
+// stored [K, M] (a[k*lda + i]).
+template <bool TA>
+inline int64_t at(int64_t i, int64_t k, int64_t lda) { return TA ? k * lda + i : i * lda + k; }
+
+// c[0:R, 0:NR] (+)= sum_k A(i, k) * b[k*NR + j]; the sum starts from c (acc) or 0 and
 // runs over k in order.
-template <typename T, int R, int NR>
+template <bool TA, int R, int NR, typename T>
 void ukr_generic(int64_t K, const T* a, int64_t lda, const T* b, T* c, int64_t ldc, bool acc) {
   T s[R][NR];
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < NR; ++j) s[i][j] = acc ? c[i * ldc + j] : T(0);
   for (int64_t k = 0; k < K; ++k, b += NR)
     for (int i = 0; i < R; ++i) {
-      const T ai = a[i * lda + k];
+      const T ai = a[at<TA>(i, k, lda)];
       for (int j = 0; j < NR; ++j) s[i][j] += ai * b[j];
     }
   for (int i = 0; i < R; ++i)
@@ -32,7 +39,7 @@ void ukr_generic(int64_t K, const T* a, int64_t lda, const T* b, T* c, int64_t l
 }
 
 #define TC_PANEL_UKR(NAME, TARGET, T, V, W, ZERO, LOADU, STOREU, SET1, FMA)                  \
-  template <typename, int R, int NV>                                                         \
+  template <bool TA, int R, int NV>                                                          \
   TARGET void NAME(int64_t K, const T* a, int64_t lda, const T* b, T* c, int64_t ldc, bool acc) { \
     V s[R][NV];                                                                              \
     _Pragma("GCC unroll 16") for (int i = 0; i < R; ++i)                                     \
@@ -42,7 +49,7 @@ void ukr_generic(int64_t K, const T* a, int64_t lda, const T* b, T* c, int64_t l
       V bv[NV];                                                                              \
       _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) bv[v] = LOADU(b + v * W);         \
       _Pragma("GCC unroll 16") for (int i = 0; i < R; ++i) {                                 \
-        const V ai = SET1(a[i * lda + k]);                                                   \
+        const V ai = SET1(a[at<TA>(i, k, lda)]);                                             \
         _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) s[i][v] = FMA(ai, bv[v], s[i][v]); \
       }                                                                                      \
     }                                                                                        \
@@ -60,101 +67,200 @@ TC_PANEL_UKR(ukr_avx2_f64, TC_TARGET_AVX2, double, __m256d, 4, _mm256_setzero_pd
              _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd)
 #undef TC_PANEL_UKR
 
-// The kernels of one path: by[r] handles r rows (1..mr).
+// The kernels of one path: by[ta][r] handles r rows (1..mr) of A in place (ta = 0) or of A^T.
 template <typename T>
 struct Path {
   int mr, nr;
-  Kernel<T> by[9];
+  Kernel<T> by[2][9];
 };
 
-#define TC_ROWS8(F, NV) {nullptr, &F<void, 1, NV>, &F<void, 2, NV>, &F<void, 3, NV>, &F<void, 4, NV>, \
-                         &F<void, 5, NV>, &F<void, 6, NV>, &F<void, 7, NV>, &F<void, 8, NV>}
-#define TC_ROWS6(F, NV) {nullptr, &F<void, 1, NV>, &F<void, 2, NV>, &F<void, 3, NV>, &F<void, 4, NV>, \
-                         &F<void, 5, NV>, &F<void, 6, NV>, nullptr, nullptr}
-
-template <typename T, int R, int NR>
-void generic_rows(int64_t K, const T* a, int64_t lda, const T* b, T* c, int64_t ldc, bool acc) {
-  ukr_generic<T, R, NR>(K, a, lda, b, c, ldc, acc);
-}
+#define TC_ROWS8(F, TA, NV) {nullptr, &F<TA, 1, NV>, &F<TA, 2, NV>, &F<TA, 3, NV>, &F<TA, 4, NV>, \
+                             &F<TA, 5, NV>, &F<TA, 6, NV>, &F<TA, 7, NV>, &F<TA, 8, NV>}
+#define TC_ROWS6(F, TA, NV) {nullptr, &F<TA, 1, NV>, &F<TA, 2, NV>, &F<TA, 3, NV>, &F<TA, 4, NV>, \
+                             &F<TA, 5, NV>, &F<TA, 6, NV>, nullptr, nullptr}
+#define TC_ROWS4(T, TA, NR) {nullptr, &ukr_generic<TA, 1, NR, T>, &ukr_generic<TA, 2, NR, T>, \
+                             &ukr_generic<TA, 3, NR, T>, &ukr_generic<TA, 4, NR, T>}
 
 const Path<float>& path_f32(Isa isa) {
-  static const Path<float> avx512{8, 32, TC_ROWS8(ukr_avx512_f32, 2)};
-  static const Path<float> avx2{6, 16, TC_ROWS6(ukr_avx2_f32, 2)};
-  static const Path<float> generic{4, 8, {nullptr, &generic_rows<float, 1, 8>, &generic_rows<float, 2, 8>,
-                                          &generic_rows<float, 3, 8>, &generic_rows<float, 4, 8>}};
+  static const Path<float> avx512{8, 32, {TC_ROWS8(ukr_avx512_f32, false, 2), TC_ROWS8(ukr_avx512_f32, true, 2)}};
+  static const Path<float> avx2{6, 16, {TC_ROWS6(ukr_avx2_f32, false, 2), TC_ROWS6(ukr_avx2_f32, true, 2)}};
+  static const Path<float> generic{4, 8, {TC_ROWS4(float, false, 8), TC_ROWS4(float, true, 8)}};
   return isa == Isa::avx512 ? avx512 : isa == Isa::avx2 ? avx2 : generic;
 }
 
 const Path<double>& path_f64(Isa isa) {
-  static const Path<double> avx512{8, 16, TC_ROWS8(ukr_avx512_f64, 2)};
-  static const Path<double> avx2{6, 8, TC_ROWS6(ukr_avx2_f64, 2)};
-  static const Path<double> generic{4, 4, {nullptr, &generic_rows<double, 1, 4>, &generic_rows<double, 2, 4>,
-                                           &generic_rows<double, 3, 4>, &generic_rows<double, 4, 4>}};
+  static const Path<double> avx512{8, 16, {TC_ROWS8(ukr_avx512_f64, false, 2), TC_ROWS8(ukr_avx512_f64, true, 2)}};
+  static const Path<double> avx2{6, 8, {TC_ROWS6(ukr_avx2_f64, false, 2), TC_ROWS6(ukr_avx2_f64, true, 2)}};
+  static const Path<double> generic{4, 4, {TC_ROWS4(double, false, 4), TC_ROWS4(double, true, 4)}};
   return isa == Isa::avx512 ? avx512 : isa == Isa::avx2 ? avx2 : generic;
 }
 #undef TC_ROWS8
 #undef TC_ROWS6
+#undef TC_ROWS4
 
 inline const Path<float>& path(Isa isa, float*) { return path_f32(isa); }
 inline const Path<double>& path(Isa isa, double*) { return path_f64(isa); }
+
+// d[0:n] = s[0:n]; a fixed n for the panel widths, so a short row is a few vector moves, not a
+// memmove call.
+template <typename T>
+inline void copy_short(const T* __restrict s, int64_t n, T* __restrict d) {
+  switch (n) {
+    case 32: for (int j = 0; j < 32; ++j) d[j] = s[j]; return;
+    case 16: for (int j = 0; j < 16; ++j) d[j] = s[j]; return;
+    case 8: for (int j = 0; j < 8; ++j) d[j] = s[j]; return;
+    case 6: for (int j = 0; j < 6; ++j) d[j] = s[j]; return;
+    case 4: for (int j = 0; j < 4; ++j) d[j] = s[j]; return;
+    default: for (int64_t j = 0; j < n; ++j) d[j] = s[j];
+  }
+}
+
+// Rows [p0, p0 + kc) of op(B) [K, N] into panels of nr columns, each [kc, nr], zero past N.
+template <typename T>
+void pack_into(bool tb, int64_t p0, int64_t kc, int64_t N, const T* B, int64_t ldb, int64_t nr, T* d) {
+  const int64_t panels = (N + nr - 1) / nr;
+  for (int64_t q = 0; q < panels; ++q) {
+    const int64_t j0 = q * nr, cols = std::min(nr, N - j0);
+    T* dq = d + q * kc * nr;
+    if (tb) {  // op(B) column j is row j of B: read each row once, scatter into the panel
+      for (int64_t j = 0; j < nr; ++j) {
+        if (j < cols) {
+          const T* s = B + (j0 + j) * ldb + p0;
+          for (int64_t k = 0; k < kc; ++k) dq[k * nr + j] = s[k];
+        } else {
+          for (int64_t k = 0; k < kc; ++k) dq[k * nr + j] = T(0);
+        }
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        const T* s = B + (p0 + k) * ldb + j0;
+        T* dk = dq + k * nr;
+        copy_short(s, cols, dk);
+        for (int64_t j = cols; j < nr; ++j) dk[j] = T(0);
+      }
+    }
+  }
+}
 
 template <typename T>
 PackedPanels<T> pack_t(bool tb, int64_t K, int64_t N, const T* B, int64_t ldb) {
   PackedPanels<T> p;
   p.isa = cpu_isa();
   p.K = K, p.N = N, p.nr = path(p.isa, static_cast<T*>(nullptr)).nr;
-  const int64_t nr = p.nr, panels = (N + nr - 1) / nr;
-  const size_t bytes = (size_t(panels * nr * std::max<int64_t>(K, 1)) * sizeof(T) + 63) / 64 * 64;
+  const int64_t panels = (N + p.nr - 1) / p.nr;
+  const size_t bytes = (size_t(panels * p.nr * std::max<int64_t>(K, 1)) * sizeof(T) + 63) / 64 * 64;
   p.data.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
   if (!p.data) throw std::bad_alloc();
-  T* d = p.data.get();
-  for (int64_t q = 0; q < panels; ++q) {
-    const int64_t j0 = q * nr, cols = std::min(nr, N - j0);
-    T* dq = d + q * K * nr;
-    if (tb) {  // op(B) column j is row j of B: read each row once, scatter into the panel
-      for (int64_t j = 0; j < nr; ++j) {
-        if (j < cols) {
-          const T* s = B + (j0 + j) * ldb;
-          for (int64_t k = 0; k < K; ++k) dq[k * nr + j] = s[k];
-        } else {
-          for (int64_t k = 0; k < K; ++k) dq[k * nr + j] = T(0);
-        }
-      }
-    } else {
-      for (int64_t k = 0; k < K; ++k) {
-        const T* s = B + k * ldb + j0;
-        for (int64_t j = 0; j < nr; ++j) dq[k * nr + j] = j < cols ? s[j] : T(0);
-      }
-    }
-  }
+  pack_into(tb, 0, K, N, B, ldb, p.nr, p.data.get());
   return p;
 }
 
-template <typename T>
-void gemm_t(int64_t M, const T* A, int64_t lda, const PackedPanels<T>& P, bool acc, T* C, int64_t ldc) {
-  if (M <= 0 || P.N <= 0) return;
-  const Path<T>& pt = path(P.isa, static_cast<T*>(nullptr));
-  const int64_t K = P.K, N = P.N, nr = P.nr, mr = pt.mr, panels = (N + nr - 1) / nr;
+// C[M, N] (+)= A(M x K) @ panels [K, N]: for each panel (kept in cache), each MR rows of A.
+template <bool TA, typename T>
+void run_panels(const Path<T>& pt, int64_t M, const T* A, int64_t lda, const T* bp, int64_t K, int64_t N, bool acc,
+                T* C, int64_t ldc) {
+  const int64_t nr = pt.nr, mr = pt.mr, panels = (N + nr - 1) / nr;
   alignas(64) T tile[8 * 32];
   for (int64_t q = 0; q < panels; ++q) {
     const int64_t j0 = q * nr, cols = std::min(nr, N - j0);
-    const T* b = P.data.get() + q * K * nr;
+    const T* b = bp + q * K * nr;
     for (int64_t i0 = 0; i0 < M; i0 += mr) {
       const int64_t rows = std::min(mr, M - i0);
-      const Kernel<T> kern = pt.by[rows];
+      const Kernel<T> kern = pt.by[TA][rows];
+      const T* a = A + (TA ? i0 : i0 * lda);
       T* c = C + i0 * ldc + j0;
       if (cols == nr) {
-        kern(K, A + i0 * lda, lda, b, c, ldc, acc);
+        kern(K, a, lda, b, c, ldc, acc);
         continue;
       }
       // Last panel, narrower than nr: through a full-width tile (its padding columns are zero in b).
       for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < nr; ++j) tile[i * nr + j] = acc && j < cols ? c[i * ldc + j] : T(0);
-      kern(K, A + i0 * lda, lda, b, tile, nr, true);
+      kern(K, a, lda, b, tile, nr, true);
       for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = tile[i * nr + j];
     }
   }
+}
+
+template <typename T>
+void gemm_t(int64_t M, const T* A, int64_t lda, const PackedPanels<T>& P, bool acc, T* C, int64_t ldc) {
+  if (M <= 0 || P.N <= 0) return;
+  run_panels<false>(path(P.isa, static_cast<T*>(nullptr)), M, A, lda, P.data.get(), P.K, P.N, acc, C, ldc);
+}
+
+// A growable 64-byte aligned buffer per thread (gemm_tn's panels of B).
+struct Scratch {
+  void* p = nullptr;
+  size_t cap = 0;
+  ~Scratch() { std::free(p); }
+  template <typename T>
+  T* get(size_t n) {
+    const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
+    if (bytes > cap) {
+      std::free(p);
+      cap = 0;
+      p = std::aligned_alloc(64, bytes);
+      if (!p) throw std::bad_alloc();
+      cap = bytes;
+    }
+    return static_cast<T*>(p);
+  }
+};
+thread_local Scratch tls_panels, tls_cols;
+
+// K slices of gemm_tn: a [kc, nr] panel of B stays in L1 while the thread's row tiles use it.
+constexpr int64_t kTnSlice = 128;
+
+template <typename T>
+void gemm_tn_t(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+               int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
+    return;
+  }
+  const Path<T>& pt = path(cpu_isa(), static_cast<T*>(nullptr));
+  const int64_t mr = pt.mr, nr = pt.nr, tiles = (M + mr - 1) / mr, panels = (N + nr - 1) / nr;
+  const int64_t threads = 2.0 * double(M) * double(N) * double(K) < 1e6 ? 1 : num_threads();
+  // One block of row tiles per thread; each packs its own slices of B (B is the small operand)
+  // and, per slice, its tiles' columns of A as [kc, mr] runs: read in place, consecutive k are
+  // lda apart (2 KB for an LSTM's dG), few L1 sets, and every k would miss.
+  parallel_for(tiles, (tiles + threads - 1) / threads, [&](int64_t t0, int64_t t1) {
+    const int64_t slice = std::min(kTnSlice, K);
+    T* bp = tls_panels.get<T>(size_t(panels * nr * slice));
+    T* ap = tls_cols.get<T>(size_t((t1 - t0) * mr * slice));
+    alignas(64) T tile[8 * 32];
+    for (int64_t pc = 0; pc < K; pc += kTnSlice) {
+      const int64_t kc = std::min(kTnSlice, K - pc);
+      const bool acc = pc > 0;
+      pack_into(false, pc, kc, N, B, ldb, nr, bp);
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t rows = std::min(mr, M - t * mr);
+        T* at = ap + (t - t0) * kc * mr;
+        for (int64_t k = 0; k < kc; ++k) copy_short(A + (pc + k) * lda + t * mr, rows, at + k * mr);
+      }
+      for (int64_t q = 0; q < panels; ++q) {
+        const int64_t j0 = q * nr, cols = std::min(nr, N - j0);
+        const T* b = bp + q * kc * nr;
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t rows = std::min(mr, M - t * mr);
+          const Kernel<T> kern = pt.by[1][rows];
+          const T* a = ap + (t - t0) * kc * mr;
+          T* c = C + t * mr * ldc + j0;
+          if (cols == nr) {
+            kern(kc, a, mr, b, c, ldc, acc);
+            continue;
+          }
+          for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < nr; ++j) tile[i * nr + j] = acc && j < cols ? c[i * ldc + j] : T(0);
+          kern(kc, a, mr, b, tile, nr, true);
+          for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = tile[i * nr + j];
+        }
+      }
+    }
+  });
 }
 
 }  // namespace
@@ -174,4 +280,15 @@ void gemm_panels(int64_t M, const double* A, int64_t lda, const PackedPanels<dou
   gemm_t(M, A, lda, B, acc, C, ldc);
 }
 
+}  // namespace tc::cpu
+
+namespace tc::cpu {
+void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+             int64_t ldc) {
+  gemm_tn_t(M, N, K, A, lda, B, ldb, C, ldc);
+}
+void gemm_tn(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B, int64_t ldb, double* C,
+             int64_t ldc) {
+  gemm_tn_t(M, N, K, A, lda, B, ldb, C, ldc);
+}
 }  // namespace tc::cpu

@@ -34,4 +34,14 @@ void gemm_panels(int64_t M, const float* A, int64_t lda, const PackedPanels<floa
 void gemm_panels(int64_t M, const double* A, int64_t lda, const PackedPanels<double>& B, bool accumulate, double* C,
                  int64_t ldc);
 
+// C[M, N] = A^T @ B with A stored [K, M] (lda) and B [K, N] (ldb), both row-major: the weight
+// gradient of a layer over K rows (an LSTM's dW = dG^T @ x over all T*B rows). Neither operand is
+// transposed or packed as a whole: A's columns are read in place, B is packed in K slices.
+// Overwrites C; parallel inside (blocks of C's rows); every element sums k = 0..K-1 in order, so
+// the result is the same bit for bit for any thread count.
+void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+             int64_t ldc);
+void gemm_tn(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B, int64_t ldb, double* C,
+             int64_t ldc);
+
 }  // namespace tc::cpu
