@@ -142,17 +142,18 @@ inline void col_sums(const double* d, int64_t rows, int64_t ld, int64_t j0, int6
   col_sums_f64(d, rows, ld, j0, j1, db);
 }
 
-// Rows per block of the whole-sequence GEMMs (input projection, dx): one block per thread.
-int64_t rows_grain(int64_t rows) {
-  const int64_t n = num_threads();
-  return std::max<int64_t>(8, (rows + n - 1) / n);
+// fn(b0, b1) over [0, n) in blocks of `block` rows (b0 a multiple of block), shared out on the
+// pool a few blocks at a time: on a busy machine a thread that is descheduled holds up a step
+// only for its current block, as the others take the rest. A row's result does not depend on
+// the blocking.
+template <typename F>
+void for_row_blocks(int64_t n, int64_t block, F&& fn) {
+  parallel_for((n + block - 1) / block, 1, [&](int64_t c0, int64_t c1) { fn(c0 * block, std::min(n, c1 * block)); });
 }
-// Batch rows per block of a step (GEMM rows + gate math): one block per thread, at least 8 rows
-// (a GEMM micro-tile's height) so a block's GEMM is not all edge tiles.
-int64_t step_grain(int64_t B) {
-  const int64_t n = num_threads();
-  return std::max<int64_t>(8, (B + n - 1) / n);
-}
+// Batch rows per block of a step (GEMM rows + gate math): two 8-row micro-tiles.
+constexpr int64_t kStepRows = 16;
+// Rows per block of the whole-sequence GEMMs (input projection, dx).
+constexpr int64_t kSeqRows = 64;
 
 LstmDims dims(const LstmArgs& a) {
   const Tensor& x = *a.x;
@@ -168,16 +169,13 @@ void forward_t(const LstmArgs& a, const Tensor* y, const Tensor& h_n, const Tens
   T* ws = ws_t.ptr<T>();
   const T* wih = a.w_ih->ptr<T>();
   const T* whh = a.w_hh->ptr<T>();
-  // (1) every step's input projection x @ w_ih^T + bias, all T*B rows at once (w_ih^T packed
-  // once, x's rows read in place): each block of rows gets the bias, then the GEMM onto it.
+  // (1) every step's input projection bias + x @ w_ih^T, all T*B rows at once (w_ih^T and the
+  // bias packed once, x's rows read in place), blocks of rows in parallel.
   {
-    const PackedPanels<T> wih_t = pack_panels(true, d.I, G, wih, d.I);
-    const T* bias = a.bias ? a.bias->ptr<T>() : nullptr;
+    const PackedPanels<T> wih_t = pack_panels(true, d.I, G, wih, d.I, a.bias ? a.bias->ptr<T>() : nullptr);
     const T* x = a.x->ptr<T>();
-    parallel_for(rows, rows_grain(rows), [&](int64_t q0, int64_t q1) {
-      if (bias)
-        for (int64_t q = q0; q < q1; ++q) std::memcpy(ws + q * W, bias, sizeof(T) * G);
-      gemm_panels(q1 - q0, x + q0 * d.I, d.I, wih_t, bias != nullptr, ws + q0 * W, W);
+    for_row_blocks(rows, kSeqRows, [&](int64_t q0, int64_t q1) {
+      gemm_panels(q1 - q0, x + q0 * d.I, d.I, wih_t, false, ws + q0 * W, W);
     });
   }
   // h_{-1}: h0 or zeros in the t = 0 rows.
@@ -194,11 +192,10 @@ void forward_t(const LstmArgs& a, const Tensor* y, const Tensor& h_n, const Tens
   // while the rows are in cache. A row's result does not depend on the blocking.
   // w_hh^T [H, 4H] packed once for all steps; each step reads its h_{t-1} rows in place.
   const PackedPanels<T> whh_t = pack_panels(true, H, G, whh, H);
-  const int64_t grain = step_grain(B);
   for (int64_t t = 0; t < d.T; ++t) {
     T* g = ws + r.at(t, 0) * W;
     s.t = t;
-    parallel_for(B, grain, [&](int64_t b0, int64_t b1) {
+    for_row_blocks(B, kStepRows, [&](int64_t b0, int64_t b1) {
       T* gb = g + b0 * r.sb * W;
       if (t > 0 || a.h0) gemm_panels(b1 - b0, gb + 5 * H, r.sb * W, whh_t, true, gb, r.sb * W);
       step(s, b0, b1);
@@ -221,14 +218,13 @@ void backward_t(const LstmArgs& a, const Tensor& ws_t, const Tensor* dy, const T
   BwdStep<T> s{ws, a.c0 ? a.c0->ptr<T>() : zeros.data(), a.c0 != nullptr, dy ? dy->ptr<T>() : nullptr,
                zeros.data(), dg.get(), dh.data(), dc.data(), H, 0, r};
   const PackedPanels<T> whh_p = pack_panels(false, G, H, whh, H);  // w_hh [4H, H], packed once
-  const int64_t grain = step_grain(B);
   for (int64_t t = d.T - 1; t >= 0; --t) {
     s.t = t;
     // dh_{t-1} = dG_t @ w_hh (into dh0 at t = 0, if wanted), per block of batch rows right
     // after their gate gradients: one parallel region per step. Each block reads only its
     // own rows of dh before overwriting them.
     T* dst = t > 0 ? dh.data() : (out.dh0 ? out.dh0->ptr<T>() : nullptr);
-    parallel_for(B, grain, [&](int64_t b0, int64_t b1) {
+    for_row_blocks(B, kStepRows, [&](int64_t b0, int64_t b1) {
       step(s, b0, b1);
       if (dst)
         gemm_panels(b1 - b0, dg.get() + (r.at(t, 0) + b0 * r.sb) * G, r.sb * G, whh_p, false, dst + b0 * H, H);
@@ -236,17 +232,22 @@ void backward_t(const LstmArgs& a, const Tensor& ws_t, const Tensor* dy, const T
   }
   if (out.dc0) std::memcpy(out.dc0->ptr<T>(), dc.data(), sizeof(T) * B * H);
   // Over all steps at once: dx = dG @ w_ih (w_ih packed once, blocks of rows in parallel),
-  // dw_ih = dG^T @ x and dw_hh = dG^T @ h_{t-1} each ONE GEMM with K = T*B (dG's columns and
-  // the h_{t-1} slots of ws read in place).
+  // dw_ih = dG^T @ x and dw_hh = dG^T @ h_{t-1} as ONE GEMM with K = T*B (one pass over dG for
+  // both; x and the h_{t-1} slots of ws packed in K slices).
   if (out.dx) {
     const PackedPanels<T> wih = pack_panels(false, G, I, a.w_ih->ptr<T>(), I);
     T* dx = out.dx->ptr<T>();
-    parallel_for(rows, rows_grain(rows), [&](int64_t q0, int64_t q1) {
+    for_row_blocks(rows, kSeqRows, [&](int64_t q0, int64_t q1) {
       gemm_panels(q1 - q0, dg.get() + q0 * G, G, wih, false, dx + q0 * I, I);
     });
   }
-  if (out.dw_ih) gemm_tn(G, I, rows, dg.get(), G, a.x->ptr<T>(), I, out.dw_ih->ptr<T>(), I);
-  if (out.dw_hh) gemm_tn(G, H, rows, dg.get(), G, ws + 5 * H, W, out.dw_hh->ptr<T>(), H);
+  {
+    TnPart<T> parts[2];
+    int n = 0;
+    if (out.dw_ih) parts[n++] = {I, a.x->ptr<T>(), I, out.dw_ih->ptr<T>(), I};
+    if (out.dw_hh) parts[n++] = {H, ws + 5 * H, W, out.dw_hh->ptr<T>(), H};
+    if (n) gemm_tn(G, rows, dg.get(), G, parts[0], parts[1]);
+  }
   if (out.dbias) {
     // Column sums, rows in order whatever the split: deterministic.
     T* db = out.dbias->ptr<T>();

@@ -15,20 +15,21 @@ namespace tc::cpu {
 namespace {
 
 template <typename T>
-using Kernel = void (*)(int64_t K, const T* a, int64_t lda, const T* b, T* c, int64_t ldc, bool acc);
+using Kernel = void (*)(int64_t K, const T* a, int64_t lda, const T* b, T* c, int64_t ldc, bool acc,
+                        const T* init);
 
 // Element (i, k) of the A tile: row i of A in place (a[i*lda + k]) or, TA, column i of an A
 // stored [K, M] (a[k*lda + i]).
 template <bool TA>
 inline int64_t at(int64_t i, int64_t k, int64_t lda) { return TA ? k * lda + i : i * lda + k; }
 
-// c[0:R, 0:NR] (+)= sum_k A(i, k) * b[k*NR + j]; the sum starts from c (acc) or 0 and
-// runs over k in order.
+// c[0:R, 0:NR] (+)= sum_k A(i, k) * b[k*NR + j]; the sum starts from init[0:NR] (every row; a
+// bias) when given, else from c (acc) or 0, and runs over k in order.
 template <bool TA, int R, int NR, typename T>
-void ukr_generic(int64_t K, const T* a, int64_t lda, const T* b, T* c, int64_t ldc, bool acc) {
+void ukr_generic(int64_t K, const T* a, int64_t lda, const T* b, T* c, int64_t ldc, bool acc, const T* init) {
   T s[R][NR];
   for (int i = 0; i < R; ++i)
-    for (int j = 0; j < NR; ++j) s[i][j] = acc ? c[i * ldc + j] : T(0);
+    for (int j = 0; j < NR; ++j) s[i][j] = init ? init[j] : acc ? c[i * ldc + j] : T(0);
   for (int64_t k = 0; k < K; ++k, b += NR)
     for (int i = 0; i < R; ++i) {
       const T ai = a[at<TA>(i, k, lda)];
@@ -40,11 +41,12 @@ void ukr_generic(int64_t K, const T* a, int64_t lda, const T* b, T* c, int64_t l
 
 #define TC_PANEL_UKR(NAME, TARGET, T, V, W, ZERO, LOADU, STOREU, SET1, FMA)                  \
   template <bool TA, int R, int NV>                                                          \
-  TARGET void NAME(int64_t K, const T* a, int64_t lda, const T* b, T* c, int64_t ldc, bool acc) { \
+  TARGET void NAME(int64_t K, const T* a, int64_t lda, const T* b, T* c, int64_t ldc, bool acc,     \
+                   const T* init) {                                                          \
     V s[R][NV];                                                                              \
     _Pragma("GCC unroll 16") for (int i = 0; i < R; ++i)                                     \
         _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v)                                 \
-            s[i][v] = acc ? LOADU(c + i * ldc + v * W) : ZERO();                             \
+            s[i][v] = init ? LOADU(init + v * W) : acc ? LOADU(c + i * ldc + v * W) : ZERO(); \
     for (int64_t k = 0; k < K; ++k, b += NV * W) {                                           \
       V bv[NV];                                                                              \
       _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) bv[v] = LOADU(b + v * W);         \
@@ -143,7 +145,7 @@ void pack_into(bool tb, int64_t p0, int64_t kc, int64_t N, const T* B, int64_t l
 }
 
 template <typename T>
-PackedPanels<T> pack_t(bool tb, int64_t K, int64_t N, const T* B, int64_t ldb) {
+PackedPanels<T> pack_t(bool tb, int64_t K, int64_t N, const T* B, int64_t ldb, const T* bias) {
   PackedPanels<T> p;
   p.isa = cpu_isa();
   p.K = K, p.N = N, p.nr = path(p.isa, static_cast<T*>(nullptr)).nr;
@@ -152,13 +154,18 @@ PackedPanels<T> pack_t(bool tb, int64_t K, int64_t N, const T* B, int64_t ldb) {
   p.data.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
   if (!p.data) throw std::bad_alloc();
   pack_into(tb, 0, K, N, B, ldb, p.nr, p.data.get());
+  if (bias) {  // padded to whole panels with zeros
+    p.bias.reset(static_cast<T*>(std::aligned_alloc(64, (size_t(panels * p.nr) * sizeof(T) + 63) / 64 * 64)));
+    if (!p.bias) throw std::bad_alloc();
+    for (int64_t j = 0; j < panels * p.nr; ++j) p.bias.get()[j] = j < N ? bias[j] : T(0);
+  }
   return p;
 }
 
 // C[M, N] (+)= A(M x K) @ panels [K, N]: for each panel (kept in cache), each MR rows of A.
 template <bool TA, typename T>
 void run_panels(const Path<T>& pt, int64_t M, const T* A, int64_t lda, const T* bp, int64_t K, int64_t N, bool acc,
-                T* C, int64_t ldc) {
+                const T* init, T* C, int64_t ldc) {
   const int64_t nr = pt.nr, mr = pt.mr, panels = (N + nr - 1) / nr;
   alignas(64) T tile[8 * 32];
   for (int64_t q = 0; q < panels; ++q) {
@@ -168,15 +175,16 @@ void run_panels(const Path<T>& pt, int64_t M, const T* A, int64_t lda, const T* 
       const int64_t rows = std::min(mr, M - i0);
       const Kernel<T> kern = pt.by[TA][rows];
       const T* a = A + (TA ? i0 : i0 * lda);
+      const T* in = init ? init + j0 : nullptr;
       T* c = C + i0 * ldc + j0;
       if (cols == nr) {
-        kern(K, a, lda, b, c, ldc, acc);
+        kern(K, a, lda, b, c, ldc, acc, in);
         continue;
       }
       // Last panel, narrower than nr: through a full-width tile (its padding columns are zero in b).
       for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < nr; ++j) tile[i * nr + j] = acc && j < cols ? c[i * ldc + j] : T(0);
-      kern(K, a, lda, b, tile, nr, true);
+      kern(K, a, lda, b, tile, nr, true, in);
       for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = tile[i * nr + j];
     }
@@ -186,7 +194,8 @@ void run_panels(const Path<T>& pt, int64_t M, const T* A, int64_t lda, const T* 
 template <typename T>
 void gemm_t(int64_t M, const T* A, int64_t lda, const PackedPanels<T>& P, bool acc, T* C, int64_t ldc) {
   if (M <= 0 || P.N <= 0) return;
-  run_panels<false>(path(P.isa, static_cast<T*>(nullptr)), M, A, lda, P.data.get(), P.K, P.N, acc, C, ldc);
+  run_panels<false>(path(P.isa, static_cast<T*>(nullptr)), M, A, lda, P.data.get(), P.K, P.N, acc, P.bias.get(), C,
+                    ldc);
 }
 
 // A growable 64-byte aligned buffer per thread (gemm_tn's panels of B).
@@ -213,15 +222,22 @@ thread_local Scratch tls_panels, tls_cols;
 constexpr int64_t kTnSlice = 128;
 
 template <typename T>
-void gemm_tn_t(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
-               int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
+void gemm_tn_t(int64_t M, int64_t K, const T* A, int64_t lda, const TnPart<T>* parts, int n_parts) {
+  if (M <= 0) return;
   if (K <= 0) {
-    for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
+    for (int p = 0; p < n_parts; ++p)
+      for (int64_t i = 0; i < M; ++i) std::fill(parts[p].C + i * parts[p].ldc, parts[p].C + i * parts[p].ldc + parts[p].N, T(0));
     return;
   }
   const Path<T>& pt = path(cpu_isa(), static_cast<T*>(nullptr));
-  const int64_t mr = pt.mr, nr = pt.nr, tiles = (M + mr - 1) / mr, panels = (N + nr - 1) / nr;
+  const int64_t mr = pt.mr, nr = pt.nr, tiles = (M + mr - 1) / mr;
+  int64_t first[3] = {0, 0, 0}, N = 0;  // part p's panels start at first[p]
+  for (int p = 0; p < n_parts; ++p) {
+    first[p + 1] = first[p] + (parts[p].N + nr - 1) / nr;
+    N += parts[p].N;
+  }
+  const int64_t panels = first[n_parts];
+  if (panels == 0) return;
   const int64_t threads = 2.0 * double(M) * double(N) * double(K) < 1e6 ? 1 : num_threads();
   // One block of row tiles per thread; each packs its own slices of B (B is the small operand)
   // and, per slice, its tiles' columns of A as [kc, mr] runs: read in place, consecutive k are
@@ -234,29 +250,33 @@ void gemm_tn_t(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T
     for (int64_t pc = 0; pc < K; pc += kTnSlice) {
       const int64_t kc = std::min(kTnSlice, K - pc);
       const bool acc = pc > 0;
-      pack_into(false, pc, kc, N, B, ldb, nr, bp);
+      for (int p = 0; p < n_parts; ++p)
+        pack_into(false, pc, kc, parts[p].N, parts[p].B, parts[p].ldb, nr, bp + first[p] * kc * nr);
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t rows = std::min(mr, M - t * mr);
         T* at = ap + (t - t0) * kc * mr;
         for (int64_t k = 0; k < kc; ++k) copy_short(A + (pc + k) * lda + t * mr, rows, at + k * mr);
       }
-      for (int64_t q = 0; q < panels; ++q) {
-        const int64_t j0 = q * nr, cols = std::min(nr, N - j0);
-        const T* b = bp + q * kc * nr;
-        for (int64_t t = t0; t < t1; ++t) {
-          const int64_t rows = std::min(mr, M - t * mr);
-          const Kernel<T> kern = pt.by[1][rows];
-          const T* a = ap + (t - t0) * kc * mr;
-          T* c = C + t * mr * ldc + j0;
-          if (cols == nr) {
-            kern(kc, a, mr, b, c, ldc, acc);
-            continue;
+      for (int p = 0; p < n_parts; ++p) {
+        const TnPart<T>& o = parts[p];
+        for (int64_t q = first[p]; q < first[p + 1]; ++q) {
+          const int64_t j0 = (q - first[p]) * nr, cols = std::min(nr, o.N - j0);
+          const T* b = bp + q * kc * nr;
+          for (int64_t t = t0; t < t1; ++t) {
+            const int64_t rows = std::min(mr, M - t * mr);
+            const Kernel<T> kern = pt.by[1][rows];
+            const T* a = ap + (t - t0) * kc * mr;
+            T* c = o.C + t * mr * o.ldc + j0;
+            if (cols == nr) {
+              kern(kc, a, mr, b, c, o.ldc, acc, nullptr);
+              continue;
+            }
+            for (int64_t i = 0; i < rows; ++i)
+              for (int64_t j = 0; j < nr; ++j) tile[i * nr + j] = acc && j < cols ? c[i * o.ldc + j] : T(0);
+            kern(kc, a, mr, b, tile, nr, true, nullptr);
+            for (int64_t i = 0; i < rows; ++i)
+              for (int64_t j = 0; j < cols; ++j) c[i * o.ldc + j] = tile[i * nr + j];
           }
-          for (int64_t i = 0; i < rows; ++i)
-            for (int64_t j = 0; j < nr; ++j) tile[i * nr + j] = acc && j < cols ? c[i * ldc + j] : T(0);
-          kern(kc, a, mr, b, tile, nr, true);
-          for (int64_t i = 0; i < rows; ++i)
-            for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = tile[i * nr + j];
         }
       }
     }
@@ -265,11 +285,11 @@ void gemm_tn_t(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T
 
 }  // namespace
 
-PackedPanels<float> pack_panels(bool tb, int64_t K, int64_t N, const float* B, int64_t ldb) {
-  return pack_t(tb, K, N, B, ldb);
+PackedPanels<float> pack_panels(bool tb, int64_t K, int64_t N, const float* B, int64_t ldb, const float* bias) {
+  return pack_t(tb, K, N, B, ldb, bias);
 }
-PackedPanels<double> pack_panels(bool tb, int64_t K, int64_t N, const double* B, int64_t ldb) {
-  return pack_t(tb, K, N, B, ldb);
+PackedPanels<double> pack_panels(bool tb, int64_t K, int64_t N, const double* B, int64_t ldb, const double* bias) {
+  return pack_t(tb, K, N, B, ldb, bias);
 }
 void gemm_panels(int64_t M, const float* A, int64_t lda, const PackedPanels<float>& B, bool acc, float* C,
                  int64_t ldc) {
@@ -283,12 +303,12 @@ void gemm_panels(int64_t M, const double* A, int64_t lda, const PackedPanels<dou
 }  // namespace tc::cpu
 
 namespace tc::cpu {
-void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-             int64_t ldc) {
-  gemm_tn_t(M, N, K, A, lda, B, ldb, C, ldc);
+void gemm_tn(int64_t M, int64_t K, const float* A, int64_t lda, TnPart<float> p0, TnPart<float> p1) {
+  const TnPart<float> parts[2] = {p0, p1};
+  gemm_tn_t(M, K, A, lda, parts, p1.C ? 2 : 1);
 }
-void gemm_tn(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B, int64_t ldb, double* C,
-             int64_t ldc) {
-  gemm_tn_t(M, N, K, A, lda, B, ldb, C, ldc);
+void gemm_tn(int64_t M, int64_t K, const double* A, int64_t lda, TnPart<double> p0, TnPart<double> p1) {
+  const TnPart<double> parts[2] = {p0, p1};
+  gemm_tn_t(M, K, A, lda, parts, p1.C ? 2 : 1);
 }
 }  // namespace tc::cpu

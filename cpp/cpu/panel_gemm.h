@@ -23,11 +23,15 @@ struct PackedPanels {
   int64_t K = 0, N = 0, nr = 0;  // panel q holds columns [q*nr, q*nr + nr) as [K, nr], zero past N
   Isa isa = Isa::generic;
   std::unique_ptr<T, decltype(&std::free)> data{nullptr, &std::free};  // 64-byte aligned
+  std::unique_ptr<T, decltype(&std::free)> bias{nullptr, &std::free};  // [N] padded to whole panels, or null
 };
 
-// op(B)(k, j) = trans_b ? B[j*ldb + k] : B[k*ldb + j].
-PackedPanels<float> pack_panels(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb);
-PackedPanels<double> pack_panels(bool trans_b, int64_t K, int64_t N, const double* B, int64_t ldb);
+// op(B)(k, j) = trans_b ? B[j*ldb + k] : B[k*ldb + j]. With a bias [N], every gemm_panels on
+// these panels computes C = bias + A @ op(B) (the sum starts from the bias; `accumulate` unused).
+PackedPanels<float> pack_panels(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb,
+                                const float* bias = nullptr);
+PackedPanels<double> pack_panels(bool trans_b, int64_t K, int64_t N, const double* B, int64_t ldb,
+                                 const double* bias = nullptr);
 
 void gemm_panels(int64_t M, const float* A, int64_t lda, const PackedPanels<float>& B, bool accumulate, float* C,
                  int64_t ldc);
@@ -35,13 +39,20 @@ void gemm_panels(int64_t M, const double* A, int64_t lda, const PackedPanels<dou
                  int64_t ldc);
 
 // C[M, N] = A^T @ B with A stored [K, M] (lda) and B [K, N] (ldb), both row-major: the weight
-// gradient of a layer over K rows (an LSTM's dW = dG^T @ x over all T*B rows). Neither operand is
-// transposed or packed as a whole: A's columns are read in place, B is packed in K slices.
+// gradient of a layer over K rows (an LSTM's dW = dG^T @ x over all T*B rows); with a second
+// part, also C2[M, N2] = A^T @ B2 in the same pass over A (an LSTM's dw_ih and dw_hh share dG).
+// A and B are packed in K slices (A's columns by the thread that uses them, B by every thread).
 // Overwrites C; parallel inside (blocks of C's rows); every element sums k = 0..K-1 in order, so
 // the result is the same bit for bit for any thread count.
-void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-             int64_t ldc);
-void gemm_tn(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B, int64_t ldb, double* C,
-             int64_t ldc);
+template <typename T>
+struct TnPart {
+  int64_t N = 0;
+  const T* B = nullptr;
+  int64_t ldb = 0;
+  T* C = nullptr;  // [M, N], row stride ldc
+  int64_t ldc = 0;
+};
+void gemm_tn(int64_t M, int64_t K, const float* A, int64_t lda, TnPart<float> p0, TnPart<float> p1 = {});
+void gemm_tn(int64_t M, int64_t K, const double* A, int64_t lda, TnPart<double> p0, TnPart<double> p1 = {});
 
 }  // namespace tc::cpu
