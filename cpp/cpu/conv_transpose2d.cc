@@ -1,11 +1,14 @@
 #include "cpu/conv_transpose2d.h"
 
+#include <algorithm>
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "cpu/conv2d.h"
+#include "cpu/gemm.h"
 #include "python/bridge.h"
 #include "python/gpu_py.h"
 
@@ -50,6 +53,164 @@ void bias_grad(const T* g, T* db, int64_t N, int64_t C, int64_t HW, bool nhwc) {
     }
   }
   for (int64_t c = 0; c < C; ++c) db[c] = T(acc[c]);
+}
+
+// ---------------------------------------------------------------------------
+// NCHW on the whole batch at once. Per image, the GEMMs of conv2d's NCHW path are as narrow as
+// the input map ([512 x 64] x [64 x 49] for 7x7 maps): here a group of images shares each GEMM,
+// their pixels side by side as columns (x permuted to [Cin, images * P]), and col2im / im2col run
+// on the column block of each image. g is the conv y -> x (g.ih x g.iw = y's map, g.oh x g.ow =
+// x's map, P pixels); KK = Cout * KH * KW, the rows of the patch matrix.
+
+// The outputs o in [lo, hi) whose input index o * s + off lies inside [0, in).
+inline void inside(int64_t off, int64_t s, int64_t in, int64_t out, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + s - 1) / s;
+  const int64_t top = in - 1 - off;  // largest o * s allowed
+  hi = top < 0 ? 0 : std::min(out, top / s + 1);
+  lo = std::min(lo, hi);
+}
+
+// One image of y [C, ih, iw] -> its P columns of col (row r at col + r * ld):
+// col[(c, kh, kw), (oh, ow)] = y[c, oh*sh + kh*dh - pt, ow*sw + kw*dw - pl], 0 outside.
+template <typename T>
+void im2col_ld(const T* y, T* col, int64_t ld, const Window2d& g, int64_t C) {
+  const int64_t OW = g.ow;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t kh = 0; kh < g.kh; ++kh)
+      for (int64_t kw = 0; kw < g.kw; ++kw) {
+        T* row = col + ((c * g.kh + kh) * g.kw + kw) * ld;
+        const int64_t offh = kh * g.dh - g.pad_top, offw = kw * g.dw - g.pad_left;
+        int64_t oh0, oh1, ow0, ow1;
+        inside(offh, g.sh, g.ih, g.oh, oh0, oh1);
+        inside(offw, g.sw, g.iw, g.ow, ow0, ow1);
+        std::fill(row, row + oh0 * OW, T(0));
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
+          T* r = row + oh * OW;
+          const T* yr = y + (c * g.ih + oh * g.sh + offh) * g.iw + offw;
+          std::fill(r, r + ow0, T(0));
+          for (int64_t ow = ow0; ow < ow1; ++ow) r[ow] = yr[ow * g.sw];
+          std::fill(r + ow1, r + OW, T(0));
+        }
+        std::fill(row + oh1 * OW, row + g.oh * OW, T(0));
+      }
+}
+
+// The transpose: y[c, ih, iw] = bias[c] (or 0) + sum of col[(c, kh, kw), (oh, ow)] landing there,
+// added in a fixed order (c, kh, kw, oh, ow).
+template <typename T>
+void col2im_ld(const T* col, int64_t ld, T* y, const T* bias, const Window2d& g, int64_t C) {
+  const int64_t OW = g.ow, HW = g.ih * g.iw;
+  for (int64_t c = 0; c < C; ++c) std::fill(y + c * HW, y + (c + 1) * HW, bias ? bias[c] : T(0));
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t kh = 0; kh < g.kh; ++kh)
+      for (int64_t kw = 0; kw < g.kw; ++kw) {
+        const T* row = col + ((c * g.kh + kh) * g.kw + kw) * ld;
+        const int64_t offh = kh * g.dh - g.pad_top, offw = kw * g.dw - g.pad_left;
+        int64_t oh0, oh1, ow0, ow1;
+        inside(offh, g.sh, g.ih, g.oh, oh0, oh1);
+        inside(offw, g.sw, g.iw, g.ow, ow0, ow1);
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
+          const T* r = row + oh * OW;
+          T* yr = y + (c * g.ih + oh * g.sh + offh) * g.iw + offw;
+          for (int64_t ow = ow0; ow < ow1; ++ow) yr[ow * g.sw] += r[ow];
+        }
+      }
+}
+
+struct NchwDims {
+  int64_t N, Cin, Cout, P, KK, xsize, ysize;
+};
+
+NchwDims nchw_dims(const Tensor& x, const Tensor& w, const Window2d& g) {
+  const int64_t Cout = w.size(1), P = g.oh * g.ow;
+  return {x.size(0), x.size(1), Cout, P, Cout * g.kh * g.kw, x.size(1) * P, Cout * g.ih * g.iw};
+}
+
+// Images per group: a group's patch matrix [KK, images * P] within ~512 KB of float32, so it
+// stays in a core's L2 from im2col (or the GEMM that writes it) to the GEMMs that read it.
+// Groups run in parallel, each on one thread (its GEMMs single-threaded); the group size does not
+// depend on the thread count, and neither do the results.
+int64_t nchw_group(const NchwDims& d) {
+  return std::clamp<int64_t>((int64_t(1) << 17) / std::max<int64_t>(1, d.KK * d.P), 1, d.N);
+}
+
+// xp[c, i*P + p] = x[n0 + i, c, p] (to_x: the reverse) for the cnt images of a group.
+template <typename T>
+void permute(T* x, T* xp, const NchwDims& d, int64_t n0, int64_t cnt, bool to_x) {
+  const int64_t L = cnt * d.P;
+  for (int64_t c = 0; c < d.Cin; ++c)
+    for (int64_t i = 0; i < cnt; ++i) {
+      T* xs = x + (n0 + i) * d.xsize + c * d.P;
+      T* xq = xp + c * L + i * d.P;
+      if (to_x)
+        std::copy(xq, xq + d.P, xs);
+      else
+        std::copy(xs, xs + d.P, xq);
+    }
+}
+
+// fn(group, n0, cnt, xp, col) for every group, groups shared out over the pool; xp [Cin, L] and
+// col [KK, L] are the running thread's buffers (uninitialised).
+template <typename T, typename F>
+void over_groups(const NchwDims& d, int64_t grp, F&& fn) {
+  const int64_t groups = (d.N + grp - 1) / grp;
+  parallel_for(groups, 1, [&](int64_t g0, int64_t g1) {
+    std::unique_ptr<T[]> xp(new T[d.Cin * grp * d.P]), col(new T[d.KK * grp * d.P]);
+    for (int64_t q = g0; q < g1; ++q) {
+      const int64_t n0 = q * grp;
+      fn(q, n0, std::min(grp, d.N - n0), xp.get(), col.get());
+    }
+  });
+}
+
+template <typename T>
+void forward_nchw(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, const Tensor& y) {
+  const NchwDims d = nchw_dims(x, w, g);
+  T* X = x.ptr<T>();
+  T* Y = y.ptr<T>();
+  const T* W = w.ptr<T>();
+  const T* B = bias ? bias->ptr<T>() : nullptr;
+  over_groups<T>(d, nchw_group(d), [&](int64_t, int64_t n0, int64_t cnt, T* xp, T* col) {
+    const int64_t L = cnt * d.P;
+    permute(X, xp, d, n0, cnt, false);
+    // col[KK, L] = w^T [KK, Cin] @ xp [Cin, L] (w is [Cin, KK])
+    gemm(true, false, d.KK, L, d.Cin, T(1), W, d.KK, xp, L, T(0), col, L);
+    for (int64_t i = 0; i < cnt; ++i) col2im_ld(col + i * d.P, L, Y + (n0 + i) * d.ysize, B, g, d.Cout);
+  });
+}
+
+template <typename T>
+void backward_nchw(const Tensor& grad, const Tensor& x, const Tensor& w, const Window2d& g, const Tensor* dx,
+                   const Tensor* dw) {
+  const NchwDims d = nchw_dims(x, w, g);
+  const int64_t grp = nchw_group(d), groups = (d.N + grp - 1) / grp, wsize = d.Cin * d.KK;
+  const T* G = grad.ptr<T>();
+  const T* W = w.ptr<T>();
+  T* X = x.ptr<T>();
+  // dw of group q into part q (group 0 straight into dw), added up in group order afterwards.
+  std::unique_ptr<T[]> parts(dw && groups > 1 ? new T[(groups - 1) * wsize] : nullptr);
+  over_groups<T>(d, grp, [&](int64_t q, int64_t n0, int64_t cnt, T* xp, T* col) {
+    const int64_t L = cnt * d.P;
+    for (int64_t i = 0; i < cnt; ++i) im2col_ld(G + (n0 + i) * d.ysize, col + i * d.P, L, g, d.Cout);
+    if (dx) {  // dx [Cin, L] = w [Cin, KK] @ col [KK, L]: the conv y -> x
+      gemm(false, false, d.Cin, L, d.KK, T(1), W, d.KK, col, L, T(0), xp, L);
+      permute(dx->ptr<T>(), xp, d, n0, cnt, true);
+    }
+    if (dw) {  // dw_q [Cin, KK] = x [Cin, L] @ col^T [L, KK]
+      permute(X, xp, d, n0, cnt, false);
+      gemm(false, true, d.Cin, d.KK, L, T(1), xp, L, col, L, T(0), q == 0 ? dw->ptr<T>() : parts.get() + (q - 1) * wsize,
+           d.KK);
+    }
+  });
+  if (dw && groups > 1) {
+    T* out = dw->ptr<T>();
+    parallel_for(wsize, 4096, [&](int64_t e0, int64_t e1) {
+      for (int64_t q = 1; q < groups; ++q) {
+        const T* src = parts.get() + (q - 1) * wsize;
+        for (int64_t e = e0; e < e1; ++e) out[e] += src[e];
+      }
+    });
+  }
 }
 
 }  // namespace
@@ -107,6 +268,10 @@ Window2d conv_transpose2d_check(const Tensor& x, const Tensor& w, const Tensor* 
 
 void conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, bool nhwc,
                       const Tensor& y) {
+  if (!nhwc) {
+    TC_FLOAT_TYPES("conv_transpose2d", y.dtype, T, forward_nchw<T>(x, w, bias, g, y));
+    return;
+  }
   // conv2d_backward reads only the shape of its "x" when it computes dx alone: y stands in.
   conv2d_backward(x, y, w, g, nhwc, &y, nullptr, nullptr);
   if (!bias) return;
@@ -122,8 +287,12 @@ void conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor* bias, cons
 
 void conv_transpose2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window2d& g,
                                bool nhwc, const Tensor* dx, const Tensor* dw, const Tensor* dbias) {
-  if (dx) conv2d(grad, w, nullptr, g, nhwc, *dx);                    // the conv y -> x itself
-  if (dw) conv2d_backward(x, grad, w, g, nhwc, nullptr, dw, nullptr);  // x plays the conv's dL/dout
+  if (!nhwc && (dx || dw)) {  // one patch matrix of grad serves dx and dw
+    TC_FLOAT_TYPES("conv_transpose2d_backward", grad.dtype, T, backward_nchw<T>(grad, x, w, g, dx, dw));
+  } else {
+    if (dx) conv2d(grad, w, nullptr, g, nhwc, *dx);                    // the conv y -> x itself
+    if (dw) conv2d_backward(x, grad, w, g, nhwc, nullptr, dw, nullptr);  // x plays the conv's dL/dout
+  }
   if (dbias) {
     const int64_t N = grad.size(0), C = nhwc ? grad.size(3) : grad.size(1);
     TC_FLOAT_TYPES("conv_transpose2d_backward", grad.dtype, T,

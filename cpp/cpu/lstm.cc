@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #include "cpu/activations.h"
 #include "cpu/gemm.h"
+#include "cpu/panel_gemm.h"
 #include "gpu/lstm.h"
 #include "python/bridge.h"
 #include "python/gpu_py.h"
@@ -121,14 +122,38 @@ inline void step(const FwdStep<double>& a, int64_t b0, int64_t b1) { fwd_f64(a, 
 inline void step(const BwdStep<float>& a, int64_t b0, int64_t b1) { bwd_f32(a, b0, b1); }
 inline void step(const BwdStep<double>& a, int64_t b0, int64_t b1) { bwd_f64(a, b0, b1); }
 
-// Batch rows per chunk of the fused passes: ~16K gate values each.
-int64_t batch_grain(int64_t H) { return std::max<int64_t>(1, 4096 / H); }
-// Batch rows per block of a step (GEMM rows + gate math): one block per thread, at least 8 rows
-// (a GEMM micro-tile's height) so a block's GEMM is not all edge tiles.
-int64_t step_grain(int64_t B) {
-  const int64_t n = num_threads();
-  return std::max<int64_t>(8, (B + n - 1) / n);
+// db[j] = sum over q of d[q*ld + j] for j in [j0, j1), q in order.
+template <typename T>
+TC_INLINE void col_sums_rows(const T* __restrict d, int64_t rows, int64_t ld, int64_t j0, int64_t j1, T* __restrict db) {
+  for (int64_t j = j0; j < j1; ++j) db[j] = T(0);
+  for (int64_t q = 0; q < rows; ++q) {
+    const T* __restrict r = d + q * ld;
+    for (int64_t j = j0; j < j1; ++j) db[j] += r[j];
+  }
 }
+TC_ISA_FN(col_sums_f32, (const float* d, int64_t rows, int64_t ld, int64_t j0, int64_t j1, float* db),
+          (d, rows, ld, j0, j1, db), { col_sums_rows(d, rows, ld, j0, j1, db); })
+TC_ISA_FN(col_sums_f64, (const double* d, int64_t rows, int64_t ld, int64_t j0, int64_t j1, double* db),
+          (d, rows, ld, j0, j1, db), { col_sums_rows(d, rows, ld, j0, j1, db); })
+inline void col_sums(const float* d, int64_t rows, int64_t ld, int64_t j0, int64_t j1, float* db) {
+  col_sums_f32(d, rows, ld, j0, j1, db);
+}
+inline void col_sums(const double* d, int64_t rows, int64_t ld, int64_t j0, int64_t j1, double* db) {
+  col_sums_f64(d, rows, ld, j0, j1, db);
+}
+
+// fn(b0, b1) over [0, n) in blocks of `block` rows (b0 a multiple of block), shared out on the
+// pool a few blocks at a time: on a busy machine a thread that is descheduled holds up a step
+// only for its current block, as the others take the rest. A row's result does not depend on
+// the blocking.
+template <typename F>
+void for_row_blocks(int64_t n, int64_t block, F&& fn) {
+  parallel_for((n + block - 1) / block, 1, [&](int64_t c0, int64_t c1) { fn(c0 * block, std::min(n, c1 * block)); });
+}
+// Batch rows per block of a step (GEMM rows + gate math): two 8-row micro-tiles.
+constexpr int64_t kStepRows = 16;
+// Rows per block of the whole-sequence GEMMs (input projection, dx).
+constexpr int64_t kSeqRows = 64;
 
 LstmDims dims(const LstmArgs& a) {
   const Tensor& x = *a.x;
@@ -144,14 +169,15 @@ void forward_t(const LstmArgs& a, const Tensor* y, const Tensor& h_n, const Tens
   T* ws = ws_t.ptr<T>();
   const T* wih = a.w_ih->ptr<T>();
   const T* whh = a.w_hh->ptr<T>();
-  // (1) every step's input projection, bias first, then ONE GEMM accumulating onto it.
-  if (a.bias) {
-    const T* bias = a.bias->ptr<T>();
-    parallel_for(rows, batch_grain(H), [&](int64_t b, int64_t e) {
-      for (int64_t q = b; q < e; ++q) std::memcpy(ws + q * W, bias, sizeof(T) * G);
+  // (1) every step's input projection bias + x @ w_ih^T, all T*B rows at once (w_ih^T and the
+  // bias packed once, x's rows read in place), blocks of rows in parallel.
+  {
+    const PackedPanels<T> wih_t = pack_panels(true, d.I, G, wih, d.I, a.bias ? a.bias->ptr<T>() : nullptr);
+    const T* x = a.x->ptr<T>();
+    for_row_blocks(rows, kSeqRows, [&](int64_t q0, int64_t q1) {
+      gemm_panels(q1 - q0, x + q0 * d.I, d.I, wih_t, false, ws + q0 * W, W);
     });
   }
-  gemm(false, true, rows, G, d.I, T(1), a.x->ptr<T>(), d.I, wih, d.I, a.bias ? T(1) : T(0), ws, W);
   // h_{-1}: h0 or zeros in the t = 0 rows.
   for (int64_t b = 0; b < B; ++b) {
     T* hp = ws + r.at(0, b) * W + 5 * H;
@@ -164,13 +190,14 @@ void forward_t(const LstmArgs& a, const Tensor* y, const Tensor& h_n, const Tens
   // One parallel region per step: each thread takes a block of batch rows and runs (2) the
   // recurrent GEMM for those rows (single-threaded inside the region), then their gate math
   // while the rows are in cache. A row's result does not depend on the blocking.
-  const int64_t grain = step_grain(B);
+  // w_hh^T [H, 4H] packed once for all steps; each step reads its h_{t-1} rows in place.
+  const PackedPanels<T> whh_t = pack_panels(true, H, G, whh, H);
   for (int64_t t = 0; t < d.T; ++t) {
     T* g = ws + r.at(t, 0) * W;
     s.t = t;
-    parallel_for(B, grain, [&](int64_t b0, int64_t b1) {
+    for_row_blocks(B, kStepRows, [&](int64_t b0, int64_t b1) {
       T* gb = g + b0 * r.sb * W;
-      if (t > 0 || a.h0) gemm(false, true, b1 - b0, G, H, T(1), gb + 5 * H, r.sb * W, whh, H, T(1), gb, r.sb * W);
+      if (t > 0 || a.h0) gemm_panels(b1 - b0, gb + 5 * H, r.sb * W, whh_t, true, gb, r.sb * W);
       step(s, b0, b1);
     });
   }
@@ -190,34 +217,42 @@ void backward_t(const LstmArgs& a, const Tensor& ws_t, const Tensor* dy, const T
   if (dc_n) std::memcpy(dc.data(), dc_n->ptr<T>(), sizeof(T) * B * H);
   BwdStep<T> s{ws, a.c0 ? a.c0->ptr<T>() : zeros.data(), a.c0 != nullptr, dy ? dy->ptr<T>() : nullptr,
                zeros.data(), dg.get(), dh.data(), dc.data(), H, 0, r};
-  const int64_t grain = step_grain(B);
+  const PackedPanels<T> whh_p = pack_panels(false, G, H, whh, H);  // w_hh [4H, H], packed once
   for (int64_t t = d.T - 1; t >= 0; --t) {
     s.t = t;
     // dh_{t-1} = dG_t @ w_hh (into dh0 at t = 0, if wanted), per block of batch rows right
     // after their gate gradients: one parallel region per step. Each block reads only its
     // own rows of dh before overwriting them.
     T* dst = t > 0 ? dh.data() : (out.dh0 ? out.dh0->ptr<T>() : nullptr);
-    parallel_for(B, grain, [&](int64_t b0, int64_t b1) {
+    for_row_blocks(B, kStepRows, [&](int64_t b0, int64_t b1) {
       step(s, b0, b1);
       if (dst)
-        gemm(false, false, b1 - b0, H, G, T(1), dg.get() + (r.at(t, 0) + b0 * r.sb) * G, r.sb * G, whh, H, T(0),
-             dst + b0 * H, H);
+        gemm_panels(b1 - b0, dg.get() + (r.at(t, 0) + b0 * r.sb) * G, r.sb * G, whh_p, false, dst + b0 * H, H);
     });
   }
   if (out.dc0) std::memcpy(out.dc0->ptr<T>(), dc.data(), sizeof(T) * B * H);
-  // Over all steps at once: dx = dG @ w_ih, dw_ih = dG^T @ x, dw_hh = dG^T @ h_{t-1}.
-  if (out.dx) gemm(false, false, rows, I, G, T(1), dg.get(), G, a.w_ih->ptr<T>(), I, T(0), out.dx->ptr<T>(), I);
-  if (out.dw_ih) gemm(true, false, G, I, rows, T(1), dg.get(), G, a.x->ptr<T>(), I, T(0), out.dw_ih->ptr<T>(), I);
-  if (out.dw_hh) gemm(true, false, G, H, rows, T(1), dg.get(), G, ws + 5 * H, W, T(0), out.dw_hh->ptr<T>(), H);
+  // Over all steps at once: dx = dG @ w_ih (w_ih packed once, blocks of rows in parallel),
+  // dw_ih = dG^T @ x and dw_hh = dG^T @ h_{t-1} as ONE GEMM with K = T*B (one pass over dG for
+  // both; x and the h_{t-1} slots of ws packed in K slices).
+  if (out.dx) {
+    const PackedPanels<T> wih = pack_panels(false, G, I, a.w_ih->ptr<T>(), I);
+    T* dx = out.dx->ptr<T>();
+    for_row_blocks(rows, kSeqRows, [&](int64_t q0, int64_t q1) {
+      gemm_panels(q1 - q0, dg.get() + q0 * G, G, wih, false, dx + q0 * I, I);
+    });
+  }
+  {
+    TnPart<T> parts[2];
+    int n = 0;
+    if (out.dw_ih) parts[n++] = {I, a.x->ptr<T>(), I, out.dw_ih->ptr<T>(), I};
+    if (out.dw_hh) parts[n++] = {H, ws + 5 * H, W, out.dw_hh->ptr<T>(), H};
+    if (n) gemm_tn(G, rows, dg.get(), G, parts[0], parts[1]);
+  }
   if (out.dbias) {
     // Column sums, rows in order whatever the split: deterministic.
     T* db = out.dbias->ptr<T>();
     const T* dgp = dg.get();
-    parallel_for(G, 64, [&](int64_t j0, int64_t j1) {
-      std::fill(db + j0, db + j1, T(0));
-      for (int64_t q = 0; q < rows; ++q)
-        for (int64_t j = j0; j < j1; ++j) db[j] += dgp[q * G + j];
-    });
+    parallel_for(G, 64, [&](int64_t j0, int64_t j1) { col_sums(dgp, rows, G, j0, j1, db); });
   }
 }
 

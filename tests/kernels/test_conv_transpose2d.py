@@ -96,6 +96,37 @@ def test_forward_and_backward_match_the_reference(i, layout, dtype):
     _close(db, g64.sum(axis=(0, 1, 2) if layout == "NHWC" else (0, 2, 3)), dtype, "dbias")
 
 
+@pytest.mark.parametrize("dtype_", [np.float32, np.float64], ids=["f32", "f64"])
+def test_nchw_batch_in_several_groups(dtype_):
+    # NCHW runs the batch in groups of images whose patch matrix fits ~512 KB (here 2 images of
+    # 256 x 256 patch values: 3 groups, the last one short), each group's dw added in order: the
+    # reference must hold, and 1 thread must give the same bits as the pool.
+    cfg = dict(n=5, cin=8, cout=16, h=16, w=16, kh=4, kw=4, stride=2, padding=1, output_padding=None, dilation=1)
+    x, w, b = _data(cfg, "NCHW", dtype_, seed=3)
+    g = randn((5, 16, 32, 32), dtype_, seed=4)
+    runs = []
+    before = K.num_threads()
+    try:
+        for n in (before, 1):
+            K.set_num_threads(n)
+            runs.append((K.conv_transpose2d(x, w, b, **_geo(cfg)),
+                         *K.conv_transpose2d_backward(g, x, w, need_bias=True, **_geo(cfg))))
+    finally:
+        K.set_num_threads(before)
+    y, dx, dw, db = runs[0]
+    _close(y, ref.conv_transpose2d(x, w, b, **_geo(cfg)), dtype_, "forward")
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    # dw[ci, co, kh, kw] and dx by the adjoint: <g, T(x; u)> = <dw, u>, <g, T(v; w)> = <dx, v>
+    u, v = randn(w.shape, np.float64, seed=5), randn(x.shape, np.float64, seed=6)
+    _close(float((dw.astype(np.float64) * u).sum()), float((g64 * ref.conv_transpose2d(x64, u, None, **_geo(cfg))).sum()),
+           dtype_, "dw projection")
+    _close(float((dx.astype(np.float64) * v).sum()), float((g64 * ref.conv_transpose2d(v, w, None, **_geo(cfg))).sum()),
+           dtype_, "dx projection")
+    _close(db, g64.sum(axis=(0, 2, 3)), dtype_, "dbias")
+    for a, c in zip(runs[0], runs[1]):
+        np.testing.assert_array_equal(a, c)
+
+
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 def test_every_simd_path(layout, isa):
     # The DCGAN shapes: 4x4 stride 2, 7 -> 14 -> 28 (both the GEMM and the direct NHWC paths).

@@ -88,6 +88,25 @@ def test_deterministic_and_threads_agree():
         np.testing.assert_array_equal(a, c)  # same bits every run
 
 
+@pytest.mark.parametrize("batch_first", [False, True], ids=["tmajor", "bfirst"])
+def test_one_thread_gives_the_pools_bits(batch_first, isa):
+    # Steps run in blocks of batch rows, the whole-sequence GEMMs in blocks of rows, dw in blocks of
+    # gate rows: a row's sums never depend on the split, so 1 thread and the pool agree bit for bit
+    # (B = 37: blocks of 16 with a short one; H = 40: an edge panel on every path).
+    x, w_ih, w_hh, b, h0, c0 = _problem(6, 37, 11, 40, np.float32, seed=2, batch_first=batch_first)
+    before = K.num_threads()
+    outs = []
+    try:
+        for n in (max(before, 2), 1):
+            K.set_num_threads(n)
+            y, hn, cn, ws = K.lstm(x, w_ih, w_hh, b, h0, c0, batch_first=batch_first)
+            outs.append((y, hn, cn, *K.lstm_backward(y, hn, cn, x, w_ih, w_hh, h0, c0, ws, batch_first=batch_first)))
+    finally:
+        K.set_num_threads(before)
+    for a, c in zip(outs[0], outs[1]):
+        np.testing.assert_array_equal(a, c)
+
+
 @requires_torch
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_torch_nn_lstm_parity(batch_first):
