@@ -126,6 +126,13 @@ def make_gan_backend(frontend: str, spec, seed: int = 0, dtype: str = "float32",
         from twincore.workloads.keras_backend import KerasGanBackend
 
         return KerasGanBackend(spec, ours=frontend == "keras", seed=seed, dtype=dtype)
+    if frontend in ("keras-jax", "keras-jax-native"):  # Keras on its JAX backend (no TensorFlow)
+        from twincore.workloads.keras_jax import use_jax_keras
+
+        use_jax_keras()
+        from twincore.workloads.keras_backend import KerasGanBackend
+
+        return KerasGanBackend(spec, ours=frontend == "keras-jax", seed=seed, dtype=dtype)
     if frontend == "native":
         from twincore.workloads.native_backend import NativeGanBackend
 
@@ -372,11 +379,18 @@ def compare_gan(spec, task, cfg, frontends: list[str], out: str, channels_last: 
     time per frontend side by side (ours vs the same GAN in torch.nn / Keras layers)."""
     import copy
 
+    from twincore.workloads.keras_jax import keras_backend_name, run_child
+
     os.makedirs(out, exist_ok=True)
     results = []
     for name in frontends:
         c = copy.copy(cfg)
         c.out = os.path.join(out, name)
+        if name.startswith("keras-jax") and keras_backend_name() != "jax":
+            # keras's backend is fixed at import: a child on JAX, so this process's keras (the
+            # "keras" rows, TF) is left as it is
+            results.append({"frontend": name, **run_child(name, spec, task, c, channels_last, features)})
+            continue
         try:
             backend = make_gan_backend(name, spec, cfg.seed, cfg.dtype, channels_last)
         except (ImportError, ValueError) as err:
