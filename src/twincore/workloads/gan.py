@@ -370,6 +370,7 @@ def fit_gan(spec, backend, task, cfg, features: CnnFeatures | None = None, fd_sa
         report.write_json(os.path.join(cfg.out, "summary.json"), summary)
     summary["d_losses"], summary["g_losses"] = d_losses, g_losses
     summary["weights"] = [np.asarray(backend.to_canonical(i, p)) for i, p in enumerate(backend.params)]
+    summary["samples"] = np.asarray(backend.generate(fixed))  # the final grid (moving batch-norm statistics)
     return summary
 
 
