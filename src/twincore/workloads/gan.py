@@ -21,7 +21,8 @@ classifier is a `twincore train --model cnn` checkpoint (--fd-cnn PATH) or, with
 the same cnn trained here for a short while (a few hundred steps, ~85% test accuracy on
 Fashion-MNIST), cached in the run folder as fd_cnn.npz.
 
-Backend protocol (torch_backend.TorchGanBackend, keras_backend.KerasGanBackend,
+Backend protocol (torch_backend.TorchGanBackend, keras_backend.KerasGanBackend -- on TF, or on
+Keras's JAX backend as frontends keras-jax / keras-jax-native with keras_jax.JaxGanSteps --,
 native_backend.NativeGanBackend): name; params (generator's first, n_g of them);
 to_native / to_canonical / set_param / zeros_like / commit as the trainer's backends;
 d_step(real, z) -> (loss, grads of params[n_g:]); g_step(z) -> (loss, grads of
