@@ -4,6 +4,8 @@ prints the side-by-side table, check passes."""
 import json
 import os
 
+import pytest
+
 from support import requires_torch
 from twincore.cli import main
 
@@ -62,18 +64,19 @@ def test_val_and_lr_schedule_options(tiny_data, tmp_path):
             raise AssertionError(f"--val {bad} was accepted")
 
 
-def test_compare_shows_the_keras_on_jax_run(tiny_data, tmp_path):
+@pytest.mark.parametrize("model,extra", [("cnn", ["--batch-size", "20"]),
+                                         ("gan", ["--batch-size", "16", "--no-fd", "--limit-test", "32"])])
+def test_compare_shows_the_keras_on_jax_run(model, extra, tiny_data, tmp_path):
     """compare runs keras-jax in a child process on Keras's JAX backend; with --channels-last
-    it trains the same float32 weights as the tape (the table says bit-identical)."""
+    it trains the same float32 weights as the tape (the table says bit-identical); the gan
+    model's compare too (its own table: s/epoch, losses, FD)."""
     from twincore.cli import available_frontends
 
     if "keras-jax" not in available_frontends():
-        import pytest
-
         pytest.skip("needs jax, keras and a _core built with the JAX FFI handlers")
     out = tmp_path / "cmp"
-    assert main(["compare", "--model", "cnn", "--frontends", "native,keras-jax", "--data", tiny_data,
-                 "--max-steps", "3", "--batch-size", "20", "--channels-last", "--out", str(out), "--quiet"]) == 0
+    assert main(["compare", "--model", model, "--frontends", "native,keras-jax", "--data", tiny_data,
+                 "--max-steps", "3", *extra, "--channels-last", "--out", str(out), "--quiet"]) == 0
     table = (out / "compare.md").read_text()
     assert any(r.startswith("| keras-jax |") for r in table.splitlines()), table
     assert "Bit-identical training through native, keras-jax" in table, table

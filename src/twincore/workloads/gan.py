@@ -21,7 +21,8 @@ classifier is a `twincore train --model cnn` checkpoint (--fd-cnn PATH) or, with
 the same cnn trained here for a short while (a few hundred steps, ~85% test accuracy on
 Fashion-MNIST), cached in the run folder as fd_cnn.npz.
 
-Backend protocol (torch_backend.TorchGanBackend, keras_backend.KerasGanBackend,
+Backend protocol (torch_backend.TorchGanBackend, keras_backend.KerasGanBackend -- on TF, or on
+Keras's JAX backend as frontends keras-jax / keras-jax-native with keras_jax.JaxGanSteps --,
 native_backend.NativeGanBackend): name; params (generator's first, n_g of them);
 to_native / to_canonical / set_param / zeros_like / commit as the trainer's backends;
 d_step(real, z) -> (loss, grads of params[n_g:]); g_step(z) -> (loss, grads of
@@ -126,6 +127,13 @@ def make_gan_backend(frontend: str, spec, seed: int = 0, dtype: str = "float32",
         from twincore.workloads.keras_backend import KerasGanBackend
 
         return KerasGanBackend(spec, ours=frontend == "keras", seed=seed, dtype=dtype)
+    if frontend in ("keras-jax", "keras-jax-native"):  # Keras on its JAX backend (no TensorFlow)
+        from twincore.workloads.keras_jax import use_jax_keras
+
+        use_jax_keras()
+        from twincore.workloads.keras_backend import KerasGanBackend
+
+        return KerasGanBackend(spec, ours=frontend == "keras-jax", seed=seed, dtype=dtype)
     if frontend == "native":
         from twincore.workloads.native_backend import NativeGanBackend
 
@@ -363,6 +371,7 @@ def fit_gan(spec, backend, task, cfg, features: CnnFeatures | None = None, fd_sa
         report.write_json(os.path.join(cfg.out, "summary.json"), summary)
     summary["d_losses"], summary["g_losses"] = d_losses, g_losses
     summary["weights"] = [np.asarray(backend.to_canonical(i, p)) for i, p in enumerate(backend.params)]
+    summary["samples"] = np.asarray(backend.generate(fixed))  # the final grid (moving batch-norm statistics)
     return summary
 
 
@@ -372,11 +381,18 @@ def compare_gan(spec, task, cfg, frontends: list[str], out: str, channels_last: 
     time per frontend side by side (ours vs the same GAN in torch.nn / Keras layers)."""
     import copy
 
+    from twincore.workloads.keras_jax import keras_backend_name, run_child
+
     os.makedirs(out, exist_ok=True)
     results = []
     for name in frontends:
         c = copy.copy(cfg)
         c.out = os.path.join(out, name)
+        if name.startswith("keras-jax") and keras_backend_name() != "jax":
+            # keras's backend is fixed at import: a child on JAX, so this process's keras (the
+            # "keras" rows, TF) is left as it is
+            results.append({"frontend": name, **run_child(name, spec, task, c, channels_last, features)})
+            continue
         try:
             backend = make_gan_backend(name, spec, cfg.seed, cfg.dtype, channels_last)
         except (ImportError, ValueError) as err:

@@ -238,19 +238,32 @@ class KerasBackend:
 
 class KerasGanBackend:
     """The GAN of workloads/gan.py through Keras: our layers (ours=True) or Keras's own. NHWC and
-    Keras's layouts (the canonical ones). Each step is a tf.function; the updates are the trainer's
-    (twincore's fused Adam) on NumPy copies assigned back after each update."""
+    Keras's layouts (the canonical ones). Each step is a tf.function, or on Keras's JAX backend
+    (frontends "keras-jax" / "keras-jax-native", no TensorFlow) a jitted stateless step
+    (keras_jax.JaxGanSteps); the updates are the trainer's (twincore's fused Adam) on NumPy copies
+    assigned back after each update."""
 
     def __init__(self, spec: Spec, ours: bool = True, seed: int = 0, dtype: str = "float32"):
         import keras
-        import tensorflow as tf
 
         from twincore.frontends import keras as tk
         from twincore.workloads import gan
 
-        keras.utils.set_random_seed(seed)
+        on_jax = keras.backend.backend() == "jax"
+        if on_jax:  # keras.utils.set_random_seed would import TensorFlow where it is installed
+            import random
+
+            random.seed(seed)
+            np.random.seed(seed)
+            if np.dtype(dtype) == np.float64:
+                import jax
+
+                jax.config.update("jax_enable_x64", True)  # JAX truncates float64 to float32 otherwise
+        else:
+            keras.utils.set_random_seed(seed)
         keras.config.set_floatx(np.dtype(dtype).name)
-        self.spec, self.name, self.dtype, self.tf = spec, "keras" if ours else "keras-native", np.dtype(dtype), tf
+        self.spec, self.dtype = spec, np.dtype(dtype)
+        self.name = ("keras-jax" if on_jax else "keras") + ("" if ours else "-native")
         z, c1, c2, d1, d2 = gan.dims(spec)
         L, kw = (tk if ours else keras.layers), {"dtype": self.dtype.name}
         mom, eps = 1.0 - spec.extra["bn_momentum"], spec.extra["bn_eps"]
@@ -272,6 +285,15 @@ class KerasGanBackend:
                       (layer.gamma, layer.beta) if getattr(layer, "gamma", None) is not None else ())]
         self.params = [np.array(v.numpy()) for v in self.vars]
         self.bce = (tk if ours else keras.losses).BinaryCrossentropy(from_logits=True)
+        if on_jax:
+            from twincore.workloads.keras_jax import JaxGanSteps
+
+            steps = JaxGanSteps(self.G, self.D, self.vars, gan.N_G, self.bce)
+            self._d, self._g, self._gen = steps.d_step, steps.g_step, steps.generate
+            return
+        import tensorflow as tf
+
+        self.tf = tf
         self._d = tf.function(self._d_graph)
         self._g = tf.function(self._g_graph)
         self._gen = tf.function(lambda z: self.G(z, training=False))
@@ -292,15 +314,15 @@ class KerasGanBackend:
     def d_step(self, real, z):
         n = len(real)
         labels = np.concatenate([np.ones((n, 1), self.dtype), np.zeros((n, 1), self.dtype)])
-        loss, grads = self._d(np.asarray(real, self.dtype), z, labels)
-        return float(loss), [g.numpy() for g in grads]
+        loss, grads = self._d(np.asarray(real, self.dtype), np.asarray(z, self.dtype), labels)
+        return float(loss), [np.asarray(g) for g in grads]
 
     def g_step(self, z):
-        loss, grads = self._g(z, np.ones((len(z), 1), self.dtype))
-        return float(loss), [g.numpy() for g in grads]
+        loss, grads = self._g(np.asarray(z, self.dtype), np.ones((len(z), 1), self.dtype))
+        return float(loss), [np.asarray(g) for g in grads]
 
     def generate(self, z):
-        return self._gen(np.ascontiguousarray(z, self.dtype)).numpy()
+        return np.asarray(self._gen(np.ascontiguousarray(z, self.dtype)))
 
     def to_native(self, i, a):
         return np.array(a, self.dtype)

@@ -79,13 +79,85 @@ class JaxSteps:
         return self._predict(tv, ntv, x)
 
 
-def run_child(frontend: str, spec, task, cfg, channels_last: bool):
+class JaxGanSteps:
+    """The jitted steps of a KerasGanBackend whose keras runs on JAX (workloads/gan.py's protocol).
+
+    d_step(real, z, labels) -> (loss, grads of the discriminator's train_vars[n_g:]): the generator
+    in training mode (batch statistics) makes the fakes outside the gradient, the discriminator sees
+    [real; fakes]. g_step(z, labels) -> (loss, grads of the generator's train_vars[:n_g]) through
+    D(G(z)). generate(z) -> images with the moving statistics. Both steps are stateless calls; the
+    batch-norm moving statistics they return are assigned to the Keras variables after each step,
+    so they move twice per training step, as the TF step's G(z, training=True) calls move them.
+    The trainable values are read from the Keras variables (the backend's commit assigns them).
+    """
+
+    def __init__(self, G, D, train_vars, n_g: int, bce):
+        import jax
+        import jax.numpy as jnp
+
+        self.G, self.D = G, D
+
+        def positions(model, wanted):  # our vars' positions among the model's trainable ones
+            order = {id(v): i for i, v in enumerate(model.trainable_variables)}
+            return [order[id(v)] for v in wanted]
+
+        g_pos, d_pos = positions(G, train_vars[:n_g]), positions(D, train_vars[n_g:])
+
+        def d_loss(d_tv, d_ntv, x, labels):
+            logits, d_ntv = D.stateless_call(d_tv, d_ntv, x, training=True)
+            return bce(labels, logits), d_ntv
+
+        def d_step(g_tv, g_ntv, d_tv, d_ntv, real, z, labels):
+            fake, g_ntv = G.stateless_call(g_tv, g_ntv, z, training=True)  # no gradient flows to G here
+            x = jnp.concatenate([real, fake], 0)
+            (loss, d_ntv), grads = jax.value_and_grad(d_loss, has_aux=True)(d_tv, d_ntv, x, labels)
+            return loss, [grads[i] for i in d_pos], g_ntv, d_ntv
+
+        def g_loss(g_tv, g_ntv, d_tv, d_ntv, z, labels):
+            fake, g_ntv = G.stateless_call(g_tv, g_ntv, z, training=True)
+            logits, d_ntv = D.stateless_call(d_tv, d_ntv, fake, training=True)
+            return bce(labels, logits), (g_ntv, d_ntv)
+
+        def g_step(g_tv, g_ntv, d_tv, d_ntv, z, labels):
+            (loss, (g_ntv, d_ntv)), grads = jax.value_and_grad(g_loss, has_aux=True)(g_tv, g_ntv, d_tv, d_ntv,
+                                                                                       z, labels)
+            return loss, [grads[i] for i in g_pos], g_ntv, d_ntv
+
+        self._d = jax.jit(d_step)
+        self._g = jax.jit(g_step)
+        self._gen = jax.jit(lambda tv, ntv, z: G.stateless_call(tv, ntv, z, training=False)[0])
+
+    @staticmethod
+    def _values(model):
+        return [v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables]
+
+    def _run(self, fn, *args):
+        g_tv, g_ntv = self._values(self.G)
+        d_tv, d_ntv = self._values(self.D)
+        loss, grads, g_ntv, d_ntv = fn(g_tv, g_ntv, d_tv, d_ntv, *args)
+        for model, new in ((self.G, g_ntv), (self.D, d_ntv)):
+            for v, a in zip(model.non_trainable_variables, new):
+                v.assign(a)
+        return loss, grads
+
+    def d_step(self, real, z, labels):
+        return self._run(self._d, real, z, labels)
+
+    def g_step(self, z, labels):
+        return self._run(self._g, z, labels)
+
+    def generate(self, z):
+        return self._gen(*self._values(self.G), z)
+
+
+def run_child(frontend: str, spec, task, cfg, channels_last: bool, features=None):
     """Train `frontend` in a child process with KERAS_BACKEND=jax; returns (summary, weights)
-    as `compare` collects them in-process."""
+    as `compare` collects them in-process (the gan model: fit_gan's summary, which holds its
+    weights; features is its Frechet-distance CNN)."""
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = os.path.join(tmp, "in.pkl"), os.path.join(tmp, "out.pkl")
         with open(src, "wb") as f:
-            pickle.dump((frontend, spec, task, cfg, channels_last), f)
+            pickle.dump((frontend, spec, task, cfg, channels_last, features), f)
         env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
         proc = subprocess.run([sys.executable, "-m", "twincore.workloads.keras_jax", src, dst], env=env)
         if proc.returncode != 0 or not os.path.exists(dst):
@@ -99,7 +171,14 @@ def _child(src: str, dst: str) -> None:
     from twincore.workloads.trainer import fit
 
     with open(src, "rb") as f:
-        frontend, spec, task, cfg, channels_last = pickle.load(f)
+        frontend, spec, task, cfg, channels_last, features = pickle.load(f)
+    if getattr(spec, "task", None) == "gan":
+        from twincore.workloads.gan import fit_gan, make_gan_backend
+
+        s = fit_gan(spec, make_gan_backend(frontend, spec, cfg.seed, cfg.dtype, channels_last), task, cfg, features)
+        with open(dst, "wb") as f:
+            pickle.dump(s, f)
+        return
     backend = make_backend(frontend, spec, cfg.seed, dtype=cfg.dtype, channels_last=channels_last)
     s = fit(spec, backend, task, cfg)
     weights = [np.asarray(backend.to_canonical(i, p)) for i, p in enumerate(backend.params)]

@@ -145,7 +145,9 @@ class BinaryCrossentropy(keras.losses.Loss):
             p = ops.clip(y_pred, eps, 1.0 - eps)
             y_pred = ops.log(p) - ops.log(1.0 - p)
         loss = impl.binary_cross_entropy_with_logits(y_pred, y_true, self.label_smoothing, "none")
-        return ops.mean(loss, axis=-1)
+        # The mean as sum / C: Keras's ops.mean on JAX computes in float32 even for float64 inputs
+        # (result_type(x, "float32")), which would round float64 losses to ~1e-8.
+        return ops.sum(loss, axis=-1) / ops.cast(ops.shape(loss)[-1], loss.dtype)
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
