@@ -104,33 +104,6 @@ def test_gemm_alpha_beta_and_blocking(M, N, Kd, ta, tb, dtype, isa):
     assert_close(c, 2.0 * ref.matmul(a, b, None, ta, tb), **mm_tol(dtype, Kd), what="beta=0")
 
 
-# The dot-product path for few rows in F.linear's layout (no trans_a, trans_b; cpu/gemm.cc
-# gemm_dot): every row-tile (4 AVX-512 / 3 AVX2) and column-tile (4) remainder, K tails of the
-# 16- and 8-lane loops, K short (M <= 4 only) and long, and M at the limit (32) and past it.
-@pytest.mark.parametrize("M,N,Kd", [(1, 1, 1), (1, 7, 5), (3, 6, 64), (4, 9, 300), (5, 37, 256), (12, 5, 777),
-                                    (13, 3, 512), (32, 11, 263), (33, 4, 300)])
-def test_few_rows_dot_path(M, N, Kd, isa):
-    a, b, bias = operands(M, N, Kd, False, True, np.float32, seed=M + N)
-    want = ref.matmul(a, b, None, False, True)
-    assert_close(K.matmul(a, b, bias, trans_b=True), want + bias, **mm_tol(np.float32, Kd), what="matmul")
-    c0 = randn((M, N), np.float32, seed=9)
-    c = c0.copy()
-    _core._gemm(a, b, c, False, True, 0.5, -2.0)
-    assert_close(c, 0.5 * want - 2.0 * c0.astype(np.float64), **mm_tol(np.float32, Kd), what="alpha/beta")
-    c = np.full((M, N), np.nan, np.float32)  # beta == 0 must not read C
-    _core._gemm(a, b, c, False, True, 1.0, 0.0)
-    assert_close(c, want, **mm_tol(np.float32, Kd), what="beta=0")
-    n = _core.num_threads()
-    try:  # columns split over threads: each output computed once, the same bits
-        _core.set_num_threads(1)
-        one = K.matmul(a, b, None, trans_b=True)
-        _core.set_num_threads(3)
-        three = K.matmul(a, b, None, trans_b=True)
-    finally:
-        _core.set_num_threads(n)
-    np.testing.assert_array_equal(one, three)
-
-
 def test_threads_give_same_result():
     a, b, bias = operands(300, 200, 250, False, False, np.float64, seed=5)
     n = _core.num_threads()
