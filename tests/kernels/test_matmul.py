@@ -104,6 +104,22 @@ def test_gemm_alpha_beta_and_blocking(M, N, Kd, ta, tb, dtype, isa):
     assert_close(c, 2.0 * ref.matmul(a, b, None, ta, tb), **mm_tol(dtype, Kd), what="beta=0")
 
 
+# torch's F.linear layout (w [out, in], trans_b) and Keras's Dense layout (kernel [in, out]) must
+# give the same bits: the frontends train bit-identical float32 runs (tests/workloads). A GEMM
+# path that sums in another order for one layout only (e.g. dot products for few rows) breaks it.
+@pytest.mark.parametrize("M,N,Kd", [(1, 512, 784), (5, 10, 300), (32, 512, 784), (32, 10, 512), (100, 64, 257)])
+def test_linear_and_dense_layouts_give_same_bits(M, N, Kd, isa):
+    x, w_t, bias = operands(M, N, Kd, False, True, np.float32, seed=M)  # w_t: [N, K]
+    kernel = np.ascontiguousarray(w_t.T)  # [K, N]
+    np.testing.assert_array_equal(K.matmul(x, w_t, bias, trans_b=True), K.matmul(x, kernel, bias))
+    g = randn((M, N), np.float32, seed=M + 1)
+    da_t, dw_t, db_t = K.matmul_backward(g, x, w_t, trans_b=True, need_bias=True)
+    da, dk, db = K.matmul_backward(g, x, kernel, need_bias=True)
+    np.testing.assert_array_equal(da_t, da)
+    np.testing.assert_array_equal(dw_t, dk.T)
+    np.testing.assert_array_equal(db_t, db)
+
+
 def test_threads_give_same_result():
     a, b, bias = operands(300, 200, 250, False, False, np.float64, seed=5)
     n = _core.num_threads()
