@@ -104,31 +104,20 @@ def test_gemm_alpha_beta_and_blocking(M, N, Kd, ta, tb, dtype, isa):
     assert_close(c, 2.0 * ref.matmul(a, b, None, ta, tb), **mm_tol(dtype, Kd), what="beta=0")
 
 
-# The dot-product path for few rows in F.linear's layout (no trans_a, trans_b; cpu/gemm.cc
-# gemm_dot): every row-tile (4 AVX-512 / 3 AVX2) and column-tile (4) remainder, K tails of the
-# 16- and 8-lane loops, K short (M <= 4 only) and long, and M at the limit (32) and past it.
-@pytest.mark.parametrize("M,N,Kd", [(1, 1, 1), (1, 7, 5), (3, 6, 64), (4, 9, 300), (5, 37, 256), (12, 5, 777),
-                                    (13, 3, 512), (32, 11, 263), (33, 4, 300)])
-def test_few_rows_dot_path(M, N, Kd, isa):
-    a, b, bias = operands(M, N, Kd, False, True, np.float32, seed=M + N)
-    want = ref.matmul(a, b, None, False, True)
-    assert_close(K.matmul(a, b, bias, trans_b=True), want + bias, **mm_tol(np.float32, Kd), what="matmul")
-    c0 = randn((M, N), np.float32, seed=9)
-    c = c0.copy()
-    _core._gemm(a, b, c, False, True, 0.5, -2.0)
-    assert_close(c, 0.5 * want - 2.0 * c0.astype(np.float64), **mm_tol(np.float32, Kd), what="alpha/beta")
-    c = np.full((M, N), np.nan, np.float32)  # beta == 0 must not read C
-    _core._gemm(a, b, c, False, True, 1.0, 0.0)
-    assert_close(c, want, **mm_tol(np.float32, Kd), what="beta=0")
-    n = _core.num_threads()
-    try:  # columns split over threads: each output computed once, the same bits
-        _core.set_num_threads(1)
-        one = K.matmul(a, b, None, trans_b=True)
-        _core.set_num_threads(3)
-        three = K.matmul(a, b, None, trans_b=True)
-    finally:
-        _core.set_num_threads(n)
-    np.testing.assert_array_equal(one, three)
+# torch's F.linear layout (w [out, in], trans_b) and Keras's Dense layout (kernel [in, out]) must
+# give the same bits: the frontends train bit-identical float32 runs (tests/workloads). A GEMM
+# path that sums in another order for one layout only (e.g. dot products for few rows) breaks it.
+@pytest.mark.parametrize("M,N,Kd", [(1, 512, 784), (5, 10, 300), (32, 512, 784), (32, 10, 512), (100, 64, 257)])
+def test_linear_and_dense_layouts_give_same_bits(M, N, Kd, isa):
+    x, w_t, bias = operands(M, N, Kd, False, True, np.float32, seed=M)  # w_t: [N, K]
+    kernel = np.ascontiguousarray(w_t.T)  # [K, N]
+    np.testing.assert_array_equal(K.matmul(x, w_t, bias, trans_b=True), K.matmul(x, kernel, bias))
+    g = randn((M, N), np.float32, seed=M + 1)
+    da_t, dw_t, db_t = K.matmul_backward(g, x, w_t, trans_b=True, need_bias=True)
+    da, dk, db = K.matmul_backward(g, x, kernel, need_bias=True)
+    np.testing.assert_array_equal(da_t, da)
+    np.testing.assert_array_equal(dw_t, dk.T)
+    np.testing.assert_array_equal(db_t, db)
 
 
 def test_threads_give_same_result():
