@@ -35,22 +35,30 @@ void add_bias(T* y, const T* b, int64_t C, int64_t HW, bool nhwc) {
   }
 }
 
-// dbias[c] = sum over batch and pixels of grad[., c], in double, in a fixed order.
+// dbias[c] = sum over batch and pixels of grad[., c], in double, in a fixed order (NCHW: the
+// channels in parallel, each summed image by image as before: the same bits for any split).
 template <typename T>
 void bias_grad(const T* g, T* db, int64_t N, int64_t C, int64_t HW, bool nhwc) {
+  if (!nhwc) {
+    parallel_for(C, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, N * HW)), [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        double acc = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const T* gc = g + (n * C + c) * HW;
+          double s = 0;
+          for (int64_t i = 0; i < HW; ++i) s += gc[i];
+          acc += s;
+        }
+        db[c] = T(acc);
+      }
+    });
+    return;
+  }
   std::vector<double> acc(C, 0.0);
   for (int64_t n = 0; n < N; ++n) {
     const T* gn = g + n * C * HW;
-    if (nhwc) {
-      for (int64_t r = 0; r < HW; ++r)
-        for (int64_t c = 0; c < C; ++c) acc[c] += gn[r * C + c];
-    } else {
-      for (int64_t c = 0; c < C; ++c) {
-        double s = 0;
-        for (int64_t i = 0; i < HW; ++i) s += gn[c * HW + i];
-        acc[c] += s;
-      }
-    }
+    for (int64_t r = 0; r < HW; ++r)
+      for (int64_t c = 0; c < C; ++c) acc[c] += gn[r * C + c];
   }
   for (int64_t c = 0; c < C; ++c) db[c] = T(acc[c]);
 }

@@ -10,7 +10,6 @@
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "cpu/activations.h"
-#include "cpu/gemm.h"
 #include "cpu/panel_gemm.h"
 #include "gpu/lstm.h"
 #include "python/bridge.h"
@@ -187,8 +186,8 @@ void forward_t(const LstmArgs& a, const Tensor* y, const Tensor& h_n, const Tens
   std::vector<T> zeros(a.c0 ? 0 : H, T(0));
   FwdStep<T> s{ws, a.c0 ? a.c0->ptr<T>() : zeros.data(), a.c0 != nullptr, y ? y->ptr<T>() : nullptr,
                h_n.ptr<T>(), c_n.ptr<T>(), d.T, H, 0, r};
-  // One parallel region per step: each thread takes a block of batch rows and runs (2) the
-  // recurrent GEMM for those rows (single-threaded inside the region), then their gate math
+  // One parallel region per step: the threads take 16-row blocks of the batch and run (2) the
+  // recurrent GEMM for a block's rows (single-threaded inside the region), then their gate math
   // while the rows are in cache. A row's result does not depend on the blocking.
   // w_hh^T [H, 4H] packed once for all steps; each step reads its h_{t-1} rows in place.
   const PackedPanels<T> whh_t = pack_panels(true, H, G, whh, H);
