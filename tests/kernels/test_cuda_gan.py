@@ -1,7 +1,11 @@
-"""The GAN ops' CUDA kernels (kernels/cuda/leaky_relu.cu, binary_cross_entropy_with_logits.cu, batch_norm.cu,
-conv_transpose2d.cu) run in the CPU emulation of tests/kernels/cuda_emu, launched directly
-(their host plans land with cpp/gpu), against the CPU kernels; and the sources' NVRTC rules.
-conv_transpose2d's GEMM work runs on conv2d.cu's kernels, tested in test_cuda.py."""
+"""The GAN ops on CUDA without a GPU. The kernels (kernels/cuda/leaky_relu.cu,
+binary_cross_entropy_with_logits.cu, batch_norm.cu, conv_transpose2d.cu) launched directly in the
+CPU emulation of tests/kernels/cuda_emu against the CPU kernels, and the sources' NVRTC rules;
+then the GPU plans of conv_transpose2d (cpp/gpu/conv_transpose2d.cc: conv2d's plans with the roles
+swapped) and batch_norm (cpp/gpu/batch_norm.cc) through the public ops on fake CUDA arrays: a
+recorder checks every launch against the kernels' signatures, the emulator runs them against the
+CPU kernels (our conv kernels and the conv-as-GEMM path on the reference GEMM), and one torch GAN
+training step's binding calls are replayed on fake CUDA arrays (recorder; emulator, slow)."""
 
 from __future__ import annotations
 
