@@ -302,7 +302,7 @@ def _random_geometries(rng, count):
     return out
 
 
-def _convt_check(dt, layout, geo, rng, emu, what):
+def _convt_check(dt, layout, geo, rng, what):
     n, cin, cout, h, w_, k, s, pad, op, d = geo
     x, w, b = _convt_case(layout, n, cin, cout, h, w_, k, s, pad, op, d, rng, dt)
     args = (s, pad, op, d, layout)
@@ -325,7 +325,7 @@ def test_emu_conv_transpose2d_plans_match_cpu(emu_plans, dt, layout):
     rng = np.random.default_rng(21)
     geos = CONVT_GEOMETRIES + _random_geometries(np.random.default_rng(22), 6 if dt in ("float32", "float64") else 2)
     for geo in geos:
-        _convt_check(dt, layout, geo, rng, emu_plans, "convT")
+        _convt_check(dt, layout, geo, rng, "convT")
     s = SFX4[dt]
     assert {f"conv2d_backward_input_{s}", f"conv2d_{s}", f"conv2d_backward_weight_{s}",
             f"conv_transpose2d_bias_{s}", f"conv2d_backward_bias_{s}"} <= set(emu_plans.launches)
@@ -339,7 +339,7 @@ def test_emu_conv_transpose2d_plans_on_conv_as_gemm(emu_plans, reference_gemm, d
     on the host reference provider (cuBLASLt's acceptance rules), the glue kernels emulated."""
     rng = np.random.default_rng(23)
     for geo in CONVT_GEOMETRIES + _random_geometries(np.random.default_rng(24), 4):
-        _convt_check(dt, layout, geo, rng, emu_plans, "convT gemm")
+        _convt_check(dt, layout, geo, rng, "convT gemm")
     s = SFX4[dt]
     assert f"conv2d_col2im_{s}" in emu_plans.launches  # the input-gradient GEMM's gather: the GEMM path ran
     assert f"conv2d_backward_input_{s}" not in emu_plans.launches
