@@ -352,7 +352,7 @@ def test_emu_batch_norm_plans_match_cpu(emu_plans, dt):
     statistics update through the plans equal the CPU kernel, in both layouts and rank 2."""
     rng = np.random.default_rng(25)
     r = lambda *s: _rounded(rng.standard_normal(s), dt)  # noqa: E731
-    for shape, layout in (((5, 3, 4, 6), "NCHW"), ((5, 4, 6, 3), "NHWC"), ((33, 7), "NCHW"), ((2, 300, 2, 1), "NCHW")):
+    for shape, layout in (((5, 3, 4, 6), "NCHW"), ((5, 4, 6, 3), "NHWC"), ((33, 7), "NCHW"), ((2, 40, 2, 1), "NCHW")):
         C = shape[3] if layout == "NHWC" else shape[1]
         x = _rounded(rng.standard_normal(shape) * 2 + 3, dt)
         for gamma, beta in ((r(C), r(C)), (None, None)):
