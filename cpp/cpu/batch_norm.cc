@@ -6,7 +6,7 @@
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
-#include "gpu/gpu.h"
+#include "gpu/batch_norm.h"
 #include "python/bridge.h"
 #include "python/gpu_py.h"
 
@@ -259,12 +259,6 @@ double eps_from(pyb::handle v, const char* op, const char* name) {
 Tensor* opt(std::optional<py::Arg>& a) { return a ? &a->t : nullptr; }
 Tensor* opt(std::optional<py::Out>& o) { return o ? &o->t : nullptr; }
 
-// The GPU plans (cpp/gpu/batch_norm.cc) are not wired to these bindings yet: CUDA tensors get
-// this named error from py::run's GPU branch; CPU tensors run, Meta tensors return shapes.
-[[noreturn]] void no_gpu(const char* op, const char* arg) {
-  value_error(op, arg, "CUDA tensors are not supported by this op yet (no GPU plan wired; CPU only)");
-}
-
 }  // namespace
 
 TC_BIND(batch_norm) {
@@ -283,7 +277,7 @@ TC_BIND(batch_norm) {
     auto var = py::alloc(allocator, Shape{C}, x.t.dtype, op);
     py::run(allocator, x.t, op, "x", {&x.t, opt(g), opt(b)}, {&y.t, &mean.t, &var.t},
             [&] { cpu::batch_norm(x.t, nhwc, opt(g), opt(b), eps, y.t, mean.t, var.t); },
-            [&](gpu::Gpu&) { no_gpu(op, "x"); });
+            [&](gpu::Gpu& gg) { gpu::batch_norm(gg, x.t, nhwc, opt(g), opt(b), eps, y.t, mean.t, var.t); });
     return pyb::make_tuple(y.obj, mean.obj, var.obj);
   });
   m.def("batch_norm_inference", [](pyb::handle x_obj, pyb::handle g_obj, pyb::handle b_obj, pyb::handle m_obj,
@@ -301,7 +295,7 @@ TC_BIND(batch_norm) {
     auto y = py::alloc(allocator, x.t.shape, x.t.dtype, op);
     py::run(allocator, x.t, op, "x", {&x.t, opt(g), opt(b), &mean.t, &var.t}, {&y.t},
             [&] { cpu::batch_norm_inference(x.t, nhwc, opt(g), opt(b), mean.t, var.t, eps, y.t); },
-            [&](gpu::Gpu&) { no_gpu(op, "x"); });
+            [&](gpu::Gpu& gg) { gpu::batch_norm_inference(gg, x.t, nhwc, opt(g), opt(b), mean.t, var.t, eps, y.t); });
     return y.obj;
   });
   m.def("batch_norm_backward", [](pyb::handle gr_obj, pyb::handle x_obj, pyb::handle g_obj, pyb::handle m_obj,
@@ -324,7 +318,9 @@ TC_BIND(batch_norm) {
     if (need_beta) db = py::alloc(allocator, Shape{C}, x.t.dtype, op);
     py::run(allocator, x.t, op, "x", {&gr.t, &x.t, opt(g), &mean.t, &var.t}, {opt(dx), opt(dg), opt(db)},
             [&] { cpu::batch_norm_backward(gr.t, x.t, nhwc, opt(g), mean.t, var.t, eps, opt(dx), opt(dg), opt(db)); },
-            [&](gpu::Gpu&) { no_gpu(op, "x"); });
+            [&](gpu::Gpu& gg) {
+              gpu::batch_norm_backward(gg, gr.t, x.t, nhwc, opt(g), mean.t, var.t, eps, opt(dx), opt(dg), opt(db));
+            });
     auto obj = [](std::optional<py::Out>& t) { return t ? t->obj : pyb::none().cast<pyb::object>(); };
     return pyb::make_tuple(obj(dx), obj(dg), obj(db));
   });
@@ -349,7 +345,9 @@ TC_BIND(batch_norm) {
     auto nv = py::alloc(allocator, rm.t.shape, rm.t.dtype, op);
     py::run(allocator, rm.t, op, "running_mean", {&rm.t, &rv.t, &mean.t, &var.t}, {&nm.t, &nv.t},
             [&] { cpu::batch_norm_update_stats(rm.t, rv.t, mean.t, var.t, mom, count, unbiased, nm.t, nv.t); },
-            [&](gpu::Gpu&) { no_gpu(op, "running_mean"); });
+            [&](gpu::Gpu& gg) {
+              gpu::batch_norm_update_stats(gg, rm.t, rv.t, mean.t, var.t, mom, count, unbiased, nm.t, nv.t);
+            });
     return pyb::make_tuple(nm.obj, nv.obj);
   });
 }

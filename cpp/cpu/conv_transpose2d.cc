@@ -9,6 +9,7 @@
 #include "core/parallel.h"
 #include "cpu/conv2d.h"
 #include "cpu/gemm.h"
+#include "gpu/conv_transpose2d.h"
 #include "python/bridge.h"
 #include "python/gpu_py.h"
 
@@ -338,12 +339,6 @@ Options options_from(pyb::handle stride, pyb::handle padding, pyb::handle output
   return o;
 }
 
-// No GPU plan yet (conv2d's input-gradient plan + the bias kernel would serve): CUDA tensors
-// get a named error from py::run's GPU branch; CPU tensors run, Meta tensors return shapes.
-[[noreturn]] void no_gpu_plan(const char* op) {
-  value_error(op, "x", "CUDA tensors are not supported by this op yet (no GPU plan; CPU only)");
-}
-
 pyb::object forward_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, pyb::handle stride,
                        pyb::handle padding, pyb::handle output_padding, pyb::handle dilation, pyb::handle layout,
                        pyb::handle allocator) {
@@ -358,7 +353,7 @@ pyb::object forward_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, 
   auto y = py::alloc(allocator, ys, x.t.dtype, op);
   py::run(allocator, x.t, op, "x", {&x.t, &w.t, b ? &b->t : nullptr}, {&y.t},
           [&] { cpu::conv_transpose2d(x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t); },
-          [&](gpu::Gpu&) { no_gpu_plan(op); });
+          [&](gpu::Gpu& gg) { gpu::conv_transpose2d(gg, x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t); });
   return y.obj;
 }
 
@@ -383,7 +378,10 @@ pyb::object backward_py(pyb::handle g_obj, pyb::handle x_obj, pyb::handle w_obj,
   py::run(allocator, x.t, op, "x", {&gr.t, &x.t, &w.t}, {dx ? &dx->t : nullptr, dw ? &dw->t : nullptr, db ? &db->t : nullptr},
           [&] { cpu::conv_transpose2d_backward(gr.t, x.t, w.t, g, o.nhwc, dx ? &dx->t : nullptr,
                                                dw ? &dw->t : nullptr, db ? &db->t : nullptr); },
-          [&](gpu::Gpu&) { no_gpu_plan(op); });
+          [&](gpu::Gpu& gg) {
+            gpu::conv_transpose2d_backward(gg, gr.t, x.t, w.t, g, o.nhwc, dx ? &dx->t : nullptr,
+                                           dw ? &dw->t : nullptr, db ? &db->t : nullptr);
+          });
   auto obj = [](std::optional<py::Out>& t) { return t ? t->obj : pyb::none().cast<pyb::object>(); };
   return pyb::make_tuple(obj(dx), obj(dw), obj(db));
 }

@@ -60,11 +60,9 @@ def make_backend(frontend: str, spec, seed: int = 0, device: str = "cpu", dtype:
                  channels_last: bool = False):
     check_device(frontend, device)
     if getattr(spec, "task", None) == "gan":  # its own backends and loop (workloads/gan.py)
-        if device != "cpu":
-            raise SystemExit("twincore: --device cuda: the gan model trains on the CPU only for now; use --device cpu")
         from twincore.workloads.gan import make_gan_backend
 
-        return make_gan_backend(frontend, spec, seed, dtype, channels_last)
+        return make_gan_backend(frontend, spec, seed, dtype, channels_last, device)
     if frontend in ("torch", "torch-native"):
         from twincore.workloads.torch_backend import TorchBackend
 
@@ -162,13 +160,12 @@ def cmd_train(args) -> int:
 
 def _train_gan(spec, cfg, task, args) -> int:
     """twincore train --model gan: workloads/gan.py's loop (samples per epoch, curves, Frechet distance)."""
-    from twincore.workloads.gan import feature_net, fit_gan, make_gan_backend
+    from twincore.workloads.gan import feature_net, fit_gan
 
-    if args.device != "cpu":
-        make_backend(args.frontend, spec, device=args.device)  # the same clear refusal as the other models
+    # the device checks and refusals first, before the feature net trains
+    backend = make_backend(args.frontend, spec, args.seed, args.device, args.dtype, args.channels_last)
     os.makedirs(cfg.out, exist_ok=True)
     features = None if args.no_fd else feature_net(task, cfg.out, args.fd_cnn, args.seed, progress=not args.quiet)
-    backend = make_gan_backend(args.frontend, spec, args.seed, args.dtype, args.channels_last)
     s = fit_gan(spec, backend, task, cfg, features)
     fd = [f for f in s["fd"] if f is not None]
     print(f"\n{spec.name} through {backend.name}: D loss {s['d_loss']:.4f}, G loss {s['g_loss']:.4f}"
@@ -195,8 +192,14 @@ def cmd_compare(args) -> int:
 
         out = args.out or os.path.join("runs", f"compare-{spec.name}")
         os.makedirs(out, exist_ok=True)
+        if args.device != "cpu":  # refuse a frontend that cannot train the GAN there before any work
+            from twincore.workloads.gan import make_gan_backend
+
+            for f in fronts:
+                if not f.startswith("torch"):
+                    make_gan_backend(f, spec, device=args.device)
         compare_gan(spec, task, cfg, fronts, out, args.channels_last,
-                    None if args.no_fd else feature_net(task, out, args.fd_cnn, args.seed))
+                    None if args.no_fd else feature_net(task, out, args.fd_cnn, args.seed), args.device)
         return 0
     compare(spec, task, cfg, fronts, out=args.out or os.path.join("runs", f"compare-{spec.name}"),
             channels_last=args.channels_last, device=args.device)

@@ -148,3 +148,79 @@ def test_train_on_gpu_equals_cpu_float64(frontend, tiny_data, tmp_path):
         assert summary["steps"] == 10
         losses[device] = [h["train_loss"] for h in summary["history"]] + [summary["test_loss"]]
     np.testing.assert_allclose(losses["cuda"], losses["cpu"], rtol=1e-7)
+
+
+# ---- the GAN on --device cuda (its ops' GPU plans: tests/kernels/test_cuda_gan.py) -------------------
+
+def _pretend_gpu(monkeypatch):
+    """torch sees a GPU and twincore has CUDA kernels: what check_device lets through."""
+    import torch
+
+    import twincore.kernels
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(twincore.kernels, "gpu_info",
+                        lambda: {"nvcc_build": True, "cupy": False, "devices": 1, "kernels": 1})
+
+
+@requires_torch
+def test_gan_on_cuda_goes_to_the_torch_gan_backend(monkeypatch):
+    """--model gan --device cuda is no longer refused for the torch frontends: the GAN backend is
+    made on the device (recorded here: no GPU to build it on)."""
+    from twincore.cli import make_backend
+    from twincore.workloads import gan
+
+    _pretend_gpu(monkeypatch)
+    made = []
+    real = gan.make_gan_backend
+    monkeypatch.setattr(gan, "make_gan_backend", lambda *a: made.append(a) or "backend")
+    for frontend, last in (("torch", False), ("torch", True), ("torch-native", False)):
+        assert make_backend(frontend, MODELS["gan"], 3, "cuda", "float64", last) == "backend"
+        assert made[-1] == (frontend, MODELS["gan"], 3, "float64", last, "cuda")
+    monkeypatch.setattr(gan, "make_gan_backend", real)
+    b = real("torch", MODELS["gan"], device="cpu")  # the device reaches the modules and batches
+    assert {p.device.type for p in b.params} == {"cpu"} and b.device == "cpu"
+
+
+@requires_torch
+def test_gan_on_cuda_refuses_keras_and_native_clearly(monkeypatch, tiny_data, tmp_path):
+    """The Keras GAN backend is tf.function + GradientTape (TensorFlow only), the tape is CPU only:
+    both are refused with what to use instead, before any work (no feature net trained)."""
+    from twincore.cli import make_backend
+
+    _pretend_gpu(monkeypatch)
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    for frontend in ("keras", "keras-native"):
+        with pytest.raises(SystemExit, match="gan model trains on the GPU through the torch frontends only"):
+            make_backend(frontend, MODELS["gan"], device="cuda")
+    with pytest.raises(SystemExit, match="native frontend .* CPU only"):
+        make_backend("native", MODELS["gan"], device="cuda")
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit, match="torch frontends only"):
+        main(["train", "--model", "gan", "--frontend", "keras", "--data", tiny_data, "--device", "cuda",
+              "--out", str(out), "--quiet"])
+    with pytest.raises(SystemExit, match="torch frontends only"):
+        main(["compare", "--model", "gan", "--frontends", "torch,keras", "--data", tiny_data, "--device", "cuda",
+              "--out", str(out), "--quiet", "--no-fd"])
+    assert not (out / "fd_cnn.npz").exists()
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_gan_train_on_gpu_equals_cpu_float64(tiny_data, tmp_path):
+    """twincore train --model gan --frontend torch --device cuda end to end on a small slice: the
+    losses and the final weights equal the CPU run's (float64, both layouts)."""
+    for last in ([], ["--channels-last"]):
+        runs = {}
+        for device in ("cpu", "cuda"):
+            out = tmp_path / f"{device}{len(last)}"
+            assert main(["train", "--model", "gan", "--frontend", "torch", "--data", tiny_data, "--epochs", "1",
+                         "--max-steps", "3", "--batch-size", "16", "--dtype", "float64", "--no-fd", "--device",
+                         device, "--out", str(out), "--quiet", *last]) == 0
+            s = json.loads((out / "summary.json").read_text())
+            assert s["steps"] == 3
+            ck = np.load(out / "checkpoint.npz")
+            runs[device] = (s["d_loss"], s["g_loss"], [ck[k] for k in sorted(ck.files) if k != "meta"])
+        np.testing.assert_allclose(runs["cuda"][:2], runs["cpu"][:2], rtol=1e-9)
+        for a, b in zip(runs["cuda"][2], runs["cpu"][2]):
+            np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)

@@ -4,6 +4,7 @@ BatchNormalization (the frontends map their conventions onto these).
 
 x: [N, C], or images [N, C, H, W] (layout "NCHW") / [N, H, W, C] ("NHWC"); statistics over every
 axis but C. gamma, beta: [C] or None. var is the biased (1/M) batch variance.
+CUDA arrays run the GPU plans of cpp/gpu/batch_norm.cc (kernels/cuda/batch_norm.cu).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ dilation * (k - 1) + 1):
   "valid" (Keras): OH = H * stride + max(k_eff - stride, 0), or (H-1)*stride + k_eff + output_padding
   "same" (Keras): OH = H * stride, or (H-1)*stride + k_eff - 2*(k_eff//2) + output_padding
 output_padding: None (Keras's default; 0 with explicit padding) or an int / pair smaller than
-the stride or the dilation. float32 or float64; outputs have x's kind.
+the stride or the dilation. float32 or float64; outputs have x's kind. CUDA arrays run
+the GPU plans of cpp/gpu/conv_transpose2d.cc (conv2d's plans with the roles swapped).
 """
 
 from __future__ import annotations

@@ -117,12 +117,19 @@ def from_torch_layout(kind: tuple, a: np.ndarray, nhwc: bool) -> np.ndarray:
     return base(kind, a, nhwc)
 
 
-def make_gan_backend(frontend: str, spec, seed: int = 0, dtype: str = "float32", channels_last: bool = False):
+def make_gan_backend(frontend: str, spec, seed: int = 0, dtype: str = "float32", channels_last: bool = False,
+                     device: str = "cpu"):
+    """device="cuda": the torch frontends only (cli.check_device has checked the GPU and our kernels)."""
+    if device != "cpu" and frontend not in ("torch", "torch-native"):
+        # KerasGanBackend's steps are tf.function + tf.GradientTape (TensorFlow only, no GPU on
+        # the GPU machine); the native tape runs on the CPU.
+        raise SystemExit(f"twincore: --device {device}: the gan model trains on the GPU through the torch "
+                         f"frontends only (--frontend torch or torch-native), not {frontend!r}")
     if frontend in ("torch", "torch-native"):
         from twincore.workloads.torch_backend import TorchGanBackend
 
         layout = "NHWC" if channels_last and frontend == "torch" else "NCHW"
-        return TorchGanBackend(spec, ours=frontend == "torch", dtype=dtype, layout=layout)
+        return TorchGanBackend(spec, ours=frontend == "torch", dtype=dtype, layout=layout, device=device)
     if frontend in ("keras", "keras-native"):
         from twincore.workloads.keras_backend import KerasGanBackend
 
@@ -376,7 +383,7 @@ def fit_gan(spec, backend, task, cfg, features: CnnFeatures | None = None, fd_sa
 
 
 def compare_gan(spec, task, cfg, frontends: list[str], out: str, channels_last: bool = False,
-                features: CnnFeatures | None = None) -> list[dict]:
+                features: CnnFeatures | None = None, device: str = "cpu") -> list[dict]:
     """Train the GAN through each frontend from the same weights, noise and batches; print one epoch's
     time per frontend side by side (ours vs the same GAN in torch.nn / Keras layers)."""
     import copy
@@ -394,7 +401,7 @@ def compare_gan(spec, task, cfg, frontends: list[str], out: str, channels_last: 
             results.append({"frontend": name, **run_child(name, spec, task, c, channels_last, features)})
             continue
         try:
-            backend = make_gan_backend(name, spec, cfg.seed, cfg.dtype, channels_last)
+            backend = make_gan_backend(name, spec, cfg.seed, cfg.dtype, channels_last, device)
         except (ImportError, ValueError) as err:
             print(f"skipping {name}: {err}")
             continue

@@ -197,9 +197,12 @@ class TorchBackend(_Params):
 class TorchGanBackend(_Params):
     """The GAN of workloads/gan.py through PyTorch: our modules (ours=True) or torch.nn's own. NCHW by
     default; layout="NHWC" (our modules only) runs Keras's layouts, on the same kernel paths as the
-    keras and native frontends."""
+    keras and native frontends. device="cuda": both nets, their parameters and every batch live on
+    the GPU (our modules run conv2d / conv_transpose2d / batch_norm / ... through their GPU plans);
+    d_step / g_step still return the loss as a Python float (one read per step)."""
 
-    def __init__(self, spec: Spec, ours: bool = True, dtype: str = "float32", layout: str = "NCHW"):
+    def __init__(self, spec: Spec, ours: bool = True, dtype: str = "float32", layout: str = "NCHW",
+                 device: str = "cpu"):
         from twincore.frontends import torch as tc
         from twincore.workloads import gan
 
@@ -223,8 +226,9 @@ class TorchGanBackend(_Params):
         self.D = nn.Sequential(conv(1, d1), L.LeakyReLU(gan.SLOPE), conv(d1, d2), L.LeakyReLU(gan.SLOPE),
                                nn.Flatten(), L.Linear(49 * d2, 1))
         tdt = getattr(torch, self.dtype.name)
-        self.G.to(tdt)
-        self.D.to(tdt)
+        self.device, self._dev = device, torch.device(device)
+        self.G.to(device=self._dev, dtype=tdt)
+        self.D.to(device=self._dev, dtype=tdt)
         self.params = list(self.G.parameters()) + list(self.D.parameters())
         self.kinds = gan.param_kinds(spec)
         if ours:
@@ -234,19 +238,22 @@ class TorchGanBackend(_Params):
         else:
             self.bce = nn.functional.binary_cross_entropy_with_logits
 
+    def _t(self, a: np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(a, self.dtype)).to(self._dev)
+
     def _img(self, a: np.ndarray):
-        t = torch.from_numpy(np.ascontiguousarray(a, self.dtype))
+        t = self._t(a)
         return t if self.nhwc else t.permute(0, 3, 1, 2).contiguous()
 
     def to_native(self, i, a):
         from twincore.workloads.gan import to_torch_layout
 
-        return torch.from_numpy(to_torch_layout(self.kinds[i], np.asarray(a), self.nhwc))
+        return torch.from_numpy(to_torch_layout(self.kinds[i], np.asarray(a), self.nhwc)).to(self._dev)
 
     def to_canonical(self, i, p):
         from twincore.workloads.gan import from_torch_layout
 
-        return from_torch_layout(self.kinds[i], p.detach().numpy(), self.nhwc)
+        return from_torch_layout(self.kinds[i], p.detach().cpu().numpy(), self.nhwc)
 
 
     def d_step(self, real, z):
@@ -254,10 +261,11 @@ class TorchGanBackend(_Params):
 
         self.G.train()
         with torch.no_grad():
-            fake = self.G(torch.from_numpy(z))  # batch statistics, as the generator step sees
+            fake = self.G(self._t(z))  # batch statistics, as the generator step sees
         x = torch.cat([self._img(real), fake])
         n = len(real)
-        labels = torch.cat([torch.ones(n, 1, dtype=x.dtype), torch.zeros(n, 1, dtype=x.dtype)])
+        labels = torch.cat([torch.ones(n, 1, dtype=x.dtype, device=x.device),
+                            torch.zeros(n, 1, dtype=x.dtype, device=x.device)])
         loss = self.bce(self.D(x), labels)
         return float(loss.detach()), torch.autograd.grad(loss, self.params[N_G:])
 
@@ -269,7 +277,7 @@ class TorchGanBackend(_Params):
         for p in d_params:  # no discriminator weight gradients in the generator's step
             p.requires_grad_(False)
         try:
-            logits = self.D(self.G(torch.from_numpy(z)))
+            logits = self.D(self.G(self._t(z)))
             loss = self.bce(logits, torch.ones_like(logits.detach()))
             return float(loss.detach()), torch.autograd.grad(loss, self.params[:N_G])
         finally:
@@ -279,6 +287,5 @@ class TorchGanBackend(_Params):
     @torch.no_grad()
     def generate(self, z):
         self.G.eval()  # the running statistics
-        y = self.G(torch.from_numpy(np.ascontiguousarray(z, self.dtype)))
-        return (y if self.nhwc else y.permute(0, 2, 3, 1)).numpy().copy()
-        return tuple(o.cpu().numpy() for o in out) if isinstance(out, tuple) else out.cpu().numpy()
+        y = self.G(self._t(z))
+        return (y if self.nhwc else y.permute(0, 2, 3, 1)).cpu().numpy().copy()
