@@ -153,6 +153,11 @@ TC_ISA_FN(leaky_bwd_f64, (const double* dy, const double* x, double* dx, double 
 
 }  // namespace
 
+double leaky_relu_slope(double slope, const char* op) {
+  if (!std::isfinite(slope)) value_error(op, "negative_slope", "expected a finite number, got ", slope);
+  return slope;
+}
+
 void leaky_relu(const Tensor& x, double slope, const Tensor& y) {
   if (x.dtype == DType::f32)
     chunks(x.numel(), [&](int64_t o, int64_t n) { leaky_f32(x.ptr<float>() + o, y.ptr<float>() + o, float(slope), n); });
@@ -245,15 +250,9 @@ TC_BIND(activations) {
 // ---- leaky_relu's binding ---------------------------------------------------------------------
 namespace {
 
-// The slope: a finite float (TypeError / ValueError name 'negative_slope' otherwise).
+// The slope: a float (TypeError), finite (ValueError), both naming 'negative_slope'.
 double slope_from(pybind11::handle v, const char* op) {
-  double d = PyFloat_AsDouble(v.ptr());
-  if (d == -1.0 && PyErr_Occurred()) {
-    PyErr_Clear();
-    tc::type_error(op, "negative_slope", "expected a float, got ", std::string(pybind11::repr(v)));
-  }
-  if (!std::isfinite(d)) tc::value_error(op, "negative_slope", "expected a finite number, got ", d);
-  return d;
+  return tc::cpu::leaky_relu_slope(tc::py::float_from(v, op, "negative_slope"), op);
 }
 
 }  // namespace

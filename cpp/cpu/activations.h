@@ -18,6 +18,8 @@ void tanh_backward(const Tensor& dy, const Tensor& y, const Tensor& dx);  // dx 
 // reads the input x (the sign of y alone is ambiguous for a negative slope):
 // dx = dy * (x > 0 ? 1 : slope).
 void leaky_relu(const Tensor& x, double slope, const Tensor& y);
+// The slope's rule (every frontend): finite, else ValueError naming 'negative_slope'. Returns it.
+double leaky_relu_slope(double slope, const char* op);
 void leaky_relu_backward(const Tensor& dy, const Tensor& x, double slope, const Tensor& dx);
 // sigmoid: y = 1 / (1 + exp(-x)); dx = dy * y * (1 - y).
 void sigmoid(const Tensor& x, const Tensor& y);

@@ -240,21 +240,27 @@ void batch_norm_update_stats(const Tensor& running_mean, const Tensor& running_v
   });
 }
 
+void batch_norm_update_stats_check(const Tensor& rm, const Tensor& rv, const Tensor& mean, const Tensor& var,
+                                   double mom, int64_t count) {
+  const char* op = "batch_norm_update_stats";
+  check_input(op, "running_mean", rm);
+  check_rank(op, "running_mean", rm, 1, 1);
+  const Tensor* others[3] = {&rv, &mean, &var};
+  const char* names[3] = {"running_var", "mean", "var"};
+  for (int i = 0; i < 3; ++i) {
+    check_input_like(op, names[i], *others[i], rm);
+    check_shape(op, names[i], *others[i], rm.shape);
+  }
+  if (!(mom >= 0.0 && mom <= 1.0)) value_error(op, "momentum", "expected a value in [0, 1], got ", mom);
+  if (count < 1) value_error(op, "count", "expected >= 1, got ", count);
+}
+
 }  // namespace tc::cpu
 
 namespace {
 
 using namespace tc;
 namespace pyb = pybind11;
-
-double eps_from(pyb::handle v, const char* op, const char* name) {
-  double d = PyFloat_AsDouble(v.ptr());
-  if (d == -1.0 && PyErr_Occurred()) {
-    PyErr_Clear();
-    type_error(op, name, "expected a float, got ", std::string(pyb::repr(v)));
-  }
-  return d;
-}
 
 Tensor* opt(std::optional<py::Arg>& a) { return a ? &a->t : nullptr; }
 Tensor* opt(std::optional<py::Out>& o) { return o ? &o->t : nullptr; }
@@ -270,7 +276,7 @@ TC_BIND(batch_norm) {
     auto g = py::optional_arg(g_obj, op, "gamma");
     auto b = py::optional_arg(b_obj, op, "beta");
     const bool nhwc = py::nhwc_from(layout, op);
-    const double eps = eps_from(eps_obj, op, "eps");
+    const double eps = py::float_from(eps_obj, op, "eps");
     const int64_t C = cpu::batch_norm_check(x.t, nhwc, opt(g), opt(b), nullptr, nullptr, eps, op);
     auto y = py::alloc(allocator, x.t.shape, x.t.dtype, op);
     auto mean = py::alloc(allocator, Shape{C}, x.t.dtype, op);
@@ -290,7 +296,7 @@ TC_BIND(batch_norm) {
     auto mean = py::arg(m_obj, op, "running_mean");
     auto var = py::arg(v_obj, op, "running_var");
     const bool nhwc = py::nhwc_from(layout, op);
-    const double eps = eps_from(eps_obj, op, "eps");
+    const double eps = py::float_from(eps_obj, op, "eps");
     cpu::batch_norm_check(x.t, nhwc, opt(g), opt(b), &mean.t, &var.t, eps, op);
     auto y = py::alloc(allocator, x.t.shape, x.t.dtype, op);
     py::run(allocator, x.t, op, "x", {&x.t, opt(g), opt(b), &mean.t, &var.t}, {&y.t},
@@ -308,7 +314,7 @@ TC_BIND(batch_norm) {
     auto mean = py::arg(m_obj, op, "mean");
     auto var = py::arg(v_obj, op, "var");
     const bool nhwc = py::nhwc_from(layout, op);
-    const double eps = eps_from(eps_obj, op, "eps");
+    const double eps = py::float_from(eps_obj, op, "eps");
     const int64_t C = cpu::batch_norm_check(x.t, nhwc, opt(g), nullptr, &mean.t, &var.t, eps, op);
     check_input_like(op, "grad", gr.t, x.t);
     check_shape(op, "grad", gr.t, x.t.shape);
@@ -331,16 +337,8 @@ TC_BIND(batch_norm) {
     auto rv = py::arg(rv_obj, op, "running_var");
     auto mean = py::arg(m_obj, op, "mean");
     auto var = py::arg(v_obj, op, "var");
-    check_input(op, "running_mean", rm.t);
-    check_rank(op, "running_mean", rm.t, 1, 1);
-    for (auto* p : {&rv, &mean, &var}) {
-      const char* name = p == &rv ? "running_var" : p == &mean ? "mean" : "var";
-      check_input_like(op, name, p->t, rm.t);
-      check_shape(op, name, p->t, rm.t.shape);
-    }
-    const double mom = eps_from(mom_obj, op, "momentum");
-    if (!(mom >= 0.0 && mom <= 1.0)) value_error(op, "momentum", "expected a value in [0, 1], got ", mom);
-    if (count < 1) value_error(op, "count", "expected >= 1, got ", count);
+    const double mom = py::float_from(mom_obj, op, "momentum");
+    cpu::batch_norm_update_stats_check(rm.t, rv.t, mean.t, var.t, mom, count);
     auto nm = py::alloc(allocator, rm.t.shape, rm.t.dtype, op);
     auto nv = py::alloc(allocator, rm.t.shape, rm.t.dtype, op);
     py::run(allocator, rm.t, op, "running_mean", {&rm.t, &rv.t, &mean.t, &var.t}, {&nm.t, &nv.t},

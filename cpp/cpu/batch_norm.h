@@ -31,6 +31,10 @@ void batch_norm_backward(const Tensor& grad, const Tensor& x, bool nhwc, const T
                          const Tensor& mean, const Tensor& var, double eps, const Tensor* dx,
                          const Tensor* dgamma, const Tensor* dbeta);
 // new_mean / new_var = the running statistics after one batch of `count` values per channel.
+// The update's rules (every frontend): running_mean a float vector, the others like it,
+// momentum in [0, 1], count >= 1; errors name 'batch_norm_update_stats' and the argument.
+void batch_norm_update_stats_check(const Tensor& rm, const Tensor& rv, const Tensor& mean, const Tensor& var,
+                                   double mom, int64_t count);
 void batch_norm_update_stats(const Tensor& running_mean, const Tensor& running_var, const Tensor& mean,
                              const Tensor& var, double momentum, int64_t count, bool unbiased,
                              const Tensor& new_mean, const Tensor& new_var);

@@ -224,13 +224,6 @@ namespace {
 using namespace tc;
 namespace pyb = pybind11;
 
-double smoothing_arg(pyb::handle v, const char* op) {
-  double d = PyFloat_AsDouble(v.ptr());
-  if (!(d == -1.0 && PyErr_Occurred())) return d;
-  PyErr_Clear();
-  type_error(op, "label_smoothing", "expected a float, got ", std::string(pyb::repr(v)));
-}
-
 }  // namespace
 
 TC_BIND(binary_cross_entropy_with_logits) {
@@ -244,7 +237,7 @@ TC_BIND(binary_cross_entropy_with_logits) {
     auto targets = py::arg(targets_obj, op, "targets");
     auto pw = py::optional_arg(pos_weight_obj, op, "pos_weight");
     py::device_ready(allocator, logits.t, op, "logits");
-    double s = smoothing_arg(smoothing_obj, op);
+    double s = py::float_from(smoothing_obj, op, "label_smoothing");
     int red = choose(op, "reduction", reduction, {"none", "mean", "sum"});
     Shape ls = cpu::binary_cross_entropy_with_logits_check(logits.t, targets.t, pw ? &pw->t : nullptr, s, red);
     auto loss = py::alloc(allocator, ls, logits.t.dtype, op);

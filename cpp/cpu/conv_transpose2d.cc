@@ -316,29 +316,6 @@ namespace {
 using namespace tc;
 namespace pyb = pybind11;
 
-struct Options {
-  std::pair<int64_t, int64_t> stride, output_padding, dilation;
-  PadSpec padding;
-  bool nhwc;
-};
-
-Options options_from(pyb::handle stride, pyb::handle padding, pyb::handle output_padding, pyb::handle dilation,
-                     pyb::handle layout, const char* op) {
-  Options o;
-  if (!PyUnicode_Check(layout.ptr()))
-    type_error(op, "layout", "expected 'NCHW' or 'NHWC', got ", std::string(pyb::repr(layout)));
-  o.nhwc = py::nhwc_from(layout.cast<std::string>(), op);
-  o.stride = py::pair_from(stride, op, "stride");
-  o.padding = py::padding_from(padding, op, "padding");
-  o.output_padding = output_padding.is_none() ? std::make_pair(int64_t(-1), int64_t(-1))
-                                              : py::pair_from(output_padding, op, "output_padding");
-  if (!output_padding.is_none() && (o.output_padding.first < 0 || o.output_padding.second < 0))
-    value_error(op, "output_padding", "must be >= 0, got (", o.output_padding.first, ", ",
-                o.output_padding.second, ")");
-  o.dilation = py::pair_from(dilation, op, "dilation");
-  return o;
-}
-
 pyb::object forward_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, pyb::handle stride,
                        pyb::handle padding, pyb::handle output_padding, pyb::handle dilation, pyb::handle layout,
                        pyb::handle allocator) {
@@ -346,7 +323,7 @@ pyb::object forward_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, 
   auto x = py::arg(x_obj, op, "x");
   auto w = py::arg(w_obj, op, "w");
   auto b = py::optional_arg(b_obj, op, "bias");
-  Options o = options_from(stride, padding, output_padding, dilation, layout, op);
+  py::ConvTransposeOptions o = py::conv_transpose2d_options(stride, padding, output_padding, dilation, layout, op);
   Shape ys;
   Window2d g = cpu::conv_transpose2d_check(x.t, w.t, b ? &b->t : nullptr, o.stride, o.padding,
                                            o.output_padding, o.dilation, o.nhwc, &ys, op);
@@ -364,7 +341,7 @@ pyb::object backward_py(pyb::handle g_obj, pyb::handle x_obj, pyb::handle w_obj,
   auto gr = py::arg(g_obj, op, "grad");
   auto x = py::arg(x_obj, op, "x");
   auto w = py::arg(w_obj, op, "w");
-  Options o = options_from(stride, padding, output_padding, dilation, layout, op);
+  py::ConvTransposeOptions o = py::conv_transpose2d_options(stride, padding, output_padding, dilation, layout, op);
   Shape ys;
   Window2d g = cpu::conv_transpose2d_check(x.t, w.t, nullptr, o.stride, o.padding, o.output_padding,
                                            o.dilation, o.nhwc, &ys, op);

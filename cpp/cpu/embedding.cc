@@ -95,6 +95,13 @@ void embedding(const Tensor& ids, const Tensor& weight, const Tensor& out) {
   TC_FLOAT_TYPES("embedding", weight.dtype, T, gather<T>(ids, weight, out));
 }
 
+int64_t embedding_padding_idx(const int64_t* padding_idx, int64_t V, const char* op) {
+  if (!padding_idx) return -1;
+  const int64_t pad = *padding_idx < 0 ? *padding_idx + V : *padding_idx;
+  if (pad < 0 || pad >= V) value_error(op, "padding_idx", "must be in [-", V, ", ", V, "), got ", *padding_idx);
+  return pad;
+}
+
 void embedding_backward(const Tensor& grad, const Tensor& ids, int64_t padding_idx, const Tensor& dweight) {
   TC_FLOAT_TYPES("embedding_backward", grad.dtype, T, scatter_add<T>(grad, ids, padding_idx, dweight));
 }
@@ -134,13 +141,7 @@ pyb::object embedding_backward_py(pyb::handle g_obj, pyb::handle ids_obj, int64_
   for (int i = 0; ok && i < ids.t.ndim(); ++i) ok = g.t.size(i) == ids.t.size(i);
   if (!ok) value_error(op, "grad", "expected ids' shape ", ids.t.shape.str(), " plus one last dim, got ",
                        g.t.shape.str());
-  int64_t pad = -1;
-  if (padding_idx) {
-    pad = *padding_idx < 0 ? *padding_idx + num_embeddings : *padding_idx;  // torch's negative index
-    if (pad < 0 || pad >= num_embeddings)
-      value_error(op, "padding_idx", "must be in [-", num_embeddings, ", ", num_embeddings, "), got ",
-                  *padding_idx);
-  }
+  const int64_t pad = cpu::embedding_padding_idx(padding_idx ? &*padding_idx : nullptr, num_embeddings, op);
   if (ids.t.device == Device::cpu) cpu::embedding_check_ids(ids.t, num_embeddings, op);  // GPU ids: never read here
   auto dw = py::alloc(allocator, Shape{num_embeddings, g.t.size(-1)}, g.t.dtype, op);
   py::run(allocator, g.t, op, "grad", {&g.t}, {&dw.t}, [&] { cpu::embedding_backward(g.t, ids.t, pad, dw.t); },

@@ -17,6 +17,9 @@ void embedding_check_ids(const Tensor& ids, int64_t V, const char* op);
 // Every check of the forward (ids: int32/int64, contiguous, non-empty, on weight's device, in
 // range when on the CPU; weight: float [V, D]); returns the output shape ids.shape + (D,).
 Shape embedding_check(const Tensor& ids, const Tensor& weight, const char* op);
+// padding_idx resolved against V rows (torch's rule: a negative index counts from the end):
+// -1 for none; ValueError naming 'padding_idx' outside [-V, V).
+int64_t embedding_padding_idx(const int64_t* padding_idx, int64_t V, const char* op);
 void embedding(const Tensor& ids, const Tensor& weight, const Tensor& out);
 // dweight [V, D] = sum of grad rows per id; row padding_idx (if >= 0) stays zero (torch's padding_idx).
 void embedding_backward(const Tensor& grad, const Tensor& ids, int64_t padding_idx, const Tensor& dweight);

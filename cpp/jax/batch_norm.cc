@@ -90,29 +90,13 @@ ffi::Error inference(ffi::AnyBuffer x, ffi::AnyBuffer mean, ffi::AnyBuffer var, 
   });
 }
 
-// The binding's checks of the update (cpu/batch_norm.cc), on views or abstract tensors.
-void check_update(const Tensor& rm, const Tensor& rv, const Tensor& mean, const Tensor& var, double mom,
-                  int64_t count) {
-  const char* op = "batch_norm_update_stats";
-  check_input(op, "running_mean", rm);
-  check_rank(op, "running_mean", rm, 1, 1);
-  const Tensor* others[3] = {&rv, &mean, &var};
-  const char* names[3] = {"running_var", "mean", "var"};
-  for (int i = 0; i < 3; ++i) {
-    check_input_like(op, names[i], *others[i], rm);
-    check_shape(op, names[i], *others[i], rm.shape);
-  }
-  if (!(mom >= 0.0 && mom <= 1.0)) value_error(op, "momentum", "expected a value in [0, 1], got ", mom);
-  if (count < 1) value_error(op, "count", "expected >= 1, got ", count);
-}
-
 ffi::Error update(ffi::AnyBuffer rm, ffi::AnyBuffer rv, ffi::AnyBuffer mean, ffi::AnyBuffer var,
                   ffi::Result<ffi::AnyBuffer> nm, ffi::Result<ffi::AnyBuffer> nv, double momentum, int64_t count,
                   int64_t unbiased) {
   return guard([&] {
     const char* op = "batch_norm_update_stats";
     Tensor trm = view(rm), trv = view(rv), tm = view(mean), tv = view(var), tnm = view(nm), tnv = view(nv);
-    check_update(trm, trv, tm, tv, momentum, count);
+    cpu::batch_norm_update_stats_check(trm, trv, tm, tv, momentum, count);
     check_shape(op, "<new_mean>", tnm, trm.shape);
     check_shape(op, "<new_var>", tnv, trm.shape);
     run({&trm, &trv, &tm, &tv}, {&tnm, &tnv},
@@ -161,16 +145,6 @@ TC_JAX_HANDLER("twincore_batch_norm_backward", "cpu", backward_cpu);
 TC_JAX_HANDLER("twincore_batch_norm_inference", "cpu", inference_cpu);
 TC_JAX_HANDLER("twincore_batch_norm_update_stats", "cpu", update_cpu);
 
-// A float option: the binding's rule (a float, else TypeError naming it).
-double float_arg(pyb::handle v, const char* op, const char* name) {
-  double d = PyFloat_AsDouble(v.ptr());
-  if (d == -1.0 && PyErr_Occurred()) {
-    PyErr_Clear();
-    type_error(op, name, "expected a float, got ", std::string(pyb::repr(v)));
-  }
-  return d;
-}
-
 std::optional<Abstract> maybe(pyb::handle shape, pyb::handle dtype, const char* op, const char* arg) {
   if (shape.is_none()) return std::nullopt;
   return abstract(shape, dtype, op, arg);
@@ -192,7 +166,7 @@ pyb::dict train_plan(pyb::handle x_shape, pyb::handle x_dtype, pyb::handle g_sha
   Abstract x = abstract(x_shape, x_dtype, op, "x");
   auto g = maybe(g_shape, g_dtype, op, "gamma"), b = maybe(b_shape, b_dtype, op, "beta");
   const bool nhwc = py::nhwc_from(layout, op);
-  const double eps = float_arg(eps_obj, op, "eps");
+  const double eps = py::float_from(eps_obj, op, "eps");
   const int64_t C = cpu::batch_norm_check(x.t, nhwc, opt(g), opt(b), nullptr, nullptr, eps, op);
   Plan p;
   p.output(x.t.shape, x.t.dtype);
@@ -211,7 +185,7 @@ pyb::dict inference_plan(pyb::handle x_shape, pyb::handle x_dtype, pyb::handle g
   auto g = maybe(g_shape, g_dtype, op, "gamma"), b = maybe(b_shape, b_dtype, op, "beta");
   Abstract m = abstract(m_shape, m_dtype, op, "running_mean"), v = abstract(v_shape, v_dtype, op, "running_var");
   const bool nhwc = py::nhwc_from(layout, op);
-  const double eps = float_arg(eps_obj, op, "eps");
+  const double eps = py::float_from(eps_obj, op, "eps");
   cpu::batch_norm_check(x.t, nhwc, opt(g), opt(b), &m.t, &v.t, eps, op);
   Plan p;
   p.output(x.t.shape, x.t.dtype);
@@ -226,16 +200,8 @@ pyb::dict update_plan(pyb::handle rm_shape, pyb::handle rm_dtype, pyb::handle rv
   const char* op = "batch_norm_update_stats";
   Abstract rm = abstract(rm_shape, rm_dtype, op, "running_mean"), rv = abstract(rv_shape, rv_dtype, op, "running_var");
   Abstract m = abstract(m_shape, m_dtype, op, "mean"), v = abstract(v_shape, v_dtype, op, "var");
-  check_input(op, "running_mean", rm.t);
-  check_rank(op, "running_mean", rm.t, 1, 1);
-  const Tensor* others[3] = {&rv.t, &m.t, &v.t};
-  const char* names[3] = {"running_var", "mean", "var"};
-  for (int i = 0; i < 3; ++i) {
-    check_input_like(op, names[i], *others[i], rm.t);
-    check_shape(op, names[i], *others[i], rm.t.shape);
-  }
-  const double mom = float_arg(mom_obj, op, "momentum");
-  check_update(rm.t, rv.t, m.t, v.t, mom, count);
+  const double mom = py::float_from(mom_obj, op, "momentum");
+  cpu::batch_norm_update_stats_check(rm.t, rv.t, m.t, v.t, mom, count);
   Plan p;
   p.output(rm.t.shape, rm.t.dtype);
   p.output(rm.t.shape, rm.t.dtype);

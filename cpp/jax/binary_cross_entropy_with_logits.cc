@@ -51,11 +51,7 @@ pyb::dict plan(pyb::handle l_shape, pyb::handle l_dtype, pyb::handle t_shape, py
   Abstract logits = abstract(l_shape, l_dtype, op, "logits"), targets = abstract(t_shape, t_dtype, op, "targets");
   std::optional<Abstract> pw;
   if (!pw_shape.is_none()) pw = abstract(pw_shape, pw_dtype, op, "pos_weight");
-  double s = PyFloat_AsDouble(smoothing.ptr());
-  if (s == -1.0 && PyErr_Occurred()) {
-    PyErr_Clear();
-    type_error(op, "label_smoothing", "expected a float, got ", std::string(pyb::repr(smoothing)));
-  }
+  const double s = py::float_from(smoothing, op, "label_smoothing");
   int red = choose(op, "reduction", reduction, {"none", "mean", "sum"});
   Shape ls = cpu::binary_cross_entropy_with_logits_check(logits.t, targets.t, pw ? &pw->t : nullptr, s, red);
   Plan p;

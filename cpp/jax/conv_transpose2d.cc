@@ -95,7 +95,7 @@ TC_JAX_HANDLER("twincore_conv_transpose2d_backward", "cpu", bwd_cpu);
 
 // (x, w, bias or None, stride, padding, output_padding (None = not given), dilation, layout)
 // -> out [y], the resolved geometry as attributes. The option rules (and their messages) are
-// the binding's (cpu/conv_transpose2d.cc's options_from).
+// the binding's (py::conv_transpose2d_options).
 pyb::dict plan(pyb::handle x_shape, pyb::handle x_dtype, pyb::handle w_shape, pyb::handle w_dtype,
                pyb::handle b_shape, pyb::handle b_dtype, pyb::handle stride, pyb::handle padding,
                pyb::handle output_padding, pyb::handle dilation, pyb::handle layout) {
@@ -103,18 +103,8 @@ pyb::dict plan(pyb::handle x_shape, pyb::handle x_dtype, pyb::handle w_shape, py
   Abstract x = abstract(x_shape, x_dtype, op, "x"), w = abstract(w_shape, w_dtype, op, "w");
   std::optional<Abstract> b;
   if (!b_shape.is_none()) b = abstract(b_shape, b_dtype, op, "bias");
-  Geo o;
-  if (!PyUnicode_Check(layout.ptr()))
-    type_error(op, "layout", "expected 'NCHW' or 'NHWC', got ", std::string(pyb::repr(layout)));
-  o.nhwc = py::nhwc_from(layout.cast<std::string>(), op);
-  o.stride = py::pair_from(stride, op, "stride");
-  o.pad = py::padding_from(padding, op, "padding");
-  o.output_padding = output_padding.is_none() ? std::make_pair(int64_t(-1), int64_t(-1))
-                                              : py::pair_from(output_padding, op, "output_padding");
-  if (!output_padding.is_none() && (o.output_padding.first < 0 || o.output_padding.second < 0))
-    value_error(op, "output_padding", "must be >= 0, got (", o.output_padding.first, ", ",
-                o.output_padding.second, ")");
-  o.dilation = py::pair_from(dilation, op, "dilation");
+  const py::ConvTransposeOptions opt = py::conv_transpose2d_options(stride, padding, output_padding, dilation, layout, op);
+  Geo o{opt.stride, opt.output_padding, opt.dilation, opt.padding, opt.nhwc};
   Shape ys;
   check(o, x.t, w.t, b ? &b->t : nullptr, &ys, op);
   Plan p;

@@ -56,13 +56,7 @@ pyb::dict plan(pyb::handle i_shape, pyb::handle i_dtype, pyb::handle w_shape, py
   Abstract ids = abstract(i_shape, i_dtype, op, "ids", /*zero_backed=*/true);
   Abstract w = abstract(w_shape, w_dtype, op, "weight");
   Shape os = cpu::embedding_check(ids.t, w.t, op);
-  int64_t pad = -1;
-  if (padding_idx) {
-    const int64_t V = w.t.size(0);
-    pad = *padding_idx < 0 ? *padding_idx + V : *padding_idx;
-    if (pad < 0 || pad >= V)
-      value_error(op, "padding_idx", "must be in [-", V, ", ", V, "), got ", *padding_idx);
-  }
+  const int64_t pad = cpu::embedding_padding_idx(padding_idx ? &*padding_idx : nullptr, w.t.size(0), op);
   Plan p;
   p.output(os, w.t.dtype);
   p.attr("padding_idx", pad);

@@ -43,17 +43,12 @@ TC_JAX_HANDLER("twincore_leaky_relu", "cpu", fwd_cpu);
 TC_JAX_HANDLER("twincore_leaky_relu_backward", "cpu", bwd_cpu);
 
 // (x, negative_slope) -> out [y like x], attrs {slope}. The slope's rule is the binding's
-// (cpu/activations.cc's slope_from): a float (TypeError), finite (ValueError).
+// (py::float_from, cpu::leaky_relu_slope).
 pyb::dict plan(pyb::handle x_shape, pyb::handle x_dtype, pyb::handle slope) {
   const char* op = "leaky_relu";
   Abstract x = abstract(x_shape, x_dtype, op, "x");
   check_input(op, "x", x.t);
-  double s = PyFloat_AsDouble(slope.ptr());
-  if (s == -1.0 && PyErr_Occurred()) {
-    PyErr_Clear();
-    type_error(op, "negative_slope", "expected a float, got ", std::string(pyb::repr(slope)));
-  }
-  if (!std::isfinite(s)) value_error(op, "negative_slope", "expected a finite number, got ", s);
+  const double s = cpu::leaky_relu_slope(py::float_from(slope, op, "negative_slope"), op);
   Plan p;
   p.output(x.t.shape, x.t.dtype);
   p.attr_f("slope", s);

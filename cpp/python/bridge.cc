@@ -236,6 +236,15 @@ Shape shape_from(pyb::handle seq, const char* op, const char* name) {
   return s;
 }
 
+double float_from(pyb::handle v, const char* op, const char* name) {
+  const double d = PyFloat_AsDouble(v.ptr());
+  if (d == -1.0 && PyErr_Occurred()) {
+    PyErr_Clear();
+    type_error(op, name, "expected a float, got ", std::string(pyb::repr(v)));
+  }
+  return d;
+}
+
 std::pair<int64_t, int64_t> pair_from(pyb::handle v, const char* op, const char* name) {
   // An int (not a bool: True is no size) or a sequence of two of them.
   auto is_int = [](pyb::handle h) { return !PyBool_Check(h.ptr()) && PyIndex_Check(h.ptr()); };
@@ -271,6 +280,23 @@ PadSpec padding_from(pyb::handle v, const char* op, const char* name) {
 
 bool nhwc_from(const std::string& layout, const char* op) {
   return choose(op, "layout", layout, {"NCHW", "NHWC"}) == 1;
+}
+
+ConvTransposeOptions conv_transpose2d_options(pyb::handle stride, pyb::handle padding, pyb::handle output_padding,
+                                              pyb::handle dilation, pyb::handle layout, const char* op) {
+  ConvTransposeOptions o;
+  if (!PyUnicode_Check(layout.ptr()))
+    type_error(op, "layout", "expected 'NCHW' or 'NHWC', got ", std::string(pyb::repr(layout)));
+  o.nhwc = py::nhwc_from(layout.cast<std::string>(), op);
+  o.stride = py::pair_from(stride, op, "stride");
+  o.padding = py::padding_from(padding, op, "padding");
+  o.output_padding = output_padding.is_none() ? std::make_pair(int64_t(-1), int64_t(-1))
+                                              : py::pair_from(output_padding, op, "output_padding");
+  if (!output_padding.is_none() && (o.output_padding.first < 0 || o.output_padding.second < 0))
+    value_error(op, "output_padding", "must be >= 0, got (", o.output_padding.first, ", ",
+                o.output_padding.second, ")");
+  o.dilation = py::pair_from(dilation, op, "dilation");
+  return o;
 }
 
 }  // namespace tc::py

@@ -48,12 +48,25 @@ Out alloc(pyb::handle allocator, const Shape& shape, DType dtype, const char* op
 
 Shape shape_from(pyb::handle seq, const char* op, const char* name);
 
+// A float option (negative_slope, label_smoothing, eps, momentum): TypeError naming it otherwise.
+double float_from(pyb::handle v, const char* op, const char* name);
+
 // An int or a pair of ints (stride, dilation, kernel_size): (h, w).
 std::pair<int64_t, int64_t> pair_from(pyb::handle v, const char* op, const char* name);
 // Padding: an int, a pair, "same" or "valid" (ValueError otherwise).
 PadSpec padding_from(pyb::handle v, const char* op, const char* name);
 // A layout string: "NCHW" -> false, "NHWC" -> true (ValueError otherwise).
 bool nhwc_from(const std::string& layout, const char* op);
+
+// conv_transpose2d's options, read the same way by its binding and its JAX plan (output_padding
+// None -> (-1, -1): the smallest output size).
+struct ConvTransposeOptions {
+  std::pair<int64_t, int64_t> stride, output_padding, dilation;
+  PadSpec padding;
+  bool nhwc = false;
+};
+ConvTransposeOptions conv_transpose2d_options(pyb::handle stride, pyb::handle padding, pyb::handle output_padding,
+                                              pyb::handle dilation, pyb::handle layout, const char* op);
 
 using BindFn = void (*)(pyb::module_&);
 int register_binding(BindFn fn);
