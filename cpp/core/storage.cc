@@ -34,6 +34,8 @@ struct Exported {
   int64_t strides[kMaxDims];
 };
 
+}  // namespace
+
 DLDataType dl_dtype(DType d) {
   switch (d) {
     case DType::f32: return {kDLFloat, 32, 1};
@@ -48,8 +50,6 @@ DLDataType dl_dtype(DType d) {
     default: throw TypeError("twincore: cannot export this dtype by DLPack");
   }
 }
-
-}  // namespace
 
 DLManagedTensor* to_dlpack(const OwnedTensor& t) {
   auto* e = new Exported();

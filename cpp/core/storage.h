@@ -28,6 +28,9 @@ struct OwnedTensor {
   OwnedTensor(const Shape& shape, DType dtype, bool zero = true);
 };
 
+// The DLPack dtype of d (TypeError for DType::other).
+DLDataType dl_dtype(DType d);
+
 // A DLManagedTensor that keeps `t.storage` alive until the consumer calls its deleter.
 DLManagedTensor* to_dlpack(const OwnedTensor& t);
 

@@ -118,25 +118,7 @@ std::vector<float> zeros(int64_t n) { return std::vector<float>(size_t(n), 0.0f)
 
 // The matmul's GEMMs as in matmul.cc: `batch` products of [M,K] x [K,N]; a 2-D b shared by a
 // 3-D a without trans_a folds the batch into M.
-struct Dims {
-  int64_t batch = 1, M = 0, K = 0, N = 0;
-  bool b_batched = false;
-};
-
-Dims dims_of(const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  Dims d;
-  const int r = a.ndim();
-  d.M = ta ? a.size(r - 1) : a.size(r - 2);
-  d.K = ta ? a.size(r - 2) : a.size(r - 1);
-  d.N = tb ? b.size(-2) : b.size(-1);
-  d.batch = r == 3 ? a.size(0) : 1;
-  d.b_batched = b.ndim() == 3;
-  if (!d.b_batched && !ta) {
-    d.M *= d.batch;
-    d.batch = 1;
-  }
-  return d;
-}
+using Dims = MatmulDims;
 
 void to_half(const std::vector<float>& src, const Tensor& dst, int64_t offset) {
   half::from_f32(src.data(), static_cast<uint16_t*>(dst.data) + offset, dst.dtype, int64_t(src.size()));
@@ -192,7 +174,7 @@ void matmul_half(const Tensor& a, const Tensor& b, const Tensor* bias, bool ta, 
     s.finish();
     return;
   }
-  const Dims d = dims_of(a, b, ta, tb);
+  const Dims d = matmul_dims(a, b, ta, tb);
   const int64_t M = d.M, N = d.N, K = d.K;
   std::vector<float> bias32;
   if (bias) {
@@ -219,7 +201,7 @@ void matmul_backward_half(const Tensor& grad, const Tensor& a, const Tensor& b, 
     s.finish();
     return;
   }
-  const Dims d = dims_of(a, b, ta, tb);
+  const Dims d = matmul_dims(a, b, ta, tb);
   const int64_t M = d.M, N = d.N, K = d.K;
   const uint16_t *G = bits(grad), *A = bits(a), *B = bits(b);
   const int64_t arow = ta ? M : K, brow = tb ? K : N;

@@ -11,27 +11,7 @@
 namespace tc::cpu {
 namespace {
 
-// The problem as GEMMs: `batch` products of [M,K] x [K,N]. A 2-D b shared by a
-// 3-D a without trans_a is folded into one GEMM with M' = B*M (a's rows are contiguous).
-struct Dims {
-  int64_t batch = 1, M = 0, K = 0, N = 0;
-  bool b_batched = false;  // b has its own matrix per batch
-};
-
-Dims dims_of(const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  Dims d;
-  int r = a.ndim();
-  d.M = ta ? a.size(r - 1) : a.size(r - 2);
-  d.K = ta ? a.size(r - 2) : a.size(r - 1);
-  d.N = tb ? b.size(-2) : b.size(-1);
-  d.batch = r == 3 ? a.size(0) : 1;
-  d.b_batched = b.ndim() == 3;
-  if (!d.b_batched && !ta) {
-    d.M *= d.batch;
-    d.batch = 1;
-  }
-  return d;
-}
+using Dims = MatmulDims;
 
 // Runs fn(i) for each batch: batches in parallel when there are enough of them
 // (each GEMM then runs on one thread), else one after the other (each GEMM parallel).
@@ -49,7 +29,7 @@ void each_batch(const Dims& d, F fn) {
 
 template <typename T>
 void forward_t(const Tensor& a, const Tensor& b, const Tensor* bias, bool ta, bool tb, const Tensor& c) {
-  const Dims d = dims_of(a, b, ta, tb);
+  const Dims d = matmul_dims(a, b, ta, tb);
   const T* A = a.ptr<T>();
   const T* B = b.ptr<T>();
   const T* bs = bias ? bias->ptr<T>() : nullptr;
@@ -68,7 +48,7 @@ void forward_t(const Tensor& a, const Tensor& b, const Tensor* bias, bool ta, bo
 template <typename T>
 void backward_t(const Tensor& grad, const Tensor& a, const Tensor& b, bool ta, bool tb, const Tensor* da,
                 const Tensor* db, const Tensor* dbias) {
-  const Dims d = dims_of(a, b, ta, tb);
+  const Dims d = matmul_dims(a, b, ta, tb);
   const int64_t M = d.M, N = d.N, K = d.K;
   const T* G = grad.ptr<T>();
   const T* A = a.ptr<T>();
@@ -118,6 +98,21 @@ void backward_t(const Tensor& grad, const Tensor& a, const Tensor& b, bool ta, b
 }
 
 }  // namespace
+
+MatmulDims matmul_dims(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  MatmulDims d;
+  const int r = a.ndim();
+  d.M = ta ? a.size(r - 1) : a.size(r - 2);
+  d.K = ta ? a.size(r - 2) : a.size(r - 1);
+  d.N = tb ? b.size(-2) : b.size(-1);
+  d.batch = r == 3 ? a.size(0) : 1;
+  d.b_batched = b.ndim() == 3;
+  if (!d.b_batched && !ta) {
+    d.M *= d.batch;
+    d.batch = 1;
+  }
+  return d;
+}
 
 Shape matmul_check(const Tensor& a, const Tensor& b, const Tensor* bias, bool ta, bool tb, const char* op) {
   check_input(op, "a", a);

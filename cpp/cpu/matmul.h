@@ -10,6 +10,14 @@ namespace tc::cpu {
 
 // Validates a, b, bias (nullptr = none) and returns c's shape. Throws
 // ValueError/TypeError "twincore.<op>: argument 'a'|'b'|'bias': ...".
+// The problem as GEMMs: `batch` products of [M,K] x [K,N]. A 2-D b shared by a
+// 3-D a without trans_a is folded into one GEMM with M' = B*M (a's rows are contiguous).
+struct MatmulDims {
+  int64_t batch = 1, M = 0, K = 0, N = 0;
+  bool b_batched = false;  // b has its own matrix per batch
+};
+MatmulDims matmul_dims(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
+
 Shape matmul_check(const Tensor& a, const Tensor& b, const Tensor* bias, bool trans_a, bool trans_b,
                    const char* op = "matmul");
 

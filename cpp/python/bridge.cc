@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/dlpack.h"
+#include "core/storage.h"
 #include "python/dlpack_exchange.h"
 
 namespace tc::py {
@@ -41,21 +42,6 @@ std::unordered_map<PyTypeObject*, pyb::object>& exporters() {
 std::unordered_map<PyTypeObject*, const DLPackExchangeAPI*>& exchanges() {
   static auto* e = new std::unordered_map<PyTypeObject*, const DLPackExchangeAPI*>();
   return *e;
-}
-
-DLDataType dl_dtype(DType d) {
-  switch (d) {
-    case DType::f32: return {kDLFloat, 32, 1};
-    case DType::f64: return {kDLFloat, 64, 1};
-    case DType::f16: return {kDLFloat, 16, 1};
-    case DType::bf16: return {kDLBfloat, 16, 1};
-    case DType::i32: return {kDLInt, 32, 1};
-    case DType::i64: return {kDLInt, 64, 1};
-    case DType::i8: return {kDLInt, 8, 1};
-    case DType::u8: return {kDLUInt, 8, 1};
-    case DType::boolean: return {kDLBool, 8, 1};
-    default: throw std::runtime_error("twincore: no DLPack dtype for this dtype");
-  }
 }
 
 // The Python error a producer's C function set, as text (and cleared).
