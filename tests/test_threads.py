@@ -1,4 +1,5 @@
-"""`import twincore` keeps torch's idle OpenMP workers from spinning (see twincore/_threads.py)."""
+"""`import twincore` keeps torch's idle OpenMP workers from spinning and gives TensorFlow one inter-op
+thread (see twincore/_threads.py)."""
 import os
 import pathlib
 import subprocess
@@ -49,6 +50,24 @@ def test_defaults_set_and_user_choice_kept():
     assert _run(code, GOMP_SPINCOUNT="123") == ["None", "123", "None"]
     assert _run(code, OMP_WAIT_POLICY="ACTIVE") == ["ACTIVE", "None", "None"]
     assert _run(code, KMP_BLOCKTIME="200") == ["None", "None", "200"]
+
+
+def test_tensorflow_gets_one_inter_op_thread_unless_the_user_chose():
+    pytest.importorskip("tensorflow")
+    # TF's inter-op workers are the "tf_Compute" threads, made at its first op.
+    code = ("import os, keras, tensorflow as tf, twincore; tf.constant([1.0]) * 2; "
+            "print(os.environ['TF_NUM_INTEROP_THREADS'], sum(open(f'/proc/self/task/{t}/comm').read().strip() "
+            "== 'tf_Compute' for t in os.listdir('/proc/self/task')))")
+    base = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTEROP_THREADS"}
+    p = subprocess.run([sys.executable, "-c", code], env=dict(base, PYTHONPATH=PKG, TF_CPP_MIN_LOG_LEVEL="3"),
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.split() == ["1", "1"]
+    p = subprocess.run([sys.executable, "-c", code],
+                       env=dict(base, PYTHONPATH=PKG, TF_CPP_MIN_LOG_LEVEL="3", TF_NUM_INTEROP_THREADS="2"),
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.split() == ["2", "2"]
 
 
 def test_status_names_a_runtime_loaded_first():

@@ -17,8 +17,18 @@ to 1,000 when it sees more threads than CPUs, for this reason). Measured on the 
 EPYC under load (benchmarks/RESULTS.md): torch F.linear 32x64 0.53 ms with 10,000 spins,
 0.065 ms with 1,000, 0.018 ms passive; torch's own CNN step 3-4x faster than with
 libgomp's default spin and 1.2-1.5x faster than with 10,000 spins; ours no slower. The cost is a futex wake-up (microseconds) per torch parallel region.
-A setting the user made (OMP_WAIT_POLICY, GOMP_SPINCOUNT, KMP_BLOCKTIME) is left as it
-is. If torch was imported before twincore, its runtime keeps its defaults:
+
+TensorFlow: a graph op of ours (the Keras frontend's numpy_function crossing) runs on one of
+TF's inter-op threads ("tf_Compute", one per core by default) and splits its work over our
+pool; TF's other inter-op workers, looking for work meanwhile, take the cores our pool needs.
+Our kernels do their own parallel work, so `import twincore` also sets
+TF_NUM_INTEROP_THREADS=1 (read when TF creates its runtime, at its first op). Measured on the
+2-core EPYC at idle (benchmarks/bench_keras.py --rounds 3, document CNN, model.fit): our
+Keras step 23.9 -> 20.4 ms, Keras's own layers 19.1 -> 19.5 ms (unchanged: Keras's kernels
+parallelise inside each op, on TF's intra-op pool, which is left alone).
+
+A setting the user made (OMP_WAIT_POLICY, GOMP_SPINCOUNT, KMP_BLOCKTIME,
+TF_NUM_INTEROP_THREADS) is left as it is. If torch was imported before twincore, its runtime keeps its defaults:
 `openmp_spin_status()` says which case holds.
 """
 from __future__ import annotations
@@ -26,6 +36,7 @@ from __future__ import annotations
 import os
 
 SPIN_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+TF_DEFAULTS = {"TF_NUM_INTEROP_THREADS": "1"}
 _USER_KNOBS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 _RUNTIMES = ("libgomp", "libiomp5", "libomp.so")
 _loaded_before: list[str] = []  # OpenMP runtimes already in the process when twincore set the defaults
@@ -43,6 +54,8 @@ def _openmp_runtimes_loaded() -> list[str]:
 def quiet_openmp_spin() -> None:
     """Set the no-spin defaults (no effect on a runtime that is already loaded)."""
     _loaded_before[:] = _openmp_runtimes_loaded()
+    for k, v in TF_DEFAULTS.items():
+        os.environ.setdefault(k, v)
     if any(k in os.environ for k in _USER_KNOBS):  # the user chose
         return
     os.environ.update(SPIN_DEFAULTS)
