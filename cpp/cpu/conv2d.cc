@@ -890,9 +890,7 @@ struct Options {
 Options options_from(pyb::handle stride, pyb::handle padding, pyb::handle dilation,
                      pyb::handle layout, const char* op) {
   Options o;
-  if (!PyUnicode_Check(layout.ptr()))
-    type_error(op, "layout", "expected 'NCHW' or 'NHWC', got ", std::string(pyb::repr(layout)));
-  o.nhwc = py::nhwc_from(layout.cast<std::string>(), op);
+  o.nhwc = py::nhwc_from(layout, op);
   o.stride = py::pair_from(stride, op, "stride");
   o.padding = py::padding_from(padding, op, "padding");
   o.dilation = py::pair_from(dilation, op, "dilation");

@@ -110,9 +110,7 @@ pyb::dict plan(pyb::handle x_shape, pyb::handle x_dtype, pyb::handle w_shape, py
   Abstract x = abstract(x_shape, x_dtype, op, "x"), w = abstract(w_shape, w_dtype, op, "w");
   std::optional<Abstract> b;
   if (!b_shape.is_none()) b = abstract(b_shape, b_dtype, op, "bias");
-  if (!PyUnicode_Check(layout.ptr()))
-    type_error(op, "layout", "expected 'NCHW' or 'NHWC', got ", std::string(pyb::repr(layout)));
-  const bool nhwc = py::nhwc_from(layout.cast<std::string>(), op);
+  const bool nhwc = py::nhwc_from(layout, op);
   auto s = py::pair_from(stride, op, "stride");
   PadSpec pad = py::padding_from(padding, op, "padding");
   auto d = py::pair_from(dilation, op, "dilation");

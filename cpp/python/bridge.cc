@@ -264,6 +264,12 @@ PadSpec padding_from(pyb::handle v, const char* op, const char* name) {
   return p;
 }
 
+bool nhwc_from(pyb::handle layout, const char* op) {
+  if (!PyUnicode_Check(layout.ptr()))
+    type_error(op, "layout", "expected 'NCHW' or 'NHWC', got ", std::string(pyb::repr(layout)));
+  return nhwc_from(layout.cast<std::string>(), op);
+}
+
 bool nhwc_from(const std::string& layout, const char* op) {
   return choose(op, "layout", layout, {"NCHW", "NHWC"}) == 1;
 }
@@ -271,9 +277,7 @@ bool nhwc_from(const std::string& layout, const char* op) {
 ConvTransposeOptions conv_transpose2d_options(pyb::handle stride, pyb::handle padding, pyb::handle output_padding,
                                               pyb::handle dilation, pyb::handle layout, const char* op) {
   ConvTransposeOptions o;
-  if (!PyUnicode_Check(layout.ptr()))
-    type_error(op, "layout", "expected 'NCHW' or 'NHWC', got ", std::string(pyb::repr(layout)));
-  o.nhwc = py::nhwc_from(layout.cast<std::string>(), op);
+  o.nhwc = nhwc_from(layout, op);
   o.stride = py::pair_from(stride, op, "stride");
   o.padding = py::padding_from(padding, op, "padding");
   o.output_padding = output_padding.is_none() ? std::make_pair(int64_t(-1), int64_t(-1))

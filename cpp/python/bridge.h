@@ -57,6 +57,8 @@ std::pair<int64_t, int64_t> pair_from(pyb::handle v, const char* op, const char*
 PadSpec padding_from(pyb::handle v, const char* op, const char* name);
 // A layout string: "NCHW" -> false, "NHWC" -> true (ValueError otherwise).
 bool nhwc_from(const std::string& layout, const char* op);
+// The same from a Python object: TypeError naming 'layout' when it is not a string.
+bool nhwc_from(pyb::handle layout, const char* op);
 
 // conv_transpose2d's options, read the same way by its binding and its JAX plan (output_padding
 // None -> (-1, -1): the smallest output size).
