@@ -118,7 +118,7 @@ def _keras_argv(cfg: dict) -> list[str]:
 
 def run(args) -> int:
     """Run one distributed job from parsed arguments; returns the exit status."""
-    from twincore.distributed.launcher import WorkerFailed, launch_with_restarts
+    from twincore.distributed.launcher import WorkerFailed, exit_rank, launch_with_restarts
 
     try:
         cfg = make_config(args)
@@ -134,7 +134,7 @@ def run(args) -> int:
             from twincore.distributed.ps import async_worker
 
             (sync_worker if cfg["strategy"] == "sync" else async_worker)(rank, world, cfg)
-            return 0
+            exit_rank()
         n = workers or nproc or 2
         os.environ["TWINCORE_LAUNCHED"] = "1"
         if cfg["strategy"] == "sync":
