@@ -68,5 +68,10 @@ void check_input_like(const char* op, const char* arg, const Tensor& t, const Te
 // Known option strings (e.g. reduction): ValueError listing the allowed values.
 int choose(const char* op, const char* arg, const std::string& value,
            std::initializer_list<const char*> allowed);
+// A loss's reduction: "none" | "mean" | "sum" -> the kernels' codes 0, 1, 2 (ValueError naming
+// op's 'reduction' otherwise).
+inline int reduction_code(const char* op, const std::string& reduction) {
+  return choose(op, "reduction", reduction, {"none", "mean", "sum"});
+}
 
 }  // namespace tc

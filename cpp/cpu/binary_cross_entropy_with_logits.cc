@@ -238,7 +238,7 @@ TC_BIND(binary_cross_entropy_with_logits) {
     auto pw = py::optional_arg(pos_weight_obj, op, "pos_weight");
     py::device_ready(allocator, logits.t, op, "logits");
     double s = py::float_from(smoothing_obj, op, "label_smoothing");
-    int red = choose(op, "reduction", reduction, {"none", "mean", "sum"});
+    int red = reduction_code(op, reduction);
     Shape ls = cpu::binary_cross_entropy_with_logits_check(logits.t, targets.t, pw ? &pw->t : nullptr, s, red);
     auto loss = py::alloc(allocator, ls, logits.t.dtype, op);
     std::optional<py::Out> dl;

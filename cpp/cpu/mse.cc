@@ -176,7 +176,7 @@ TC_BIND(mse) {
     auto pred = py::arg(pred_obj, op, "pred");
     py::device_ready(allocator, pred.t, op, "pred");
     auto target = py::arg(target_obj, op, "target");
-    int red = choose(op, "reduction", reduction, {"none", "mean", "sum"});
+    int red = reduction_code(op, reduction);
     Shape shape = cpu::mse_check(pred.t, target.t, red);
     auto loss = py::alloc(allocator, shape, pred.t.dtype, op);
     py::run(allocator, pred.t, op, "pred", {&pred.t, &target.t}, {&loss.t}, [&] { cpu::mse(pred.t, target.t, red, loss.t); },
@@ -189,7 +189,7 @@ TC_BIND(mse) {
     auto pred = py::arg(pred_obj, op, "pred");
     py::device_ready(allocator, pred.t, op, "pred");
     auto target = py::arg(target_obj, op, "target");
-    int red = choose(op, "reduction", reduction, {"none", "mean", "sum"});
+    int red = reduction_code(op, reduction);
     // A Python scalar grad: a 0-d host tensor for the CPU kernel, a scale on the GPU.
     const bool scalar = is_number(grad_obj);
     const double g0 = scalar ? grad_obj.cast<double>() : 1.0;

@@ -1,7 +1,6 @@
 #include "cpu/rotate.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -460,34 +459,6 @@ namespace {
 using namespace tc;
 namespace pyb = pybind11;
 
-std::string lower_str(pyb::handle h, const char* op, const char* name) {
-  if (!PyUnicode_Check(h.ptr()))
-    type_error(op, name, "expected a string, got ", std::string(pyb::repr(h)));
-  std::string s = h.cast<std::string>();
-  for (auto& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
-
-struct Options {
-  int interpolation, fill;
-  double fill_value;
-  bool nhwc;
-};
-
-Options options_from(const char* op, pyb::handle interp, pyb::handle fill, pyb::handle fill_value,
-                     pyb::handle layout) {
-  Options o;
-  o.interpolation = choose(op, "interpolation", lower_str(interp, op, "interpolation"), {"bilinear", "nearest"});
-  o.fill = choose(op, "fill", lower_str(fill, op, "fill"), {"zeros", "constant", "nearest", "reflect"});
-  if (!PyFloat_Check(fill_value.ptr()) && !PyLong_Check(fill_value.ptr()))
-    type_error(op, "fill_value", "expected a float, got ", std::string(pyb::repr(fill_value)));
-  o.fill_value = fill_value.cast<double>();
-  if (!PyUnicode_Check(layout.ptr()))
-    type_error(op, "layout", "expected a string, got ", std::string(pyb::repr(layout)));
-  o.nhwc = py::nhwc_from(layout.cast<std::string>(), op);
-  return o;
-}
-
 pyb::object rotate_py(pyb::handle images_obj, pyb::handle angle_obj, pyb::handle translate_obj,
                       pyb::handle interp, pyb::handle fill, pyb::handle fill_value, pyb::handle layout,
                       pyb::handle allocator) {
@@ -496,7 +467,7 @@ pyb::object rotate_py(pyb::handle images_obj, pyb::handle angle_obj, pyb::handle
   py::device_ready(allocator, images.t, op, "images");
   auto angle = py::arg(angle_obj, op, "angle");
   auto translate = py::arg(translate_obj, op, "translate");
-  Options o = options_from(op, interp, fill, fill_value, layout);
+  const py::RotateOptions o = py::rotate_options(interp, fill, fill_value, layout, op);
   cpu::check_all(op, images.t, angle.t, translate.t, o.interpolation, o.fill, o.nhwc);
   auto out = py::alloc(allocator, images.t.shape, images.t.dtype, op);
   py::run(allocator, images.t, op, "images", {&images.t, &angle.t, &translate.t}, {&out.t},
@@ -518,7 +489,7 @@ pyb::tuple rotate_backward_py(pyb::handle grad_obj, pyb::handle images_obj, pyb:
   auto images = py::arg(images_obj, op, "images");
   auto angle = py::arg(angle_obj, op, "angle");
   auto translate = py::arg(translate_obj, op, "translate");
-  Options o = options_from(op, interp, fill, fill_value, layout);
+  const py::RotateOptions o = py::rotate_options(interp, fill, fill_value, layout, op);
   cpu::check_all(op, images.t, angle.t, translate.t, o.interpolation, o.fill, o.nhwc);
   check_input_like(op, "grad", grad.t, images.t);
   check_shape(op, "grad", grad.t, images.t.shape);

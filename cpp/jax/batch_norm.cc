@@ -14,38 +14,20 @@
 namespace tc::jax {
 namespace {
 
-struct Params {
-  std::optional<Tensor> gamma, beta;
-  Tensor* g() { return gamma ? &*gamma : nullptr; }
-  Tensor* b() { return beta ? &*beta : nullptr; }
-};
-
-Params params(ffi::RemainingArgs& rest, bool has_gamma, bool has_beta, const char* op) {
-  Params p;
-  size_t i = 0;
-  auto next = [&](const char* name) {
-    if (rest.size() <= i) value_error(op, name, "missing array");
-    auto b = rest.get<ffi::AnyBuffer>(i++);
-    if (!b.has_value()) value_error(op, name, "not an array");
-    return view(*b);
-  };
-  if (has_gamma) p.gamma = next("gamma");
-  if (has_beta) p.beta = next("beta");
-  return p;
-}
-
 ffi::Error train(ffi::AnyBuffer x, ffi::RemainingArgs rest, ffi::Result<ffi::AnyBuffer> y,
                  ffi::Result<ffi::AnyBuffer> mean, ffi::Result<ffi::AnyBuffer> var, double eps, int64_t nhwc,
                  int64_t has_gamma, int64_t has_beta) {
   return guard([&] {
     const char* op = "batch_norm";
     Tensor tx = view(x), ty = view(y), tm = view(mean), tv = view(var);
-    Params p = params(rest, has_gamma, has_beta, op);
-    const int64_t C = cpu::batch_norm_check(tx, nhwc, p.g(), p.b(), nullptr, nullptr, eps, op);
+    Args args(rest, op);
+    std::optional<Tensor> gamma = args.next_if(has_gamma, "gamma"), beta = args.next_if(has_beta, "beta");
+    const int64_t C = cpu::batch_norm_check(tx, nhwc, ptr(gamma), ptr(beta), nullptr, nullptr, eps, op);
     check_shape(op, "<y>", ty, tx.shape);
     check_shape(op, "<mean>", tm, Shape{C});
     check_shape(op, "<var>", tv, Shape{C});
-    run({&tx, p.g(), p.b()}, {&ty, &tm, &tv}, [&] { cpu::batch_norm(tx, nhwc, p.g(), p.b(), eps, ty, tm, tv); });
+    run({&tx, ptr(gamma), ptr(beta)}, {&ty, &tm, &tv},
+        [&] { cpu::batch_norm(tx, nhwc, ptr(gamma), ptr(beta), eps, ty, tm, tv); });
   });
 }
 
@@ -55,25 +37,18 @@ ffi::Error backward(ffi::AnyBuffer grad, ffi::AnyBuffer x, ffi::AnyBuffer mean, 
   return guard([&] {
     const char* op = "batch_norm_backward";
     Tensor tg = view(grad), tx = view(x), tm = view(mean), tv = view(var), tdx = view(dx);
-    Params p = params(rest, has_gamma, false, op);
-    const int64_t C = cpu::batch_norm_check(tx, nhwc, p.g(), nullptr, &tm, &tv, eps, op);
+    std::optional<Tensor> gamma = Args(rest, op).next_if(has_gamma, "gamma");
+    const int64_t C = cpu::batch_norm_check(tx, nhwc, ptr(gamma), nullptr, &tm, &tv, eps, op);
     check_input_like(op, "grad", tg, tx);
     check_shape(op, "grad", tg, tx.shape);
     check_shape(op, "<dx>", tdx, tx.shape);
-    std::optional<Tensor> dg, db;
-    size_t r = 0;
-    auto next = [&](const char* name) {
-      if (more.size() <= r) value_error(op, name, "missing result buffer");
-      auto b = more.get<ffi::AnyBuffer>(r++);
-      if (!b.has_value()) value_error(op, name, "bad result buffer");
-      Tensor t = view(*b);
-      check_shape(op, name, t, Shape{C});
-      return t;
-    };
-    if (has_gamma) dg = next("<dgamma>");
-    if (has_beta) db = next("<dbeta>");
-    run({&tg, &tx, p.g(), &tm, &tv}, {&tdx, dg ? &*dg : nullptr, db ? &*db : nullptr}, [&] {
-      cpu::batch_norm_backward(tg, tx, nhwc, p.g(), tm, tv, eps, &tdx, dg ? &*dg : nullptr, db ? &*db : nullptr);
+    Rets rets(more, op);
+    std::optional<Tensor> dg = rets.next_if(has_gamma, "<dgamma>");
+    if (dg) check_shape(op, "<dgamma>", *dg, Shape{C});
+    std::optional<Tensor> db = rets.next_if(has_beta, "<dbeta>");
+    if (db) check_shape(op, "<dbeta>", *db, Shape{C});
+    run({&tg, &tx, ptr(gamma), &tm, &tv}, {&tdx, ptr(dg), ptr(db)}, [&] {
+      cpu::batch_norm_backward(tg, tx, nhwc, ptr(gamma), tm, tv, eps, &tdx, ptr(dg), ptr(db));
     });
   });
 }
@@ -83,10 +58,12 @@ ffi::Error inference(ffi::AnyBuffer x, ffi::AnyBuffer mean, ffi::AnyBuffer var, 
   return guard([&] {
     const char* op = "batch_norm_inference";
     Tensor tx = view(x), tm = view(mean), tv = view(var), ty = view(y);
-    Params p = params(rest, has_gamma, has_beta, op);
-    cpu::batch_norm_check(tx, nhwc, p.g(), p.b(), &tm, &tv, eps, op);
+    Args args(rest, op);
+    std::optional<Tensor> gamma = args.next_if(has_gamma, "gamma"), beta = args.next_if(has_beta, "beta");
+    cpu::batch_norm_check(tx, nhwc, ptr(gamma), ptr(beta), &tm, &tv, eps, op);
     check_shape(op, "<y>", ty, tx.shape);
-    run({&tx, p.g(), p.b(), &tm, &tv}, {&ty}, [&] { cpu::batch_norm_inference(tx, nhwc, p.g(), p.b(), tm, tv, eps, ty); });
+    run({&tx, ptr(gamma), ptr(beta), &tm, &tv}, {&ty},
+        [&] { cpu::batch_norm_inference(tx, nhwc, ptr(gamma), ptr(beta), tm, tv, eps, ty); });
   });
 }
 
@@ -145,13 +122,6 @@ TC_JAX_HANDLER("twincore_batch_norm_backward", "cpu", backward_cpu);
 TC_JAX_HANDLER("twincore_batch_norm_inference", "cpu", inference_cpu);
 TC_JAX_HANDLER("twincore_batch_norm_update_stats", "cpu", update_cpu);
 
-std::optional<Abstract> maybe(pyb::handle shape, pyb::handle dtype, const char* op, const char* arg) {
-  if (shape.is_none()) return std::nullopt;
-  return abstract(shape, dtype, op, arg);
-}
-
-const Tensor* opt(const std::optional<Abstract>& a) { return a ? &a->t : nullptr; }
-
 void bn_attrs(Plan& p, double eps, bool nhwc, const std::optional<Abstract>& g, const std::optional<Abstract>& b) {
   p.attr_f("eps", eps);
   p.attr("nhwc", nhwc);
@@ -164,10 +134,10 @@ pyb::dict train_plan(pyb::handle x_shape, pyb::handle x_dtype, pyb::handle g_sha
                      pyb::handle b_shape, pyb::handle b_dtype, pyb::handle eps_obj, const std::string& layout) {
   const char* op = "batch_norm";
   Abstract x = abstract(x_shape, x_dtype, op, "x");
-  auto g = maybe(g_shape, g_dtype, op, "gamma"), b = maybe(b_shape, b_dtype, op, "beta");
+  auto g = optional_abstract(g_shape, g_dtype, op, "gamma"), b = optional_abstract(b_shape, b_dtype, op, "beta");
   const bool nhwc = py::nhwc_from(layout, op);
   const double eps = py::float_from(eps_obj, op, "eps");
-  const int64_t C = cpu::batch_norm_check(x.t, nhwc, opt(g), opt(b), nullptr, nullptr, eps, op);
+  const int64_t C = cpu::batch_norm_check(x.t, nhwc, ptr(g), ptr(b), nullptr, nullptr, eps, op);
   Plan p;
   p.output(x.t.shape, x.t.dtype);
   p.output(Shape{C}, x.t.dtype);
@@ -182,11 +152,11 @@ pyb::dict inference_plan(pyb::handle x_shape, pyb::handle x_dtype, pyb::handle g
                          pyb::handle v_shape, pyb::handle v_dtype, pyb::handle eps_obj, const std::string& layout) {
   const char* op = "batch_norm_inference";
   Abstract x = abstract(x_shape, x_dtype, op, "x");
-  auto g = maybe(g_shape, g_dtype, op, "gamma"), b = maybe(b_shape, b_dtype, op, "beta");
+  auto g = optional_abstract(g_shape, g_dtype, op, "gamma"), b = optional_abstract(b_shape, b_dtype, op, "beta");
   Abstract m = abstract(m_shape, m_dtype, op, "running_mean"), v = abstract(v_shape, v_dtype, op, "running_var");
   const bool nhwc = py::nhwc_from(layout, op);
   const double eps = py::float_from(eps_obj, op, "eps");
-  cpu::batch_norm_check(x.t, nhwc, opt(g), opt(b), &m.t, &v.t, eps, op);
+  cpu::batch_norm_check(x.t, nhwc, ptr(g), ptr(b), &m.t, &v.t, eps, op);
   Plan p;
   p.output(x.t.shape, x.t.dtype);
   bn_attrs(p, eps, nhwc, g, b);

@@ -16,19 +16,12 @@ ffi::Error fwd(ffi::AnyBuffer logits, ffi::AnyBuffer targets, ffi::RemainingArgs
   return guard([&] {
     const char* op = "binary_cross_entropy_with_logits";
     Tensor tl = view(logits), tt = view(targets), tloss = view(loss), td = view(dlogits);
-    std::optional<Tensor> pw;
-    if (rest.size() > 0) {
-      auto b = rest.get<ffi::AnyBuffer>(0);
-      if (!b.has_value()) value_error(op, "pos_weight", "not an array");
-      pw = view(*b);
-    }
-    Shape ls = cpu::binary_cross_entropy_with_logits_check(tl, tt, pw ? &*pw : nullptr, label_smoothing,
-                                                           int(reduction));
+    std::optional<Tensor> pw = Args(rest, op).next_if_any("pos_weight");
+    Shape ls = cpu::binary_cross_entropy_with_logits_check(tl, tt, ptr(pw), label_smoothing, int(reduction));
     check_shape(op, "<loss>", tloss, ls);
     check_shape(op, "<dlogits>", td, tl.shape);
-    run({&tl, &tt, pw ? &*pw : nullptr}, {&tloss, &td}, [&] {
-      cpu::binary_cross_entropy_with_logits(tl, tt, pw ? &*pw : nullptr, label_smoothing, int(reduction), tloss, &td);
-    });
+    run({&tl, &tt, ptr(pw)}, {&tloss, &td},
+        [&] { cpu::binary_cross_entropy_with_logits(tl, tt, ptr(pw), label_smoothing, int(reduction), tloss, &td); });
   });
 }
 
@@ -49,11 +42,10 @@ pyb::dict plan(pyb::handle l_shape, pyb::handle l_dtype, pyb::handle t_shape, py
                pyb::handle pw_shape, pyb::handle pw_dtype, pyb::handle smoothing, const std::string& reduction) {
   const char* op = "binary_cross_entropy_with_logits";
   Abstract logits = abstract(l_shape, l_dtype, op, "logits"), targets = abstract(t_shape, t_dtype, op, "targets");
-  std::optional<Abstract> pw;
-  if (!pw_shape.is_none()) pw = abstract(pw_shape, pw_dtype, op, "pos_weight");
+  std::optional<Abstract> pw = optional_abstract(pw_shape, pw_dtype, op, "pos_weight");
   const double s = py::float_from(smoothing, op, "label_smoothing");
-  int red = choose(op, "reduction", reduction, {"none", "mean", "sum"});
-  Shape ls = cpu::binary_cross_entropy_with_logits_check(logits.t, targets.t, pw ? &pw->t : nullptr, s, red);
+  int red = reduction_code(op, reduction);
+  Shape ls = cpu::binary_cross_entropy_with_logits_check(logits.t, targets.t, ptr(pw), s, red);
   Plan p;
   p.output(ls, logits.t.dtype);
   p.output(logits.t.shape, logits.t.dtype);

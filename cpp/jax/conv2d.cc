@@ -18,13 +18,6 @@ Geo geo_of(int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pad_mode, int
   return Geo{{sh, sw}, {dh, dw}, pad_from(pad_mode, pad_h, pad_w), nhwc != 0};
 }
 
-std::optional<Tensor> extra(ffi::RemainingArgs& rest, size_t i, const char* op, const char* arg) {
-  if (rest.size() <= i) return std::nullopt;
-  auto b = rest.get<ffi::AnyBuffer>(i);
-  if (!b.has_value()) value_error(op, arg, "not an array");
-  return view(*b);
-}
-
 ffi::Error conv2d_fwd(ffi::AnyBuffer x, ffi::AnyBuffer w, ffi::RemainingArgs rest,
                       ffi::Result<ffi::AnyBuffer> y, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
                       int64_t pad_mode, int64_t pad_h, int64_t pad_w, int64_t nhwc, int64_t act) {
@@ -32,13 +25,12 @@ ffi::Error conv2d_fwd(ffi::AnyBuffer x, ffi::AnyBuffer w, ffi::RemainingArgs res
     const char* op = "conv2d";
     Geo o = geo_of(sh, sw, dh, dw, pad_mode, pad_h, pad_w, nhwc);
     Tensor tx = view(x), tw = view(w), ty = view(y);
-    auto bias = extra(rest, 0, op, "bias");
+    std::optional<Tensor> bias = Args(rest, op).next_if_any("bias");
     Shape ys;
-    Window2d g = cpu::conv2d_check(tx, tw, bias ? &*bias : nullptr, o.stride, o.pad, o.dilation, o.nhwc,
-                                   &ys, op);
+    Window2d g = cpu::conv2d_check(tx, tw, ptr(bias), o.stride, o.pad, o.dilation, o.nhwc, &ys, op);
     check_shape(op, "<output>", ty, ys);
-    run({&tx, &tw, bias ? &*bias : nullptr}, {&ty},
-        [&] { cpu::conv2d(tx, tw, bias ? &*bias : nullptr, g, o.nhwc, ty, static_cast<cpu::Act>(act)); });
+    run({&tx, &tw, ptr(bias)}, {&ty},
+        [&] { cpu::conv2d(tx, tw, ptr(bias), g, o.nhwc, ty, static_cast<cpu::Act>(act)); });
   });
 }
 
@@ -56,7 +48,7 @@ ffi::Error conv2d_bwd(ffi::AnyBuffer grad, ffi::AnyBuffer x, ffi::AnyBuffer w, f
     check_input_like(op, "grad", tg, tx);
     check_shape(op, "grad", tg, ys);
     const auto fused = static_cast<cpu::Act>(act);
-    auto y = extra(rest, 0, op, "y");
+    std::optional<Tensor> y = Args(rest, op).next_if_any("y");
     if (fused != cpu::Act::none && !y)
       value_error(op, "y", "the forward's output is needed to take grad through the activation");
     if (y) {
@@ -65,15 +57,10 @@ ffi::Error conv2d_bwd(ffi::AnyBuffer grad, ffi::AnyBuffer x, ffi::AnyBuffer w, f
     }
     check_shape(op, "<dx>", tdx, tx.shape);
     check_shape(op, "<dw>", tdw, tw.shape);
-    std::optional<Tensor> db;
-    if (more.size() > 0) {
-      auto r = more.get<ffi::AnyBuffer>(0);
-      if (!r.has_value()) value_error(op, "<dbias>", "bad result buffer");
-      db = view(*r);
-      check_shape(op, "<dbias>", *db, Shape{o.nhwc ? tw.size(3) : tw.size(0)});
-    }
-    run({&tg, &tx, &tw, y ? &*y : nullptr}, {&tdx, &tdw, db ? &*db : nullptr},
-        [&] { cpu::conv2d_backward(tg, tx, tw, g, o.nhwc, &tdx, &tdw, db ? &*db : nullptr, y ? &*y : nullptr, fused); });
+    std::optional<Tensor> db = Rets(more, op).next_if_any("<dbias>");
+    if (db) check_shape(op, "<dbias>", *db, Shape{o.nhwc ? tw.size(3) : tw.size(0)});
+    run({&tg, &tx, &tw, ptr(y)}, {&tdx, &tdw, ptr(db)},
+        [&] { cpu::conv2d_backward(tg, tx, tw, g, o.nhwc, &tdx, &tdw, ptr(db), ptr(y), fused); });
   });
 }
 
@@ -108,20 +95,14 @@ pyb::dict plan(pyb::handle x_shape, pyb::handle x_dtype, pyb::handle w_shape, py
                pyb::handle dilation, pyb::handle layout, pyb::handle activation) {
   const char* op = "conv2d";
   Abstract x = abstract(x_shape, x_dtype, op, "x"), w = abstract(w_shape, w_dtype, op, "w");
-  std::optional<Abstract> b;
-  if (!b_shape.is_none()) b = abstract(b_shape, b_dtype, op, "bias");
+  std::optional<Abstract> b = optional_abstract(b_shape, b_dtype, op, "bias");
   const bool nhwc = py::nhwc_from(layout, op);
   auto s = py::pair_from(stride, op, "stride");
   PadSpec pad = py::padding_from(padding, op, "padding");
   auto d = py::pair_from(dilation, op, "dilation");
-  cpu::Act act = cpu::Act::none;
-  if (!activation.is_none()) {
-    if (!PyUnicode_Check(activation.ptr()))
-      type_error(op, "activation", "expected None, 'relu' or 'tanh', got ", std::string(pyb::repr(activation)));
-    act = cpu::act_from(activation.cast<std::string>(), op);
-  }
+  const cpu::Act act = py::act_from(activation, op);
   Shape ys;
-  cpu::conv2d_check(x.t, w.t, b ? &b->t : nullptr, s, pad, d, nhwc, &ys, op);
+  cpu::conv2d_check(x.t, w.t, ptr(b), s, pad, d, nhwc, &ys, op);
   Plan p;
   p.output(ys, x.t.dtype);
   p.attr("sh", s.first);

@@ -31,17 +31,11 @@ ffi::Error fwd(ffi::AnyBuffer x, ffi::AnyBuffer w, ffi::RemainingArgs rest, ffi:
     const char* op = "conv_transpose2d";
     Geo o = geo_of(sh, sw, oph, opw, dh, dw, pad_mode, pad_h, pad_w, nhwc);
     Tensor tx = view(x), tw = view(w), ty = view(y);
-    std::optional<Tensor> bias;
-    if (rest.size() > 0) {
-      auto b = rest.get<ffi::AnyBuffer>(0);
-      if (!b.has_value()) value_error(op, "bias", "not an array");
-      bias = view(*b);
-    }
+    std::optional<Tensor> bias = Args(rest, op).next_if_any("bias");
     Shape ys;
-    Window2d g = check(o, tx, tw, bias ? &*bias : nullptr, &ys, op);
+    Window2d g = check(o, tx, tw, ptr(bias), &ys, op);
     check_shape(op, "<output>", ty, ys);
-    run({&tx, &tw, bias ? &*bias : nullptr}, {&ty},
-        [&] { cpu::conv_transpose2d(tx, tw, bias ? &*bias : nullptr, g, o.nhwc, ty); });
+    run({&tx, &tw, ptr(bias)}, {&ty}, [&] { cpu::conv_transpose2d(tx, tw, ptr(bias), g, o.nhwc, ty); });
   });
 }
 
@@ -59,15 +53,10 @@ ffi::Error bwd(ffi::AnyBuffer grad, ffi::AnyBuffer x, ffi::AnyBuffer w, ffi::Res
     check_shape(op, "grad", tg, ys);
     check_shape(op, "<dx>", tdx, tx.shape);
     check_shape(op, "<dw>", tdw, tw.shape);
-    std::optional<Tensor> db;
-    if (more.size() > 0) {
-      auto r = more.get<ffi::AnyBuffer>(0);
-      if (!r.has_value()) value_error(op, "<dbias>", "bad result buffer");
-      db = view(*r);
-      check_shape(op, "<dbias>", *db, Shape{o.nhwc ? tw.size(2) : tw.size(1)});
-    }
-    run({&tg, &tx, &tw}, {&tdx, &tdw, db ? &*db : nullptr},
-        [&] { cpu::conv_transpose2d_backward(tg, tx, tw, g, o.nhwc, &tdx, &tdw, db ? &*db : nullptr); });
+    std::optional<Tensor> db = Rets(more, op).next_if_any("<dbias>");
+    if (db) check_shape(op, "<dbias>", *db, Shape{o.nhwc ? tw.size(2) : tw.size(1)});
+    run({&tg, &tx, &tw}, {&tdx, &tdw, ptr(db)},
+        [&] { cpu::conv_transpose2d_backward(tg, tx, tw, g, o.nhwc, &tdx, &tdw, ptr(db)); });
   });
 }
 
@@ -101,12 +90,11 @@ pyb::dict plan(pyb::handle x_shape, pyb::handle x_dtype, pyb::handle w_shape, py
                pyb::handle output_padding, pyb::handle dilation, pyb::handle layout) {
   const char* op = "conv_transpose2d";
   Abstract x = abstract(x_shape, x_dtype, op, "x"), w = abstract(w_shape, w_dtype, op, "w");
-  std::optional<Abstract> b;
-  if (!b_shape.is_none()) b = abstract(b_shape, b_dtype, op, "bias");
+  std::optional<Abstract> b = optional_abstract(b_shape, b_dtype, op, "bias");
   const py::ConvTransposeOptions opt = py::conv_transpose2d_options(stride, padding, output_padding, dilation, layout, op);
   Geo o{opt.stride, opt.output_padding, opt.dilation, opt.padding, opt.nhwc};
   Shape ys;
-  check(o, x.t, w.t, b ? &b->t : nullptr, &ys, op);
+  check(o, x.t, w.t, ptr(b), &ys, op);
   Plan p;
   p.output(ys, x.t.dtype);
   p.attr("sh", o.stride.first);

@@ -1,6 +1,7 @@
 #include "jax/ffi_bridge.h"
 
 #include <map>
+#include <type_traits>
 
 namespace tc::jax {
 namespace {
@@ -41,6 +42,17 @@ std::map<Key, XLA_FFI_Handler*>& registry() {
 
 }  // namespace
 
+template <typename R>
+Tensor Remaining<R>::next(const char* name) {
+  constexpr bool args = std::is_same_v<R, ffi::RemainingArgs>;
+  if (rest_.size() <= i_) value_error(op_, name, args ? "missing array" : "missing result buffer");
+  auto b = rest_.template get<ffi::AnyBuffer>(i_++);
+  if (!b.has_value()) value_error(op_, name, args ? "not an array" : "bad result buffer");
+  return view(*b);
+}
+template class Remaining<ffi::RemainingArgs>;
+template class Remaining<ffi::RemainingRets>;
+
 Tensor view(const ffi::AnyBuffer& b, Device dev) {
   return view_of(b.untyped_data(), b.element_type(), b.dimensions(), dev);
 }
@@ -72,6 +84,11 @@ Abstract abstract(pyb::handle shape, pyb::handle dtype, const char* op, const ch
     a.t.data = a.zeros.data();
   }
   return a;
+}
+
+std::optional<Abstract> optional_abstract(pyb::handle shape, pyb::handle dtype, const char* op, const char* arg) {
+  if (shape.is_none()) return std::nullopt;
+  return abstract(shape, dtype, op, arg);
 }
 
 void Plan::output(const Shape& s, DType d) {

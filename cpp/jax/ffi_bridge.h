@@ -19,6 +19,7 @@
 // cudaStream_t>>() and launching the tc::gpu plan on XLA's stream) and registered with
 // TC_JAX_HANDLER(name, "CUDA", symbol); the Python side registers every platform it finds.
 #pragma once
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,37 @@ namespace pyb = pybind11;
 // Zero-copy views of XLA buffers (row-major: ffi_call's default layout).
 Tensor view(const ffi::AnyBuffer& b, Device dev = Device::cpu);
 Tensor view(ffi::Result<ffi::AnyBuffer>& b, Device dev = Device::cpu);
+
+// The buffers a handler binds with .RemainingArgs() / .RemainingRets(): an op's optional
+// arrays, read in order. Which ones are there is told by attributes (has_bias, ...; use
+// next / next_if) or by how many there are (next_if_any). A missing or malformed buffer is
+// a ValueError naming the op and the argument ("missing array" / "not an array" for args,
+// "missing result buffer" / "bad result buffer" for rets).
+template <typename R>
+class Remaining {
+ public:
+  Remaining(R& rest, const char* op) : rest_(rest), op_(op) {}
+  // The next buffer, which must be there.
+  Tensor next(const char* name);
+  // The next buffer when `present`, else nothing.
+  std::optional<Tensor> next_if(bool present, const char* name) {
+    if (!present) return std::nullopt;
+    return next(name);
+  }
+  // The next buffer if one is left, else nothing.
+  std::optional<Tensor> next_if_any(const char* name) { return next_if(i_ < rest_.size(), name); }
+  size_t size() const { return rest_.size(); }
+
+ private:
+  R& rest_;
+  const char* op_;
+  size_t i_ = 0;
+};
+using Args = Remaining<ffi::RemainingArgs>;
+using Rets = Remaining<ffi::RemainingRets>;
+
+// The pointer the kernels take for an optional array: nullptr when it is absent.
+inline Tensor* ptr(std::optional<Tensor>& t) { return t ? &*t : nullptr; }
 
 // Runs fn, turning the core's exceptions into FFI errors (the message is kept verbatim).
 template <typename F>
@@ -72,6 +104,9 @@ struct Abstract {
 };
 Abstract abstract(pyb::handle shape, pyb::handle dtype, const char* op, const char* arg,
                   bool zero_backed = false);
+// An optional input: nothing when its shape is None.
+std::optional<Abstract> optional_abstract(pyb::handle shape, pyb::handle dtype, const char* op, const char* arg);
+inline const Tensor* ptr(const std::optional<Abstract>& a) { return a ? &a->t : nullptr; }
 
 // What a plan returns to Python.
 struct Plan {

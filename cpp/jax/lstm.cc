@@ -17,20 +17,6 @@ struct Flags {
   bool bias, h0, c0, batch_first, seq;
 };
 
-Tensor arg_at(ffi::RemainingArgs& rest, size_t& i, const char* op, const char* name) {
-  if (rest.size() <= i) value_error(op, name, "missing array");
-  auto b = rest.get<ffi::AnyBuffer>(i++);
-  if (!b.has_value()) value_error(op, name, "not an array");
-  return view(*b);
-}
-
-Tensor ret_at(ffi::RemainingRets& rest, size_t& i, const char* op, const char* name) {
-  if (rest.size() <= i) value_error(op, name, "missing result buffer");
-  auto b = rest.get<ffi::AnyBuffer>(i++);
-  if (!b.has_value()) value_error(op, name, "bad result buffer");
-  return view(*b);
-}
-
 Shape seq_shape(const Tensor& x, int64_t last) { return Shape{x.size(0), x.size(1), last}; }
 
 ffi::Error fwd(ffi::AnyBuffer x, ffi::AnyBuffer w_ih, ffi::AnyBuffer w_hh, ffi::RemainingArgs rest,
@@ -39,24 +25,21 @@ ffi::Error fwd(ffi::AnyBuffer x, ffi::AnyBuffer w_ih, ffi::AnyBuffer w_hh, ffi::
   return guard([&] {
     const char* op = "lstm";
     Tensor tx = view(x), tih = view(w_ih), thh = view(w_hh);
-    size_t i = 0, r = 0;
-    std::optional<Tensor> bias, h0, c0;
-    if (has_bias) bias = arg_at(rest, i, op, "bias");
-    if (has_h0) h0 = arg_at(rest, i, op, "h0");
-    if (has_c0) c0 = arg_at(rest, i, op, "c0");
-    cpu::LstmArgs a{&tx, &tih, &thh, bias ? &*bias : nullptr, h0 ? &*h0 : nullptr, c0 ? &*c0 : nullptr,
-                    batch_first != 0};
+    Args args(rest, op);
+    std::optional<Tensor> bias = args.next_if(has_bias, "bias"), h0 = args.next_if(has_h0, "h0"),
+                          c0 = args.next_if(has_c0, "c0");
+    cpu::LstmArgs a{&tx, &tih, &thh, ptr(bias), ptr(h0), ptr(c0), batch_first != 0};
     cpu::LstmDims d = cpu::lstm_check(a, op);
-    std::optional<Tensor> y;
-    if (return_sequences) y = ret_at(rets, r, op, "<y>");
-    Tensor hn = ret_at(rets, r, op, "<h_n>"), cn = ret_at(rets, r, op, "<c_n>"), ws = ret_at(rets, r, op, "<ws>");
+    Rets outs(rets, op);
+    std::optional<Tensor> y = outs.next_if(return_sequences, "<y>");
+    Tensor hn = outs.next("<h_n>"), cn = outs.next("<c_n>"), ws = outs.next("<ws>");
     if (y) check_shape(op, "<y>", *y, seq_shape(tx, d.H));
     check_shape(op, "<h_n>", hn, Shape{d.B, d.H});
     check_shape(op, "<c_n>", cn, Shape{d.B, d.H});
     check_shape(op, "<ws>", ws, seq_shape(tx, 6 * d.H));
     // The workspace has x's dtype (as in the bindings): with halves it is rounded too.
-    run({&tx, &tih, &thh, bias ? &*bias : nullptr, h0 ? &*h0 : nullptr, c0 ? &*c0 : nullptr},
-        {y ? &*y : nullptr, &hn, &cn, &ws}, [&] { cpu::lstm(a, y ? &*y : nullptr, hn, cn, ws); });
+    run({&tx, &tih, &thh, ptr(bias), ptr(h0), ptr(c0)}, {ptr(y), &hn, &cn, &ws},
+        [&] { cpu::lstm(a, ptr(y), hn, cn, ws); });
   });
 }
 
@@ -67,12 +50,10 @@ ffi::Error bwd(ffi::AnyBuffer x, ffi::AnyBuffer w_ih, ffi::AnyBuffer w_hh, ffi::
   return guard([&] {
     const char* op = "lstm_backward";
     Tensor tx = view(x), tih = view(w_ih), thh = view(w_hh), tws = view(ws), tdhn = view(dhn), tdcn = view(dcn);
-    size_t i = 0, r = 0;
-    std::optional<Tensor> dy, h0, c0;
-    if (return_sequences) dy = arg_at(rest, i, op, "grad_y");
-    if (has_h0) h0 = arg_at(rest, i, op, "h0");
-    if (has_c0) c0 = arg_at(rest, i, op, "c0");
-    cpu::LstmArgs a{&tx, &tih, &thh, nullptr, h0 ? &*h0 : nullptr, c0 ? &*c0 : nullptr, batch_first != 0};
+    Args args(rest, op);
+    std::optional<Tensor> dy = args.next_if(return_sequences, "grad_y"), h0 = args.next_if(has_h0, "h0"),
+                          c0 = args.next_if(has_c0, "c0");
+    cpu::LstmArgs a{&tx, &tih, &thh, nullptr, ptr(h0), ptr(c0), batch_first != 0};
     cpu::LstmDims d = cpu::lstm_check(a, op);
     const Shape bh{d.B, d.H};
     check_input_like(op, "workspace", tws, tx);
@@ -89,17 +70,16 @@ ffi::Error bwd(ffi::AnyBuffer x, ffi::AnyBuffer w_ih, ffi::AnyBuffer w_hh, ffi::
     check_shape(op, "<dx>", tdx, tx.shape);
     check_shape(op, "<dw_ih>", tdih, tih.shape);
     check_shape(op, "<dw_hh>", tdhh, thh.shape);
-    std::optional<Tensor> db, dh0, dc0;
-    if (has_bias) db = ret_at(rets, r, op, "<dbias>");
-    if (has_h0) dh0 = ret_at(rets, r, op, "<dh0>");
-    if (has_c0) dc0 = ret_at(rets, r, op, "<dc0>");
+    Rets outs(rets, op);
+    std::optional<Tensor> db = outs.next_if(has_bias, "<dbias>"), dh0 = outs.next_if(has_h0, "<dh0>"),
+                          dc0 = outs.next_if(has_c0, "<dc0>");
     if (db) check_shape(op, "<dbias>", *db, Shape{4 * d.H});
     if (dh0) check_shape(op, "<dh0>", *dh0, bh);
     if (dc0) check_shape(op, "<dc0>", *dc0, bh);
-    cpu::LstmGrads g{&tdx, &tdih, &tdhh, db ? &*db : nullptr, dh0 ? &*dh0 : nullptr, dc0 ? &*dc0 : nullptr};
-    run({&tx, &tih, &thh, h0 ? &*h0 : nullptr, c0 ? &*c0 : nullptr, &tws, dy ? &*dy : nullptr, &tdhn, &tdcn},
-        {&tdx, &tdih, &tdhh, db ? &*db : nullptr, dh0 ? &*dh0 : nullptr, dc0 ? &*dc0 : nullptr},
-        [&] { cpu::lstm_backward(a, tws, dy ? &*dy : nullptr, &tdhn, &tdcn, g); });
+    cpu::LstmGrads g{&tdx, &tdih, &tdhh, ptr(db), ptr(dh0), ptr(dc0)};
+    run({&tx, &tih, &thh, ptr(h0), ptr(c0), &tws, ptr(dy), &tdhn, &tdcn},
+        {&tdx, &tdih, &tdhh, ptr(db), ptr(dh0), ptr(dc0)},
+        [&] { cpu::lstm_backward(a, tws, ptr(dy), &tdhn, &tdcn, g); });
   });
 }
 
@@ -130,11 +110,6 @@ XLA_FFI_DEFINE_HANDLER(bwd_cpu, bwd,
 TC_JAX_HANDLER("twincore_lstm", "cpu", fwd_cpu);
 TC_JAX_HANDLER("twincore_lstm_backward", "cpu", bwd_cpu);
 
-std::optional<Abstract> maybe(pyb::handle shape, pyb::handle dtype, const char* op, const char* arg) {
-  if (shape.is_none()) return std::nullopt;
-  return abstract(shape, dtype, op, arg);
-}
-
 // (x, w_ih, w_hh, bias/h0/c0 or None each, batch_first, return_sequences)
 // -> out [y (with return_sequences), h_n, c_n, ws], attrs: the flags above.
 pyb::dict plan(pyb::handle x_shape, pyb::handle x_dtype, pyb::handle ih_shape, pyb::handle ih_dtype,
@@ -144,10 +119,9 @@ pyb::dict plan(pyb::handle x_shape, pyb::handle x_dtype, pyb::handle ih_shape, p
   const char* op = "lstm";
   Abstract x = abstract(x_shape, x_dtype, op, "x"), w_ih = abstract(ih_shape, ih_dtype, op, "w_ih"),
            w_hh = abstract(hh_shape, hh_dtype, op, "w_hh");
-  auto bias = maybe(b_shape, b_dtype, op, "bias"), h0 = maybe(h0_shape, h0_dtype, op, "h0"),
-       c0 = maybe(c0_shape, c0_dtype, op, "c0");
-  cpu::LstmArgs a{&x.t, &w_ih.t, &w_hh.t, bias ? &bias->t : nullptr, h0 ? &h0->t : nullptr,
-                  c0 ? &c0->t : nullptr, batch_first};
+  auto bias = optional_abstract(b_shape, b_dtype, op, "bias"), h0 = optional_abstract(h0_shape, h0_dtype, op, "h0"),
+       c0 = optional_abstract(c0_shape, c0_dtype, op, "c0");
+  cpu::LstmArgs a{&x.t, &w_ih.t, &w_hh.t, ptr(bias), ptr(h0), ptr(c0), batch_first};
   cpu::LstmDims d = cpu::lstm_check(a, op);
   const DType dt = x.t.dtype;
   Plan p;

@@ -9,15 +9,6 @@
 namespace tc::jax {
 namespace {
 
-const Tensor* opt(const std::optional<Tensor>& t) { return t ? &*t : nullptr; }
-
-std::optional<Tensor> bias_of(ffi::RemainingArgs& rest, size_t i) {
-  if (rest.size() <= i) return std::nullopt;
-  auto b = rest.get<ffi::AnyBuffer>(i);
-  if (!b.has_value()) throw ValueError("twincore.matmul: argument 'bias': not an array");
-  return view(*b);
-}
-
 void apply_act(cpu::Act act, const Tensor& y) {
   if (act == cpu::Act::relu) cpu::relu(y, y);
   if (act == cpu::Act::tanh) cpu::tanh(y, y);
@@ -26,12 +17,13 @@ void apply_act(cpu::Act act, const Tensor& y) {
 ffi::Error matmul_fwd(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::RemainingArgs rest,
                       ffi::Result<ffi::AnyBuffer> c, int64_t trans_a, int64_t trans_b, int64_t act) {
   return guard([&] {
+    const char* op = "matmul";
     Tensor ta = view(a), tb = view(b), tc_ = view(c);
-    auto bias = bias_of(rest, 0);
-    Shape cs = cpu::matmul_check(ta, tb, opt(bias), trans_a, trans_b, "matmul");
-    check_shape("matmul", "<output>", tc_, cs);
-    run({&ta, &tb, bias ? &*bias : nullptr}, {&tc_}, [&] {
-      cpu::matmul(ta, tb, opt(bias), trans_a, trans_b, tc_);
+    std::optional<Tensor> bias = Args(rest, op).next_if_any("bias");
+    Shape cs = cpu::matmul_check(ta, tb, ptr(bias), trans_a, trans_b, op);
+    check_shape(op, "<output>", tc_, cs);
+    run({&ta, &tb, ptr(bias)}, {&tc_}, [&] {
+      cpu::matmul(ta, tb, ptr(bias), trans_a, trans_b, tc_);
       apply_act(static_cast<cpu::Act>(act), tc_);
     });
   });
@@ -50,7 +42,7 @@ ffi::Error matmul_bwd(ffi::AnyBuffer grad, ffi::AnyBuffer a, ffi::AnyBuffer b, f
     const auto fused = static_cast<cpu::Act>(act);
     OwnedTensor gact;  // grad taken through the activation
     if (fused != cpu::Act::none) {
-      auto y = bias_of(rest, 0);
+      std::optional<Tensor> y = Args(rest, op).next_if_any("y");
       if (!y) value_error(op, "y", "the forward's output is needed to take grad through the activation");
       check_input_like(op, "y", *y, ta);
       check_shape(op, "y", *y, cs);
@@ -61,18 +53,14 @@ ffi::Error matmul_bwd(ffi::AnyBuffer grad, ffi::AnyBuffer a, ffi::AnyBuffer b, f
       });
       g = gact.view;
     }
-    std::vector<Tensor> r;
-    for (size_t i = 0; i < outs.size(); ++i) {
-      auto o = outs.get<ffi::AnyBuffer>(i);
-      if (!o.has_value()) throw ValueError("twincore.matmul_backward: bad result buffer");
-      r.push_back(view(*o));
-    }
-    if (r.size() < 2) throw ValueError("twincore.matmul_backward: expected 2 or 3 results");
-    check_shape(op, "<da>", r[0], ta.shape);
-    check_shape(op, "<db>", r[1], tb.shape);
-    if (r.size() > 2) check_shape(op, "<dbias>", r[2], Shape{cs[cs.ndim - 1]});
-    run({&g, &ta, &tb}, {&r[0], &r[1], r.size() > 2 ? &r[2] : nullptr},
-        [&] { cpu::matmul_backward(g, ta, tb, trans_a, trans_b, &r[0], &r[1], r.size() > 2 ? &r[2] : nullptr); });
+    Rets rets(outs, op);
+    Tensor da = rets.next("<da>"), db = rets.next("<db>");
+    std::optional<Tensor> dbias = rets.next_if_any("<dbias>");
+    check_shape(op, "<da>", da, ta.shape);
+    check_shape(op, "<db>", db, tb.shape);
+    if (dbias) check_shape(op, "<dbias>", *dbias, Shape{cs[cs.ndim - 1]});
+    run({&g, &ta, &tb}, {&da, &db, ptr(dbias)},
+        [&] { cpu::matmul_backward(g, ta, tb, trans_a, trans_b, &da, &db, ptr(dbias)); });
   });
 }
 
@@ -104,15 +92,9 @@ pyb::dict plan(pyb::handle a_shape, pyb::handle a_dtype, pyb::handle b_shape, py
                pyb::handle activation) {
   const char* op = "matmul";
   Abstract a = abstract(a_shape, a_dtype, op, "a"), b = abstract(b_shape, b_dtype, op, "b");
-  std::optional<Abstract> bias;
-  if (!bias_shape.is_none()) bias = abstract(bias_shape, bias_dtype, op, "bias");
-  cpu::Act act = cpu::Act::none;
-  if (!activation.is_none()) {
-    if (!PyUnicode_Check(activation.ptr()))
-      type_error(op, "activation", "expected None, 'relu' or 'tanh', got ", std::string(pyb::repr(activation)));
-    act = cpu::act_from(activation.cast<std::string>(), op);
-  }
-  Shape cs = cpu::matmul_check(a.t, b.t, bias ? &bias->t : nullptr, trans_a, trans_b, op);
+  std::optional<Abstract> bias = optional_abstract(bias_shape, bias_dtype, op, "bias");
+  const cpu::Act act = py::act_from(activation, op);
+  Shape cs = cpu::matmul_check(a.t, b.t, ptr(bias), trans_a, trans_b, op);
   Plan p;
   p.output(cs, a.t.dtype);
   p.attr("trans_a", trans_a);

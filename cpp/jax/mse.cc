@@ -44,7 +44,7 @@ pyb::dict plan(pyb::handle p_shape, pyb::handle p_dtype, pyb::handle t_shape, py
                const std::string& reduction) {
   const char* op = "mse";
   Abstract pred = abstract(p_shape, p_dtype, op, "pred"), target = abstract(t_shape, t_dtype, op, "target");
-  int red = choose(op, "reduction", reduction, {"none", "mean", "sum"});
+  int red = reduction_code(op, reduction);
   Plan p;
   p.output(cpu::mse_check(pred.t, target.t, red), pred.t.dtype);
   p.attr("reduction", red);

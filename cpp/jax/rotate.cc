@@ -1,8 +1,6 @@
 // rotate (rotation + translation warp) under JAX. Rules: cpu::rotate_check (finite angles
 // and shifts are checked on the real values when the handler runs); kernels: cpu::rotate,
 // cpu::rotate_backward (d images, d angle, d translate).
-#include <cctype>
-
 #include "cpu/rotate.h"
 #include "jax/ffi_bridge.h"
 
@@ -66,29 +64,22 @@ XLA_FFI_DEFINE_HANDLER(bwd_cpu, bwd,
 TC_JAX_HANDLER("twincore_rotate", "cpu", fwd_cpu);
 TC_JAX_HANDLER("twincore_rotate_backward", "cpu", bwd_cpu);
 
-std::string lower(std::string s) {
-  for (auto& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
-
 // (images, angle, translate, interpolation, fill, fill_value, layout) -> out [like images].
 pyb::dict plan(pyb::handle i_shape, pyb::handle i_dtype, pyb::handle a_shape, pyb::handle a_dtype,
-               pyb::handle t_shape, pyb::handle t_dtype, const std::string& interpolation, const std::string& fill,
-               double fill_value, const std::string& layout) {
+               pyb::handle t_shape, pyb::handle t_dtype, pyb::handle interpolation, pyb::handle fill,
+               pyb::handle fill_value, pyb::handle layout) {
   const char* op = "rotate";
   Abstract images = abstract(i_shape, i_dtype, op, "images");
   Abstract angle = abstract(a_shape, a_dtype, op, "angle", true);
   Abstract translate = abstract(t_shape, t_dtype, op, "translate", true);
-  int interp = choose(op, "interpolation", lower(interpolation), {"bilinear", "nearest"});
-  int fl = choose(op, "fill", lower(fill), {"zeros", "constant", "nearest", "reflect"});
-  const bool nhwc = py::nhwc_from(layout, op);
-  cpu::rotate_check(images.t, angle.t, translate.t, interp, fl, nhwc);
+  const py::RotateOptions o = py::rotate_options(interpolation, fill, fill_value, layout, op);
+  cpu::rotate_check(images.t, angle.t, translate.t, o.interpolation, o.fill, o.nhwc);
   Plan p;
   p.output(images.t.shape, images.t.dtype);
-  p.attr("interpolation", interp);
-  p.attr("fill", fl);
-  p.attr_f("fill_value", fill_value);
-  p.attr("nhwc", nhwc);
+  p.attr("interpolation", o.interpolation);
+  p.attr("fill", o.fill);
+  p.attr_f("fill_value", o.fill_value);
+  p.attr("nhwc", o.nhwc);
   return p.to_py();
 }
 

@@ -36,7 +36,7 @@ pyb::dict plan(pyb::handle l_shape, pyb::handle l_dtype, pyb::handle y_shape, py
   const char* op = "softmax_cross_entropy";
   Abstract logits = abstract(l_shape, l_dtype, op, "logits");
   Abstract labels = abstract(y_shape, y_dtype, op, "labels", /*zero_backed=*/true);
-  int red = choose(op, "reduction", reduction, {"none", "mean", "sum"});
+  int red = reduction_code(op, reduction);
   Shape ls = cpu::softmax_cross_entropy_check(logits.t, labels.t, label_smoothing, red);
   Plan p;
   p.output(ls, logits.t.dtype);

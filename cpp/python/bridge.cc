@@ -6,6 +6,7 @@
 
 #include "core/dlpack.h"
 #include "core/storage.h"
+#include "cpu/activations.h"
 #include "python/dlpack_exchange.h"
 
 namespace tc::py {
@@ -45,6 +46,12 @@ std::unordered_map<PyTypeObject*, const DLPackExchangeAPI*>& exchanges() {
 }
 
 // The Python error a producer's C function set, as text (and cleared).
+// ASCII lower case (option strings: padding, rotate's interpolation and fill).
+std::string lower(std::string s) {
+  for (auto& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
 std::string take_python_error() {
   if (!PyErr_Occurred()) return "unknown error";
   pyb::error_already_set e;
@@ -253,9 +260,7 @@ std::pair<int64_t, int64_t> pair_from(pyb::handle v, const char* op, const char*
 PadSpec padding_from(pyb::handle v, const char* op, const char* name) {
   PadSpec p;
   if (PyUnicode_Check(v.ptr())) {
-    std::string s = v.cast<std::string>();
-    for (auto& c : s) c = char(std::tolower(c));
-    p.mode = choose(op, name, s, {"same", "valid"}) == 0 ? PadMode::same : PadMode::valid;
+    p.mode = choose(op, name, lower(v.cast<std::string>()), {"same", "valid"}) == 0 ? PadMode::same : PadMode::valid;
     return p;
   }
   auto hw = pair_from(v, op, name);
@@ -272,6 +277,32 @@ bool nhwc_from(pyb::handle layout, const char* op) {
 
 bool nhwc_from(const std::string& layout, const char* op) {
   return choose(op, "layout", layout, {"NCHW", "NHWC"}) == 1;
+}
+
+cpu::Act act_from(pyb::handle activation, const char* op) {
+  if (activation.is_none()) return cpu::Act::none;
+  if (!PyUnicode_Check(activation.ptr()))
+    type_error(op, "activation", "expected None, 'relu' or 'tanh', got ", std::string(pyb::repr(activation)));
+  return cpu::act_from(activation.cast<std::string>(), op);
+}
+
+const std::initializer_list<const char*> kRotateInterpolations = {"bilinear", "nearest"};
+const std::initializer_list<const char*> kRotateFills = {"zeros", "constant", "nearest", "reflect"};
+
+RotateOptions rotate_options(pyb::handle interpolation, pyb::handle fill, pyb::handle fill_value, pyb::handle layout,
+                             const char* op) {
+  RotateOptions o;
+  auto name = [&](pyb::handle h, const char* arg) {
+    if (!PyUnicode_Check(h.ptr())) type_error(op, arg, "expected a string, got ", std::string(pyb::repr(h)));
+    return lower(h.cast<std::string>());
+  };
+  o.interpolation = choose(op, "interpolation", name(interpolation, "interpolation"), kRotateInterpolations);
+  o.fill = choose(op, "fill", name(fill, "fill"), kRotateFills);
+  if (!PyFloat_Check(fill_value.ptr()) && !PyLong_Check(fill_value.ptr()))
+    type_error(op, "fill_value", "expected a float, got ", std::string(pyb::repr(fill_value)));
+  o.fill_value = fill_value.cast<double>();
+  o.nhwc = nhwc_from(layout, op);
+  return o;
 }
 
 ConvTransposeOptions conv_transpose2d_options(pyb::handle stride, pyb::handle padding, pyb::handle output_padding,

@@ -5,10 +5,16 @@
 #pragma once
 #include <pybind11/pybind11.h>
 
+#include <initializer_list>
 #include <optional>
+#include <string>
 
 #include "core/geometry.h"
 #include "core/tensor.h"
+
+namespace tc::cpu {
+enum class Act;  // cpu/activations.h
+}
 
 namespace tc::py {
 
@@ -59,6 +65,9 @@ PadSpec padding_from(pyb::handle v, const char* op, const char* name);
 bool nhwc_from(const std::string& layout, const char* op);
 // The same from a Python object: TypeError naming 'layout' when it is not a string.
 bool nhwc_from(pyb::handle layout, const char* op);
+// A fused activation: None -> none, a string -> cpu::act_from (ValueError naming 'activation'),
+// anything else a TypeError naming 'activation'.
+cpu::Act act_from(pyb::handle activation, const char* op);
 
 // conv_transpose2d's options, read the same way by its binding and its JAX plan (output_padding
 // None -> (-1, -1): the smallest output size).
@@ -69,6 +78,19 @@ struct ConvTransposeOptions {
 };
 ConvTransposeOptions conv_transpose2d_options(pyb::handle stride, pyb::handle padding, pyb::handle output_padding,
                                               pyb::handle dilation, pyb::handle layout, const char* op);
+
+// rotate's options, read the same way by its binding and its JAX plan: interpolation and fill
+// strings (any case; TypeError / ValueError naming them), fill_value a float or an int,
+// layout as nhwc_from. kRotateInterpolations / kRotateFills: the names, in code order.
+extern const std::initializer_list<const char*> kRotateInterpolations;  // bilinear 0, nearest 1
+extern const std::initializer_list<const char*> kRotateFills;           // zeros 0, constant 1, nearest 2, reflect 3
+struct RotateOptions {
+  int interpolation = 0, fill = 0;
+  double fill_value = 0.0;
+  bool nhwc = false;
+};
+RotateOptions rotate_options(pyb::handle interpolation, pyb::handle fill, pyb::handle fill_value, pyb::handle layout,
+                             const char* op);
 
 using BindFn = void (*)(pyb::module_&);
 int register_binding(BindFn fn);

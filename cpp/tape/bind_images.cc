@@ -9,9 +9,6 @@ using namespace tc;
 using tape::VarPtr;
 namespace pyb = pybind11;
 
-const std::initializer_list<const char*> kInterp = {"bilinear", "nearest"};
-const std::initializer_list<const char*> kFill = {"zeros", "constant", "nearest", "reflect"};
-
 }  // namespace
 
 TC_BIND(tape_images) {
@@ -46,8 +43,8 @@ TC_BIND(tape_images) {
                           const std::string& interpolation, const std::string& fill, double fill_value,
                           const std::string& layout) {
     const char* op = "rotate";
-    int interp = choose(op, "interpolation", interpolation, kInterp);
-    int f = choose(op, "fill", fill, kFill);
+    int interp = choose(op, "interpolation", interpolation, py::kRotateInterpolations);
+    int f = choose(op, "fill", fill, py::kRotateFills);
     bool nhwc = py::nhwc_from(layout, op);
     pyb::gil_scoped_release nogil;
     return tape::rotate(images, angle, translate, interp, f, fill_value, nhwc);

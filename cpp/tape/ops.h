@@ -37,11 +37,8 @@ VarPtr softmax_cross_entropy(const VarPtr& logits, const Tensor& labels, double 
 VarPtr binary_cross_entropy_with_logits(const VarPtr& logits, const Tensor& targets, const Tensor* pos_weight,
                                         double label_smoothing, const std::string& reduction);
 
-// For the losses: "none" | "mean" | "sum" -> the kernels' reduction codes (0, 1, 2), and a
-// copy of a constant (labels, targets) that a node keeps so the caller may reuse its array.
-inline int reduction_code(const char* op, const std::string& r) {
-  return choose(op, "reduction", r, {"none", "mean", "sum"});
-}
+// For the losses (their reduction: core/tensor.h's reduction_code): a copy of a constant
+// (labels, targets) that a node keeps so the caller may reuse its array.
 inline OwnedTensor own_copy(const Tensor& t) {
   OwnedTensor o(t.shape, t.dtype, /*zero=*/false);
   std::memcpy(o.view.data, t.data, size_t(t.numel()) * dtype_size(t.dtype));

@@ -347,6 +347,8 @@ def test_bad_input():
         (x + "K.rotate(x, 10.0, fill='wrap')", "ValueError", "rotate", "fill"),
         (x + "K.rotate(x, 10.0, fill_value='abc')", "TypeError", "rotate", "fill_value"),
         (x + "K.rotate(x, 10.0, layout='CHW')", "ValueError", "rotate", "layout"),
+        (x + "K.rotate(x, 10.0, layout=1)", "TypeError", "rotate", "layout"),
+        (x + "K.rotate_backward(x, x, 10.0, layout=None)", "TypeError", "rotate_backward", "layout"),
         (x + "K.rotate_backward(np.ones((2, 1, 4, 4), np.float32), x, 10.0)", "ValueError", "rotate_backward", "grad"),
         (x + "K.rotate_backward(x.astype(np.float64), x, 10.0)", "TypeError", "rotate_backward", "grad"),
         (x + "K.rotate_backward(x, x, np.ones(5, np.float32))", "ValueError", "rotate_backward", "angle"),

@@ -80,5 +80,7 @@ def test_bad_input_names_op_and_argument():
         tj.matmul(np.ones(5, np.float32), b)
     with raises(ValueError, "matmul", "activation"):
         tj.dense(a, b, activation="swish")
+    with raises(TypeError, "matmul", "activation"):
+        tj.dense(a, b, activation=1)
     with raises(TypeError, "matmul", "a"):
         tj.matmul(a.astype(np.int32), b.astype(np.int32))

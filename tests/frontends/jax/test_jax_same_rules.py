@@ -30,6 +30,10 @@ BAD = {  # name: (kernels call, jax call) on the same arguments
     "mse reduction": lambda m: m.mse(np.ones((2, 3), f32), np.ones((2, 3), f32), "max"),
     "rotate angle": lambda m: m.rotate(X, np.zeros(3, f32), layout="NHWC"),
     "rotate fill": lambda m: m.rotate(X, np.zeros(2, f32), fill="wrap", layout="NHWC"),
+    "rotate layout": lambda m: m.rotate(X, np.zeros(2, f32), layout="HWCN"),
+    "rotate layout type": lambda m: m.rotate(X, np.zeros(2, f32), layout=1),
+    "conv2d activation": lambda m: m.conv2d(X, W, layout="NHWC", activation="gelu"),
+    "conv2d activation type": lambda m: m.conv2d(X, W, layout="NHWC", activation=1),
     # the ops of issue 16 (sequence and GAN)
     "sigmoid dtype": lambda m: m.sigmoid(np.ones(3, np.int32)),
     "sigmoid empty": lambda m: m.sigmoid(np.ones((0, 2), f32)),
