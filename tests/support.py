@@ -2,6 +2,8 @@
 import importlib.util
 import os
 import re
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +21,16 @@ def has(module: str) -> bool:
 SANITIZE = os.environ.get("TWINCORE_SANITIZE") == "1"
 requires_torch = pytest.mark.skipif(not has("torch") or SANITIZE, reason="needs torch")
 requires_tf = pytest.mark.skipif(not has("tensorflow") or SANITIZE, reason="needs tensorflow")
+
+
+def run_keras_backend(backend: str, args: list[str], ok: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run `python *args` (a script and its arguments, or ["-c", code]) in a fresh interpreter on
+    Keras's `backend` (Keras fixes its backend when it is imported, so another one needs its own
+    process), TF's C++ logging quiet. Asserts it exited 0 and printed `ok`; returns the process."""
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    assert proc.returncode == 0 and ok in proc.stdout, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc
 
 
 # Messages with which a framework's own CPU kernel declines an input it does not support

@@ -1,6 +1,6 @@
 """Keras's own layer harness and the mixed-precision checks for every twincore Keras layer, run
 the same way on each Keras backend: in this process on TensorFlow (test_mixed_precision.py),
-in the existing torch and JAX child processes (torch_backend_run.py, jax_backend_run.py).
+in the existing torch and JAX child processes (backend_run.py).
 
 run_all(tk, impl) -> {"<Layer>/<check>": "passed" | "<error>" | "skipped: <why>"}:
 - "<Layer>/run_layer_test": keras.src.testing.TestCase.run_layer_test with its defaults, so its

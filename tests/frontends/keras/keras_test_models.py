@@ -1,4 +1,5 @@
-"""The test models, shared by the in-process tests and the torch-backend subprocess.
+"""The test models, shared by the in-process tests and the torch / JAX backend subprocess
+(backend_run.py).
 
 Built on whatever Keras backend is active; `lib` is twincore.keras (ours) or
 keras.layers / keras.losses (Keras's own, for parity).
@@ -72,3 +73,9 @@ def data(seed=0, n=48):
              "vec": rng.standard_normal((n, 6)).astype("float32")}
     fun_y = {"cls": rng.integers(0, 3, n), "reg": rng.standard_normal((n, 1)).astype("float32")}
     return seq, (fun_x, fun_y)
+
+
+def datasets(seed=0, n=48):
+    """{kind: (x, y)}: what each of the models above trains on."""
+    seq, fun = data(seed, n)
+    return {"sequential": seq, "functional": fun, "rotation": seq}

@@ -1,9 +1,6 @@
 """The GAN layers and loss of the Keras frontend (issue 16) against Keras's own:
 Conv2DTranspose, LeakyReLU, BinaryCrossentropy; a .keras round trip; and the same layers on
 Keras's torch backend (in a subprocess, since the backend is fixed at import)."""
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -15,6 +12,7 @@ import twincore.keras as tk
 from twincore.testing import randn
 
 from keras_testutil import assert_allclose
+from support import run_keras_backend
 
 
 def outputs_and_grads(layer, x):
@@ -117,9 +115,7 @@ def test_same_layers_on_keras_torch_backend():
         assert np.isfinite(hist.history["loss"]).all()
         print("ok")
     """)
-    env = {**os.environ, "KERAS_BACKEND": "torch"}
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+    run_keras_backend("torch", ["-c", script], ok="ok", timeout=300)
 
 
 def test_batch_normalization_matches_keras_in_training_and_inference():

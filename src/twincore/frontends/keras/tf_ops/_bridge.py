@@ -84,6 +84,12 @@ def tensor(x, op: str, arg: str, dtypes=FLOATS, rank=None) -> tf.Tensor:
     return x
 
 
+def check_reduction(reduction, op: str) -> None:
+    """A loss's reduction: 'none', 'mean' or 'sum' (the core's rule), else ValueError naming it."""
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"twincore.{op}: argument 'reduction': expected 'none', 'mean' or 'sum', got {reduction!r}")
+
+
 def same_dtype(x: tf.Tensor, y: tf.Tensor | None, op: str, arg: str) -> None:
     if y is not None and y.dtype != x.dtype:
         raise TypeError(f"twincore.{op}: argument '{arg}': dtype {y.dtype.name} differs from "

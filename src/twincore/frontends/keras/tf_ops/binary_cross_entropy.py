@@ -11,7 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 import twincore.kernels as K
-from twincore.frontends.keras.tf_ops._bridge import call, same_dtype, tensor
+from twincore.frontends.keras.tf_ops._bridge import call, check_reduction, same_dtype, tensor
 
 
 def binary_cross_entropy_with_logits(logits, targets, label_smoothing: float = 0.0, reduction: str = "none",
@@ -20,8 +20,7 @@ def binary_cross_entropy_with_logits(logits, targets, label_smoothing: float = 0
     logits = tensor(logits, op, "logits")
     targets = tensor(targets, op, "targets")
     same_dtype(logits, targets, op, "targets")
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"twincore.{op}: argument 'reduction': expected 'none', 'mean' or 'sum', got {reduction!r}")
+    check_reduction(reduction, op)
     pw = None if pos_weight is None else tensor(pos_weight, op, "pos_weight", rank=1)
     shape = logits.shape if reduction == "none" else tf.TensorShape([])
     s = float(label_smoothing)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 import twincore.kernels as K
-from twincore.frontends.keras.tf_ops._bridge import call, same_dtype, tensor
+from twincore.frontends.keras.tf_ops._bridge import call, check_reduction, same_dtype, tensor
 
 
 def mse(pred, target, reduction: str = "mean") -> tf.Tensor:
@@ -18,8 +18,7 @@ def mse(pred, target, reduction: str = "mean") -> tf.Tensor:
     pred = tensor(pred, op, "pred")
     target = tensor(target, op, "target")
     same_dtype(pred, target, op, "target")
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"twincore.{op}: argument 'reduction': expected 'none', 'mean' or 'sum', got {reduction!r}")
+    check_reduction(reduction, op)
     shape = pred.shape if reduction == "none" else tf.TensorShape([])
 
     @tf.custom_gradient

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 import twincore.kernels as K
-from twincore.frontends.keras.tf_ops._bridge import call, tensor
+from twincore.frontends.keras.tf_ops._bridge import call, check_reduction, tensor
 
 _INTS = (tf.int32, tf.int64)
 
@@ -22,8 +22,7 @@ def softmax_cross_entropy(logits, labels, label_smoothing: float = 0.0, reductio
     op = "softmax_cross_entropy"
     logits = tensor(logits, op, "logits", rank=2)
     labels = tensor(labels, op, "labels", dtypes=_INTS + (logits.dtype,), rank=(1, 2))
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"twincore.{op}: argument 'reduction': expected 'none', 'mean' or 'sum', got {reduction!r}")
+    check_reduction(reduction, op)
     shape = tf.TensorShape([logits.shape[0]] if reduction == "none" else [])
     s = float(label_smoothing)
 
