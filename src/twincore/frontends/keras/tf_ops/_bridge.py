@@ -84,6 +84,16 @@ def tensor(x, op: str, arg: str, dtypes=FLOATS, rank=None) -> tf.Tensor:
     return x
 
 
+def conv_inputs(x, kernel, bias, op: str) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
+    """(x, w, bias or None) of a convolution: x and w rank 4, bias rank 1, all of x's dtype."""
+    x = tensor(x, op, "x", rank=4)
+    w = tensor(kernel, op, "w", rank=4)
+    b = None if bias is None else tensor(bias, op, "bias", rank=1)
+    same_dtype(x, w, op, "w")
+    same_dtype(x, b, op, "bias")
+    return x, w, b
+
+
 def check_reduction(reduction, op: str) -> None:
     """A loss's reduction: 'none', 'mean' or 'sum' (the core's rule), else ValueError naming it."""
     if reduction not in ("none", "mean", "sum"):

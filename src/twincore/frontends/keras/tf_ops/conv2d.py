@@ -13,7 +13,7 @@ import tensorflow as tf
 
 import twincore.kernels as K
 from twincore.frontends.keras import _shapes
-from twincore.frontends.keras.tf_ops._bridge import call, same_dtype, tensor
+from twincore.frontends.keras.tf_ops._bridge import call, conv_inputs
 from twincore.frontends.keras.tf_ops.matmul import _ACT
 
 
@@ -39,11 +39,7 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1,
     if isinstance(padding, str):
         padding = padding.lower()
     act = None if activation == "linear" else activation  # fused into the kernel
-    x = tensor(x, op, "x", rank=4)
-    w = tensor(kernel, op, "w", rank=4)
-    b = None if bias is None else tensor(bias, op, "bias", rank=1)
-    same_dtype(x, w, op, "w")
-    same_dtype(x, b, op, "bias")
+    x, w, b = conv_inputs(x, kernel, bias, op)
     try:
         out = [(x.dtype, _out_shape(x, w, strides, padding, dilation, layout))]
     except (ValueError, TypeError):
