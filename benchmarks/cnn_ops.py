@@ -1,0 +1,126 @@
+"""The document CNN's training step, op by op: our kernels vs torch's own ops on the same
+shapes (NCHW, the torch bench's step), forward and backward, side by side in one process.
+
+    python benchmarks/cnn_ops.py [--quick] [--threads N] [--rounds R] [--only SUBSTR]
+
+Shapes are those of one step of bench_torch.py's CNN at batch 100 (conv 1->32 3x3 s1 same,
+relu, conv 32->64 3x3 s2 same, relu, maxpool 2, dense 3136->64, relu, dense 64->10, softmax
+cross-entropy, Adam over all parameters). Each row calls the kernel layer (twincore.kernels,
+torch tensors in and out by DLPack) against the aten op torch.nn runs for it. Prints only
+(medians of alternating rounds, ratio = torch / ours, > 1 means ours is faster).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402  (imports twincore first)
+from harness import Case, quick_flag  # noqa: E402
+
+
+def cases(torch, K, only: str = ""):
+    F = torch.nn.functional
+    aten = torch.ops.aten
+    g = torch.Generator().manual_seed(0)
+    r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+    N = 100
+    x = r(N, 1, 28, 28)
+    w1, b1 = r(32, 1, 3, 3) * 0.3, r(32) * 0.1
+    w2, b2 = r(64, 32, 3, 3) * 0.06, r(64) * 0.1
+    y1 = F.relu(F.conv2d(x, w1, b1, padding=1))
+    g1 = r(N, 32, 28, 28)
+    y2 = F.relu(F.conv2d(y1, w2, b2, stride=2, padding=1))
+    g2 = r(N, 64, 14, 14)
+    p, idx = F.max_pool2d(y2, 2, return_indices=True)
+    gp = r(N, 64, 7, 7)
+    h = r(N, 3136)
+    wd1, bd1 = r(64, 3136) * 0.02, r(64) * 0.1
+    gd1 = r(N, 64)
+    h2 = F.relu(r(N, 64))
+    wd2, bd2 = r(10, 64) * 0.1, r(10) * 0.1
+    gd2 = r(N, 10)
+    logits, labels = r(N, 10), torch.randint(0, 10, (N,), generator=g)
+    lg = logits.clone().requires_grad_()
+    params = [w1, b1, w2, b2, wd1, bd1, wd2, bd2]
+
+    def adam_ours():
+        st = adam_ours.state
+        st[0] += 1
+        for pp, gg, m, v in zip(st[1], st[2], st[3], st[4]):
+            K.adam_step(pp, gg, m, v, st[0], lr=1e-3, flavor="torch")
+    adam_ours.state = [0, [q.clone() for q in params], [q.clone() for q in params],
+                       [torch.zeros_like(q) for q in params], [torch.zeros_like(q) for q in params]]
+    tp = [q.clone().requires_grad_() for q in params]
+    for q in tp:
+        q.grad = q.detach().clone()
+    topt = torch.optim.Adam(tp, lr=1e-3)
+
+    def convb(gr, xx, ww, stride, need_x):
+        return lambda: aten.convolution_backward(gr, xx, ww, [ww.shape[0]], [stride] * 2, [1, 1], [1, 1], False,
+                                                 [0, 0], 1, [need_x, True, True])
+
+    out = [
+        Case("conv1 fwd (+bias)", "100x1x28x28 -> 32, 3x3 s1", lambda: K.conv2d(x, w1, b1, padding="same"),
+             lambda: F.conv2d(x, w1, b1, padding=1), "F.conv2d"),
+        Case("conv1 bwd (dw, db)", "100x1x28x28 -> 32, 3x3 s1",
+             lambda: K.conv2d_backward(g1, x, w1, padding="same", need_x=False, need_bias=True),
+             convb(g1, x, w1, 1, False), "aten.convolution_backward"),
+        Case("relu fwd", "100x32x28x28", lambda: K.relu(g1), lambda: F.relu(g1), "F.relu"),
+        Case("relu bwd", "100x32x28x28", lambda: K.relu_backward(g1, y1),
+             lambda: aten.threshold_backward(g1, y1, 0), "aten.threshold_backward"),
+        Case("conv2 fwd (+bias)", "100x32x28x28 -> 64, 3x3 s2", lambda: K.conv2d(y1, w2, b2, stride=2, padding="same"),
+             lambda: F.conv2d(y1, w2, b2, stride=2, padding=1), "F.conv2d"),
+        Case("conv2 bwd (dx, dw, db)", "100x32x28x28 -> 64, 3x3 s2",
+             lambda: K.conv2d_backward(g2, y1, w2, stride=2, padding="same", need_x=True, need_bias=True),
+             convb(g2, y1, w2, 2, True), "aten.convolution_backward"),
+        Case("relu fwd", "100x64x14x14", lambda: K.relu(g2), lambda: F.relu(g2), "F.relu"),
+        Case("maxpool fwd (+indices)", "100x64x14x14, 2x2", lambda: K.max_pool2d(y2, 2, return_indices=True),
+             lambda: F.max_pool2d(y2, 2, return_indices=True), "F.max_pool2d"),
+        Case("maxpool bwd", "100x64x14x14, 2x2", lambda: K.max_pool2d_backward(gp, idx, tuple(y2.shape)),
+             lambda: aten.max_pool2d_with_indices_backward(gp, y2, [2, 2], [2, 2], [0, 0], [1, 1], False, idx),
+             "aten.max_pool2d_with_indices_backward"),
+        Case("dense1 fwd (+bias)", "100x3136 -> 64", lambda: K.matmul(h, wd1, bd1, trans_b=True),
+             lambda: F.linear(h, wd1, bd1), "F.linear"),
+        Case("dense1 bwd (dx, dw, db)", "100x3136 -> 64",
+             lambda: K.matmul_backward(gd1, h, wd1, trans_b=True, need_bias=True),
+             lambda: (gd1 @ wd1, gd1.t() @ h, gd1.sum(0)), "mm, mm, sum"),
+        Case("dense2 fwd (+bias)", "100x64 -> 10", lambda: K.matmul(h2, wd2, bd2, trans_b=True),
+             lambda: F.linear(h2, wd2, bd2), "F.linear"),
+        Case("dense2 bwd (dx, dw, db)", "100x64 -> 10",
+             lambda: K.matmul_backward(gd2, h2, wd2, trans_b=True, need_bias=True),
+             lambda: (gd2 @ wd2, gd2.t() @ h2, gd2.sum(0)), "mm, mm, sum"),
+        Case("softmax CE fwd+grad", "100x10", lambda: K.softmax_cross_entropy(logits, labels),
+             lambda: torch.autograd.grad(F.cross_entropy(lg, labels), lg), "F.cross_entropy + autograd"),
+        Case("Adam step, 8 params", "220K floats", adam_ours, lambda: topt.step(), "optim.Adam (foreach)"),
+    ]
+    return [c for c in out if only in c.op]
+
+
+def main(argv):
+    import torch
+
+    import twincore.kernels as K
+
+    argv = quick_flag(argv)
+    threads = int(argv[argv.index("--threads") + 1]) if "--threads" in argv else (os.cpu_count() or 1)
+    rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 3
+    only = argv[argv.index("--only") + 1] if "--only" in argv else ""
+    torch.set_num_threads(threads)
+    K.set_num_threads(threads)
+    load = os.getloadavg()[0]
+    print(f"cnn_ops: {threads} threads, load average {load:.1f} at start")
+    print("| op | shape | ours (ms) | torch | torch (ms) | torch / ours |\n|---|---|---:|---|---:|---:|")
+    tot_o = tot_r = 0.0
+    for c in cases(torch, K, only):
+        o, r = harness.measure(c, rounds)
+        tot_o += o
+        tot_r += r
+        print(f"| {c.op} | {c.shape} | {o * 1e3:.3f} | {c.ref_name} | {r * 1e3:.3f} | {r / o:.2f}x |", flush=True)
+    print(f"| sum | | {tot_o * 1e3:.3f} | | {tot_r * 1e3:.3f} | {tot_r / tot_o:.2f}x |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
