@@ -1,19 +1,24 @@
 """The document CNN's training step, op by op: our kernels vs torch's own ops on the same
 shapes (NCHW, the torch bench's step), forward and backward, side by side in one process.
 
-    python benchmarks/cnn_ops.py [--quick] [--threads N] [--rounds R] [--only SUBSTR]
+    python benchmarks/cnn_ops.py [--quick] [--threads N] [--rounds R] [--only SUBSTR] [--cpu-time]
 
 Shapes are those of one step of bench_torch.py's CNN at batch 100 (conv 1->32 3x3 s1 same,
 relu, conv 32->64 3x3 s2 same, relu, maxpool 2, dense 3136->64, relu, dense 64->10, softmax
 cross-entropy, Adam over all parameters). Each row calls the kernel layer (twincore.kernels,
 torch tensors in and out by DLPack) against the aten op torch.nn runs for it. Prints only
-(medians of alternating rounds, ratio = torch / ours, > 1 means ours is faster).
+(medians of alternating rounds, ratio = torch / ours, > 1 means ours is faster). The last row is the
+whole step of bench_torch.py (our modules + Adam vs torch.nn + optim.Adam). --cpu-time times
+process CPU time instead of wall time (use with --threads 1 on a loaded machine: another
+engineer's job then inflates wall time, much less the CPU time of one thread).
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -96,7 +101,29 @@ def cases(torch, K, only: str = ""):
              lambda: torch.autograd.grad(F.cross_entropy(lg, labels), lg), "F.cross_entropy + autograd"),
         Case("Adam step, 8 params", "220K floats", adam_ours, lambda: topt.step(), "optim.Adam (foreach)"),
     ]
+    from bench_torch import cnn_cases
+
+    out += cnn_cases(torch)
     return [c for c in out if only in c.op]
+
+
+def measure(case: Case, rounds: int, clock) -> tuple[float, float]:
+    """harness.measure with a choice of clock: medians of alternating rounds of ours / torch."""
+    def med(fn):
+        n = 1 if harness.QUICK else 7
+        for _ in range(1 if harness.QUICK else 3):
+            fn()
+        times = []
+        for _ in range(n):
+            t0 = clock()
+            fn()
+            times.append(clock() - t0)
+        return statistics.median(times)
+    ours, ref = [], []
+    for _ in range(1 if harness.QUICK else rounds):
+        ours.append(med(case.ours))
+        ref.append(med(case.ref))
+    return statistics.median(ours), statistics.median(ref)
 
 
 def main(argv):
@@ -111,15 +138,17 @@ def main(argv):
     torch.set_num_threads(threads)
     K.set_num_threads(threads)
     load = os.getloadavg()[0]
-    print(f"cnn_ops: {threads} threads, load average {load:.1f} at start")
+    clock = "CPU time" if "--cpu-time" in argv else "wall time"
+    print(f"cnn_ops: {threads} threads, {clock}, load average {load:.1f} at start")
     print("| op | shape | ours (ms) | torch | torch (ms) | torch / ours |\n|---|---|---:|---|---:|---:|")
     tot_o = tot_r = 0.0
     for c in cases(torch, K, only):
-        o, r = harness.measure(c, rounds)
-        tot_o += o
-        tot_r += r
+        o, r = measure(c, rounds, time.process_time if "--cpu-time" in argv else time.perf_counter)
+        if c.op.startswith("document CNN"):
+            print(f"| sum of the ops above | | {tot_o * 1e3:.3f} | | {tot_r * 1e3:.3f} | {tot_r / tot_o:.2f}x |")
+        else:
+            tot_o, tot_r = tot_o + o, tot_r + r
         print(f"| {c.op} | {c.shape} | {o * 1e3:.3f} | {c.ref_name} | {r * 1e3:.3f} | {r / o:.2f}x |", flush=True)
-    print(f"| sum | | {tot_o * 1e3:.3f} | | {tot_r * 1e3:.3f} | {tot_r / tot_o:.2f}x |")
 
 
 if __name__ == "__main__":
