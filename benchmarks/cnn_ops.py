@@ -1,7 +1,7 @@
 """The document CNN's training step, op by op: our kernels vs torch's own ops on the same
 shapes (NCHW, the torch bench's step), forward and backward, side by side in one process.
 
-    python benchmarks/cnn_ops.py [--quick] [--threads N] [--rounds R] [--only SUBSTR] [--cpu-time]
+    python benchmarks/cnn_ops.py [--quick] [--threads N] [--rounds R] [--only SUBSTR] [--cpu-time] [--tf]
 
 Shapes are those of one step of bench_torch.py's CNN at batch 100 (conv 1->32 3x3 s1 same,
 relu, conv 32->64 3x3 s2 same, relu, maxpool 2, dense 3136->64, relu, dense 64->10, softmax
@@ -11,6 +11,8 @@ torch tensors in and out by DLPack) against the aten op torch.nn runs for it. Pr
 whole step of bench_torch.py (our modules + Adam vs torch.nn + optim.Adam). --cpu-time times
 process CPU time instead of wall time (use with --threads 1 on a loaded machine: another
 engineer's job then inflates wall time, much less the CPU time of one thread).
+--tf: the Keras side instead: our NHWC kernels (numpy in and out, no bridge) vs the TF ops
+Keras's own layers run (tf.function, oneDNN where TF has it), conv layers with their fused relu.
 """
 
 from __future__ import annotations
@@ -107,6 +109,75 @@ def cases(torch, K, only: str = ""):
     return [c for c in out if only in c.op]
 
 
+def tf_cases(K, only: str = ""):
+    """The Keras model's conv and pool ops, NHWC: our kernels vs TF's, same shapes as cases()."""
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    N = 100
+    x, w1, b1 = f(N, 28, 28, 1), f(3, 3, 1, 32) * 0.3, f(32) * 0.1
+    y1 = np.asarray(K.conv2d(x, w1, b1, padding="same", layout="NHWC", activation="relu"))
+    w2, b2 = f(3, 3, 32, 64) * 0.06, f(64) * 0.1
+    y2 = np.asarray(K.conv2d(y1, w2, b2, stride=2, padding="same", layout="NHWC", activation="relu"))
+    g1, g2, gp = f(N, 28, 28, 32), f(N, 14, 14, 64), f(N, 7, 7, 64)
+    _, idx = K.max_pool2d(y2, 2, layout="NHWC", return_indices=True)
+    tx, tw1, tb1, ty1, tw2, tb2, ty2, tg1, tg2, tgp = map(tf.constant, (x, w1, b1, y1, w2, b2, y2, g1, g2, gp))
+    raw = tf.raw_ops
+
+    @tf.function
+    def conv1_fwd():
+        return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(tx, tw1, 1, "SAME"), tb1))
+
+    @tf.function
+    def conv1_bwd():
+        gg = raw.ReluGrad(gradients=tg1, features=ty1)
+        return (raw.Conv2DBackpropFilter(input=tx, filter_sizes=[3, 3, 1, 32], out_backprop=gg, strides=[1, 1, 1, 1],
+                                         padding="SAME"), tf.reduce_sum(gg, [0, 1, 2]))
+
+    @tf.function
+    def conv2_fwd():
+        return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(ty1, tw2, 2, "SAME"), tb2))
+
+    @tf.function
+    def conv2_bwd():
+        gg = raw.ReluGrad(gradients=tg2, features=ty2)
+        s = [1, 2, 2, 1]
+        return (raw.Conv2DBackpropFilter(input=ty1, filter_sizes=[3, 3, 32, 64], out_backprop=gg, strides=s,
+                                         padding="SAME"),
+                raw.Conv2DBackpropInput(input_sizes=[N, 28, 28, 32], filter=tw2, out_backprop=gg, strides=s,
+                                        padding="SAME"), tf.reduce_sum(gg, [0, 1, 2]))
+
+    @tf.function
+    def pool_fwd():
+        return tf.nn.max_pool2d(ty2, 2, 2, "VALID")
+
+    @tf.function
+    def pool_bwd():
+        return raw.MaxPoolGrad(orig_input=ty2, orig_output=tf.nn.max_pool2d(ty2, 2, 2, "VALID"), grad=tgp,
+                               ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="VALID")
+
+    out = [
+        Case("conv1 fwd (+bias, relu)", "100x28x28x1 -> 32, 3x3 s1",
+             lambda: K.conv2d(x, w1, b1, padding="same", layout="NHWC", activation="relu"), conv1_fwd, "tf.nn"),
+        Case("conv1 bwd (dw, db, relu)", "100x28x28x1 -> 32, 3x3 s1",
+             lambda: K.conv2d_backward(g1, x, w1, padding="same", layout="NHWC", need_x=False, need_bias=True, y=y1,
+                                       activation="relu"), conv1_bwd, "ReluGrad, Conv2DBackpropFilter, sum"),
+        Case("conv2 fwd (+bias, relu)", "100x28x28x32 -> 64, 3x3 s2",
+             lambda: K.conv2d(y1, w2, b2, stride=2, padding="same", layout="NHWC", activation="relu"), conv2_fwd,
+             "tf.nn"),
+        Case("conv2 bwd (dx, dw, db, relu)", "100x28x28x32 -> 64, 3x3 s2",
+             lambda: K.conv2d_backward(g2, y1, w2, stride=2, padding="same", layout="NHWC", need_bias=True, y=y2,
+                                       activation="relu"), conv2_bwd, "ReluGrad, Conv2DBackprop{Filter,Input}, sum"),
+        Case("maxpool fwd (+indices)", "100x14x14x64, 2x2",
+             lambda: K.max_pool2d(y2, 2, layout="NHWC", return_indices=True), pool_fwd, "tf.nn.max_pool2d"),
+        Case("maxpool bwd", "100x14x14x64, 2x2", lambda: K.max_pool2d_backward(gp, idx, y2.shape, layout="NHWC"),
+             pool_bwd, "MaxPoolGrad (+ its forward)"),
+    ]
+    return [c for c in out if only in c.op]
+
+
 def measure(case: Case, rounds: int, clock) -> tuple[float, float]:
     """harness.measure with a choice of clock: medians of alternating rounds of ours / torch."""
     def med(fn):
@@ -137,12 +208,18 @@ def main(argv):
     only = argv[argv.index("--only") + 1] if "--only" in argv else ""
     torch.set_num_threads(threads)
     K.set_num_threads(threads)
+    if "--tf" in argv:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
     load = os.getloadavg()[0]
     clock = "CPU time" if "--cpu-time" in argv else "wall time"
     print(f"cnn_ops: {threads} threads, {clock}, load average {load:.1f} at start")
-    print("| op | shape | ours (ms) | torch | torch (ms) | torch / ours |\n|---|---|---:|---|---:|---:|")
+    ref = "TF" if "--tf" in argv else "torch"
+    print(f"| op | shape | ours (ms) | {ref} | {ref} (ms) | {ref} / ours |\n|---|---|---:|---|---:|---:|")
     tot_o = tot_r = 0.0
-    for c in cases(torch, K, only):
+    for c in tf_cases(K, only) if "--tf" in argv else cases(torch, K, only):
         o, r = measure(c, rounds, time.process_time if "--cpu-time" in argv else time.perf_counter)
         if c.op.startswith("document CNN"):
             print(f"| sum of the ops above | | {tot_o * 1e3:.3f} | | {tot_r * 1e3:.3f} | {tot_r / tot_o:.2f}x |")
