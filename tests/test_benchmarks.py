@@ -24,6 +24,8 @@ ENTRIES = [  # (script, arguments, modules it needs)
     ("gemm_ratio.py", ["--quick"], []),
     ("ce_ratio.py", ["--quick"], ["torch"]),
     ("dense_ratio.py", ["--quick"], ["torch"]),
+    ("cnn_ops.py", ["--quick"], ["torch"]),
+    ("cnn_ops.py", ["--quick", "--tf", "--cpu-time"], ["torch", "tensorflow"]),
 ]
 
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "core/dispatch.h"
@@ -669,6 +670,188 @@ bool nhwc_direct(const Dims& d, bool nhwc) {
          d.KK * d.O * int64_t(sizeof(T)) <= (int64_t(256) << 10);
 }
 
+// NCHW convs the NHWC direct kernels can run (also C a multiple of 64 bytes, for their dx):
+// each image is transposed to a zero-padded NHWC copy in cache, the NHWC kernels run on it
+// and the result is transposed back. The transposes move less data than im2col's KK x OHW
+// patch matrix, there is no GEMM packing per image, and every sum is taken in the NHWC
+// path's order, so both layouts give the same bits (tests/kernels/test_conv2d.py).
+template <typename T>
+bool nchw_via_nhwc(const Dims& d) {
+  return nhwc_direct<T>(d, true) && (d.C * int64_t(sizeof(T))) % 64 == 0;
+}
+
+// An 8 x 8 float block: dst[j * ldd + i] = src[i * lds + j], in registers. Three butterfly
+// stages; stage b swaps the off-diagonal b x b blocks of each 2b x 2b block.
+typedef float V8f __attribute__((vector_size(32)));
+typedef int V8i __attribute__((vector_size(32)));
+template <int B>
+TC_INLINE void swap_blocks(V8f* r) {
+  constexpr V8i lo = {0 & B ? 8 + 0 - B : 0, 1 & B ? 8 + 1 - B : 1, 2 & B ? 8 + 2 - B : 2, 3 & B ? 8 + 3 - B : 3,
+                      4 & B ? 8 + 4 - B : 4, 5 & B ? 8 + 5 - B : 5, 6 & B ? 8 + 6 - B : 6, 7 & B ? 8 + 7 - B : 7};
+  constexpr V8i hi = {0 & B ? 8 : 0 + B, 1 & B ? 9 : 1 + B, 2 & B ? 10 : 2 + B, 3 & B ? 11 : 3 + B,
+                      4 & B ? 12 : 4 + B, 5 & B ? 13 : 5 + B, 6 & B ? 14 : 6 + B, 7 & B ? 15 : 7 + B};
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i)
+    if (!(i & B)) {
+      const V8f a = r[i], b = r[i + B];
+      r[i] = __builtin_shuffle(a, b, lo);
+      r[i + B] = __builtin_shuffle(a, b, hi);
+    }
+}
+TC_INLINE void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  V8f r[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) r[i] = vload<V8f>(src + i * lds);
+  swap_blocks<4>(r);
+  swap_blocks<2>(r);
+  swap_blocks<1>(r);
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) vstore(dst + i * ldd, r[i]);
+}
+
+// dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: float in 8 x 8 register
+// blocks, the rest (and double) in 16 x 16 tiles (a plain strided walk over an image
+// misses L1 on every access).
+template <typename T>
+TC_INLINE void transpose(const T* __restrict src, int64_t lds, T* __restrict dst, int64_t ldd, int64_t rows,
+                         int64_t cols) {
+  int64_t r0 = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    for (; r0 + 8 <= rows; r0 += 8) {
+      int64_t j = 0;
+      for (; j + 8 <= cols; j += 8) transpose8x8(src + r0 * lds + j, lds, dst + j * ldd + r0, ldd);
+      for (; j < cols; ++j)
+        for (int64_t i = r0; i < r0 + 8; ++i) dst[j * ldd + i] = src[i * lds + j];
+    }
+  }
+  constexpr int64_t B = 16;
+  for (int64_t i0 = r0; i0 < rows; i0 += B)
+    for (int64_t j0 = 0; j0 < cols; j0 += B) {
+      const int64_t i1 = std::min(rows, i0 + B), j1 = std::min(cols, j0 + B);
+      for (int64_t j = j0; j < j1; ++j)
+        for (int64_t i = i0; i < i1; ++i) dst[j * ldd + i] = src[i * lds + j];
+    }
+}
+
+// One NCHW image x [C, IH, IW] -> the zero-padded NHWC copy xp [PH, PW, C].
+template <typename T>
+TC_INLINE void pad_nchw_as_nhwc(const T* x, T* xp, const Window2d& g, int64_t C, int64_t PW) {
+  const int64_t PH = g.ih + g.pad_top + g.pad_bottom;
+  std::fill(xp, xp + PH * PW * C, T(0));
+  for (int64_t ih = 0; ih < g.ih; ++ih)
+    transpose(x + ih * g.iw, g.ih * g.iw, xp + ((ih + g.pad_top) * PW + g.pad_left) * C, C, C, g.iw);
+}
+
+// The padded NHWC gradient dxp [PH, PW, C] -> one NCHW image dx [C, IH, IW] (padding dropped).
+template <typename T>
+TC_INLINE void unpad_nhwc_as_nchw(const T* dxp, T* dx, const Window2d& g, int64_t C, int64_t PW) {
+  for (int64_t ih = 0; ih < g.ih; ++ih)
+    transpose(dxp + ((ih + g.pad_top) * PW + g.pad_left) * C, C, dx + ih * g.iw, g.ih * g.iw, g.iw, C);
+}
+
+#define TC_TRANSPOSE_KERNELS(T)                                                                          \
+  TC_ISA_FN(k_transpose, (const T* src, int64_t lds, T* dst, int64_t ldd, int64_t rows, int64_t cols),   \
+            (src, lds, dst, ldd, rows, cols), { transpose(src, lds, dst, ldd, rows, cols); })            \
+  TC_ISA_FN(k_pad_nchw_as_nhwc, (const T* x, T* xp, const Window2d& g, int64_t C, int64_t PW),          \
+            (x, xp, g, C, PW), { pad_nchw_as_nhwc(x, xp, g, C, PW); })                                   \
+  TC_ISA_FN(k_unpad_nhwc_as_nchw, (const T* dxp, T* dx, const Window2d& g, int64_t C, int64_t PW),      \
+            (dxp, dx, g, C, PW), { unpad_nhwc_as_nchw(dxp, dx, g, C, PW); })
+TC_TRANSPOSE_KERNELS(float)
+TC_TRANSPOSE_KERNELS(double)
+#undef TC_TRANSPOSE_KERNELS
+
+// OIHW w [O, C, KH, KW] -> HWIO [KH, KW, C, O] (to_hwio) and back (from_hwio).
+template <typename T>
+std::vector<T> to_hwio(const T* w, const Window2d& g, int64_t C, int64_t O) {
+  std::vector<T> out(g.kh * g.kw * C * O);
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t kh = 0; kh < g.kh; ++kh)
+        for (int64_t kw = 0; kw < g.kw; ++kw) out[((kh * g.kw + kw) * C + c) * O + o] = w[((o * C + c) * g.kh + kh) * g.kw + kw];
+  return out;
+}
+template <typename T>
+void from_hwio(const T* hwio, T* w, const Window2d& g, int64_t C, int64_t O) {
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t kh = 0; kh < g.kh; ++kh)
+        for (int64_t kw = 0; kw < g.kw; ++kw) w[((o * C + c) * g.kh + kh) * g.kw + kw] = hwio[((kh * g.kw + kw) * C + c) * O + o];
+}
+
+// The NCHW forward on the NHWC direct kernel, image by image (see nchw_via_nhwc).
+template <typename T>
+void forward_nchw_via_nhwc(const T* X, const T* W, const T* B, T* Y, const Window2d& g, const Dims& d, Act act) {
+  const PaddedNhwc pad(g, d, true);
+  const std::vector<T> Wh = to_hwio(W, g, d.C, d.O);
+  over_batch(d.N, 1, parts_for(d.N, 1), [&](int64_t, int64_t n0, int64_t n1) {
+    auto xp = scratch<T>(pad.size);
+    auto yh = scratch<T>(d.ysize);
+    for (int64_t n = n0; n < n1; ++n) {
+      k_pad_nchw_as_nhwc(X + n * d.xsize, xp.get(), g, d.C, pad.PW);
+      k_nhwc_direct_fwd(xp.get(), pad.base.data(), pad.off.data(), Wh.data(), B, yh.get(), d.OHW, d.KK, d.O);
+      act_inplace(act, yh.get(), d.ysize);
+      k_transpose(yh.get(), d.O, Y + n * d.ysize, d.OHW, d.OHW, d.O);
+    }
+  });
+}
+
+// The NCHW backward on the NHWC direct kernels: the same groups, parts, kernels and order of
+// sums as the NHWC path (backward below), so dx, dw and dbias are its bits, transposed.
+template <typename T>
+void backward_nchw_via_nhwc(const T* G, const T* X, const T* W, const T* Yf, T* DX, T* DW, T* DB,
+                            const Window2d& g, const Dims& d, Act act) {
+  const PaddedNhwc pad(g, d, true);
+  const int64_t wsize = d.KK * d.O;
+  const int64_t grp = group_of<T>(d, true);
+  const int64_t parts = parts_for(d.N, grp);
+  const std::vector<T> Wh = to_hwio(W, g, d.C, d.O);  // [KK, O]
+  std::vector<T> Wt(DX ? wsize : 0);                  // its transpose [O, KK]
+  for (int64_t k = 0; DX && k < d.KK; ++k)
+    for (int64_t o = 0; o < d.O; ++o) Wt[o * d.KK + k] = Wh[k * d.O + o];
+  std::vector<T> dw_parts(DW ? parts * wsize : 0);  // HWIO, one per part
+  std::vector<double> db_parts(DB ? parts * d.O : 0, 0.0);
+  over_batch(d.N, grp, parts, [&](int64_t p, int64_t n0, int64_t n1) {
+    T* acc = DW ? dw_parts.data() + p * wsize : nullptr;
+    double* db = DB ? db_parts.data() + p * d.O : nullptr;
+    auto xp = scratch<T>(DW ? pad.size : 0);
+    auto dxp = scratch<T>(DX ? pad.size : 0);
+    auto ga = scratch<T>(Yf ? d.ysize : 0);  // grad through the activation, NCHW
+    auto gt = scratch<T>(d.ysize);           // ... transposed to [OHW, O]
+    for (int64_t n = n0; n < n1; ++n) {
+      const T* gn = G + n * d.ysize;
+      if (Yf) {
+        act_backward(act, gn, Yf + n * d.ysize, ga.get(), d.ysize);
+        gn = ga.get();
+      }
+      k_transpose(gn, d.OHW, gt.get(), d.O, d.O, d.OHW);
+      if (DW) {
+        k_pad_nchw_as_nhwc(X + n * d.xsize, xp.get(), g, d.C, pad.PW);
+        k_nhwc_direct_dw(xp.get(), pad.base.data(), pad.off.data(), gt.get(), acc, d.OHW, d.KK, d.O);
+      }
+      if (DX) {
+        std::fill(dxp.get(), dxp.get() + pad.size, T(0));
+        k_nhwc_direct_dx(gt.get(), Wt.data(), dxp.get(), pad.base.data(), pad.off.data(), d.OHW, d.KK, d.O);
+        k_unpad_nhwc_as_nchw(dxp.get(), DX + n * d.xsize, g, d.C, pad.PW);
+      }
+      if (db) k_bias_grad(true, gt.get(), d.OHW, d.O, db);
+    }
+  });
+  if (DW) {  // part 0 + part 1 + ... in the NHWC path's order, then to OIHW
+    T* out = dw_parts.data();
+    for (int64_t p = 1; p < parts; ++p) {
+      const T* src = dw_parts.data() + p * wsize;
+      for (int64_t i = 0; i < wsize; ++i) out[i] += src[i];
+    }
+    from_hwio(out, DW, g, d.C, d.O);
+  }
+  if (DB)
+    for (int64_t o = 0; o < d.O; ++o) {
+      double s = 0;
+      for (int64_t p = 0; p < parts; ++p) s += db_parts[p * d.O + o];
+      DB[o] = T(s);
+    }
+}
+
 template <typename T>
 void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, bool nhwc,
              const Tensor& y, Act act) {
@@ -677,6 +860,10 @@ void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2
   const T* W = w.ptr<T>();
   const T* B = bias ? bias->ptr<T>() : nullptr;
   T* Y = y.ptr<T>();
+  if (!nhwc && nchw_via_nhwc<T>(d)) {
+    forward_nchw_via_nhwc(X, W, B, Y, g, d, act);
+    return;
+  }
   const KwRanges kwr(g);
   const PaddedNhwc pad(g, d, nhwc);
   if (nhwc_direct<T>(d, nhwc)) {
@@ -731,6 +918,11 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
   const T* X = x.ptr<T>();
   const T* W = w.ptr<T>();
   T* DX = dx ? dx->ptr<T>() : nullptr;
+  if (!nhwc && nchw_via_nhwc<T>(d)) {
+    backward_nchw_via_nhwc(G, X, W, Yf, DX, dw ? dw->ptr<T>() : nullptr, dbias ? dbias->ptr<T>() : nullptr, g, d,
+                           act);
+    return;
+  }
   const int64_t wsize = d.KK * d.O;
   const int64_t grp = group_of<T>(d, nhwc);
   const int64_t parts = parts_for(d.N, grp);

@@ -381,3 +381,37 @@ def test_fused_activation_bad_input():
         ("K.conv2d_backward(g, x, w, y=g.astype(np.float64), activation='relu')", "TypeError", "conv2d_backward", "y"),
         ("K.conv2d_backward(g, x, w, y=g, activation='sigmoid')", "ValueError", "conv2d_backward", "activation"),
     ], setup=setup)
+
+
+NCHW_VIA_NHWC_CASES = [  # C a multiple of 64 bytes, O >= 16, KK >= 16: NCHW runs the NHWC direct kernels
+    (dict(n=5, c=32, h=11, w=10, o=20, kh=3, kw=3, stride=2, padding="same", dilation=1), np.float32),
+    (dict(n=3, c=16, h=9, w=7, o=33, kh=2, kw=3, stride=1, padding=(1, 2), dilation=(2, 1)), np.float32),
+    (dict(n=4, c=8, h=6, w=9, o=16, kh=3, kw=3, stride=(1, 2), padding=1, dilation=1), np.float64),
+]
+
+
+@pytest.mark.parametrize("k", range(len(NCHW_VIA_NHWC_CASES)))
+@pytest.mark.parametrize("activation", [None, "relu"])
+def test_nchw_on_the_nhwc_direct_kernels(k, activation, isa):
+    # Such NCHW convs transpose each image to NHWC and back around the NHWC direct kernels,
+    # with the NHWC path's groups and order of sums: the same bits as an NHWC call, and the
+    # reference's values (8x8 transpose blocks with row and column tails: 11x10, 9x7, 6x9).
+    cfg, dtype = NCHW_VIA_NHWC_CASES[k]
+    x, w, b = _data(cfg, "NCHW", dtype, seed=21)
+    xh, wh = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), np.ascontiguousarray(w.transpose(2, 3, 1, 0))
+    y = K.conv2d(x, w, b, activation=activation, **_args(cfg))
+    yh = K.conv2d(xh, wh, b, layout="NHWC", activation=activation, **_args(cfg))
+    np.testing.assert_array_equal(y, yh.transpose(0, 3, 1, 2), err_msg=f"forward ({isa})")
+    yr = np.asarray(ref.conv2d(x, w, b, **_args(cfg)))
+    _close(y, np.maximum(yr, 0) if activation else yr, dtype, f"forward {cfg} ({isa})")
+    g = randn(y.shape, dtype, seed=22)
+    got = K.conv2d_backward(g, x, w, need_bias=True, y=y if activation else None, activation=activation,
+                            **_args(cfg))
+    goth = K.conv2d_backward(np.ascontiguousarray(g.transpose(0, 2, 3, 1)), xh, wh, layout="NHWC", need_bias=True,
+                             y=yh if activation else None, activation=activation, **_args(cfg))
+    np.testing.assert_array_equal(got[0], goth[0].transpose(0, 3, 1, 2), err_msg=f"dx ({isa})")
+    np.testing.assert_array_equal(got[1], goth[1].transpose(3, 2, 0, 1), err_msg=f"dw ({isa})")
+    np.testing.assert_array_equal(got[2], goth[2], err_msg=f"db ({isa})")
+    gr = g * (y > 0) if activation else g
+    for a, r, name in zip(got, ref.conv2d_backward(gr, x, w, **_args(cfg)), ("dx", "dw", "db")):
+        _close(a, r, dtype, f"{name} {cfg} ({isa})")

@@ -172,3 +172,22 @@ def test_bad_input():
         ("K.max_pool2d_backward(np.ones((1, 2, 2)), np.zeros((1, 2, 2), np.int64), (1, 1, 4, 4))",
          "ValueError", "max_pool2d_backward", "grad"),
     ])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nchw_2x2_stride_2_ties_nans_and_odd_sizes(dtype, isa):
+    # The 2x2 stride-2 NCHW pool has its own loop: ties go to the first cell, a NaN makes the
+    # window NaN with the index of its last NaN, -inf windows keep the first cell; an odd last
+    # row/column is dropped.
+    rng = np.random.default_rng(5)
+    x = rng.integers(-2, 3, size=(3, 4, 9, 11)).astype(dtype)  # many ties
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = np.nan  # two NaNs in one window: the later one's index
+    x[1, 2, 2:4, 2:4] = -np.inf
+    x[2, 3, 5, 7] = np.nan
+    y, idx = K.max_pool2d(x, 2, return_indices=True)
+    yr, ir = ref.max_pool2d(x, 2)
+    assert_close(y, yr, rtol=0, atol=0, what=f"values ({isa})")
+    finite = ~np.isnan(yr)  # the reference takes a window's first NaN, torch and we its last
+    np.testing.assert_array_equal(idx[finite], ir[finite], err_msg=f"indices ({isa})")
+    assert idx[0, 0, 0, 0] == 1 * 11 + 0 and idx[2, 3, 2, 3] == 5 * 11 + 7 and idx[1, 2, 1, 1] == 2 * 11 + 2 and np.isnan(y[2, 3, 2, 3])
+    assert_close(K.max_pool2d(x, 2), yr, rtol=0, atol=0, what=f"without indices ({isa})")
