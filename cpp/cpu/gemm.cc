@@ -16,6 +16,9 @@
 // Micro-kernels: AVX-512 (f32 8x32, f64 8x16), AVX2+FMA (f32 6x16, f64 6x8), a
 // portable C++ one, and one-vector-wide tall tiles for narrow N; chosen at run
 // time from tc::cpu_isa().
+// Few rows times a transposed B (F.linear's x @ W^T, float32, AVX2/AVX-512) skip the B
+// packing: gemm_wt reads W's rows in place and sums every element in the packed path's
+// order, so both weight layouts (torch's W[out,in], Keras's kernel[in,out]) give the same bits.
 #include "cpu/gemm.h"
 
 #include <immintrin.h>
