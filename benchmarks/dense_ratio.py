@@ -1,7 +1,13 @@
 """Dense forward (x @ w.T + b, torch tensors) vs torch's F.linear: CPU time, one thread.
 
     python benchmarks/dense_ratio.py [--rounds 7] [--quick]
-    ATEN_CPU_CAPABILITY=avx2 TWINCORE_ISA=avx2 python benchmarks/dense_ratio.py   # both on AVX2
+    TWINCORE_ISA=avx2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+        python benchmarks/dense_ratio.py                                        # both on AVX2
+
+torch's float32 F.linear on CPU is MKL's SGEMM (MKL_VERBOSE=1 shows it; ONEDNN_VERBOSE=1 shows
+no oneDNN call, so ONEDNN_MAX_CPU_ISA does not apply): MKL_ENABLE_INSTRUCTIONS caps its ISA,
+ATEN_CPU_CAPABILITY only ATen's own kernels. On the AMD EPYC (Zen 4) of RESULTS.md, F.linear's
+time was the same with MKL_ENABLE_INSTRUCTIONS unset, AVX2, AVX512 or SSE4_2.
 
 The document models' dense shapes. Each round times ours (twincore.kernels.matmul with
 trans_b, the torch frontend's linear without autograd) then F.linear under no_grad, per
@@ -48,7 +54,8 @@ def main(argv: list[str]) -> None:
         rounds = 1
     rng = np.random.default_rng(0)
     print(f"# dense fwd, 1 thread, CPU time; load {os.getloadavg()[0]:.1f}; torch ISA "
-          f"{torch.backends.cpu.get_cpu_capability()}\n# {machine()}")
+          f"{torch.backends.cpu.get_cpu_capability()}, MKL_ENABLE_INSTRUCTIONS="
+          f"{os.environ.get('MKL_ENABLE_INSTRUCTIONS', '(unset)')}\n# {machine()}")
     for batch, fin, fout in SHAPES:
         x = torch.from_numpy(rng.standard_normal((batch, fin)).astype(np.float32))
         w = torch.from_numpy((rng.standard_normal((fout, fin)) * 0.05).astype(np.float32))
