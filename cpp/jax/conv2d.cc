@@ -37,7 +37,7 @@ ffi::Error conv2d_fwd(ffi::AnyBuffer x, ffi::AnyBuffer w, ffi::RemainingArgs res
     Window2d g = cpu::conv2d_check(tx, tw, bias ? &*bias : nullptr, o.stride, o.pad, o.dilation, o.nhwc,
                                    &ys, op);
     check_shape(op, "<output>", ty, ys);
-    run({&tx, &tw, bias ? &*bias : nullptr}, {&ty},
+    run({}, {},  // halves: cpu::conv2d takes them itself (cpu/conv2d_half.h)
         [&] { cpu::conv2d(tx, tw, bias ? &*bias : nullptr, g, o.nhwc, ty, static_cast<cpu::Act>(act)); });
   });
 }
@@ -72,7 +72,7 @@ ffi::Error conv2d_bwd(ffi::AnyBuffer grad, ffi::AnyBuffer x, ffi::AnyBuffer w, f
       db = view(*r);
       check_shape(op, "<dbias>", *db, Shape{o.nhwc ? tw.size(3) : tw.size(0)});
     }
-    run({&tg, &tx, &tw, y ? &*y : nullptr}, {&tdx, &tdw, db ? &*db : nullptr},
+    run({}, {},  // halves: cpu::conv2d_backward (cpu/conv2d_half.h)
         [&] { cpu::conv2d_backward(tg, tx, tw, g, o.nhwc, &tdx, &tdw, db ? &*db : nullptr, y ? &*y : nullptr, fused); });
   });
 }
