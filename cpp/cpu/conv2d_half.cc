@@ -1,9 +1,12 @@
 #include "cpu/conv2d_half.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "core/cpu_features.h"
 #include "core/half.h"
 #include "core/parallel.h"
 #include "cpu/conv2d.h"
@@ -41,9 +44,28 @@ inline void inside(int64_t off, int64_t s, int64_t in, int64_t out, int64_t& lo,
   lo = std::min(lo, hi);
 }
 
+// Everything below runs only on the native path (AVX512-BF16 CPUs, avx512 path): the helpers are
+// compiled for AVX-512 whatever the global flags.
+#define TC_NATIVE TC_TARGET_AVX512
+
+// Copies / zeroes n bf16 values with masked 64-byte moves: rows here are short (an image row
+// of 14 values), where a memcpy/memset call costs more than the data.
+TC_NATIVE inline void copy16(uint16_t* d, const uint16_t* s, int64_t n) {
+  for (; n >= 32; n -= 32, d += 32, s += 32) _mm512_storeu_si512(d, _mm512_loadu_si512(s));
+  if (n > 0) {
+    const __mmask32 m = __mmask32((1u << n) - 1);
+    _mm512_mask_storeu_epi16(d, m, _mm512_maskz_loadu_epi16(m, s));
+  }
+}
+TC_NATIVE inline void zero16(uint16_t* d, int64_t n) {
+  const __m512i z = _mm512_setzero_si512();
+  for (; n >= 32; n -= 32, d += 32) _mm512_storeu_si512(d, z);
+  if (n > 0) _mm512_mask_storeu_epi16(d, __mmask32((1u << n) - 1), z);
+}
+
 // NCHW, one image: col[(c, kh, kw), (oh, ow)] = x[c, oh*sh + kh*dh - pt, ow*sw + kw*dw - pl] as
 // bf16 bits (0 = +0.0 outside the image).
-void im2col(const uint16_t* x, uint16_t* col, const Window2d& g, int64_t C) {
+TC_NATIVE void im2col(const uint16_t* x, uint16_t* col, const Window2d& g, int64_t C) {
   const int64_t OW = g.ow, OHW = g.oh * g.ow;
   for (int64_t c = 0; c < C; ++c)
     for (int64_t kh = 0; kh < g.kh; ++kh)
@@ -53,23 +75,23 @@ void im2col(const uint16_t* x, uint16_t* col, const Window2d& g, int64_t C) {
         int64_t oh0, oh1, ow0, ow1;
         inside(offh, g.sh, g.ih, g.oh, oh0, oh1);
         inside(offw, g.sw, g.iw, g.ow, ow0, ow1);
-        std::fill(row, row + oh0 * OW, uint16_t(0));
+        zero16(row, oh0 * OW);
         for (int64_t oh = oh0; oh < oh1; ++oh) {
           uint16_t* r = row + oh * OW;
           const uint16_t* xr = x + (c * g.ih + oh * g.sh + offh) * g.iw + offw;
-          std::fill(r, r + ow0, uint16_t(0));
+          zero16(r, ow0);
           if (g.sw == 1)
-            std::memcpy(r + ow0, xr + ow0, sizeof(uint16_t) * (ow1 - ow0));
+            copy16(r + ow0, xr + ow0, ow1 - ow0);
           else
             for (int64_t ow = ow0; ow < ow1; ++ow) r[ow] = xr[ow * g.sw];
-          std::fill(r + ow1, r + OW, uint16_t(0));
+          zero16(r + ow1, OW - ow1);
         }
-        std::fill(row + oh1 * OW, row + OHW, uint16_t(0));
+        zero16(row + oh1 * OW, OHW - oh1 * OW);
       }
 }
 
 // The transpose of im2col, in float32: dx[c, ih, iw] = sum of dcol over the patches holding it.
-void col2im(const float* col, float* dx, const Window2d& g, int64_t C) {
+TC_NATIVE void col2im(const float* col, float* dx, const Window2d& g, int64_t C) {
   const int64_t OW = g.ow, OHW = g.oh * g.ow;
   std::fill(dx, dx + C * g.ih * g.iw, 0.0f);
   for (int64_t c = 0; c < C; ++c)
@@ -83,7 +105,10 @@ void col2im(const float* col, float* dx, const Window2d& g, int64_t C) {
         for (int64_t oh = oh0; oh < oh1; ++oh) {
           const float* r = row + oh * OW;
           float* xr = dx + (c * g.ih + oh * g.sh + offh) * g.iw + offw;
-          for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * g.sw] += r[ow];
+          if (g.sw == 1)
+            for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow] += r[ow];
+          else
+            for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * g.sw] += r[ow];
         }
       }
 }
@@ -102,7 +127,7 @@ struct KwRanges {
 
 // NHWC, one image: P[(oh, ow), (kh, kw, c)] = x[oh*sh + kh*dh - pt, ow*sw + kw*dw - pl, c] as bf16
 // bits (0 outside); with dilation 1 a (pixel, kh) is one copy of kw*C values.
-void gather_nhwc(const uint16_t* x, uint16_t* P, const Window2d& g, const KwRanges& r, int64_t C) {
+TC_NATIVE void gather_nhwc(const uint16_t* x, uint16_t* P, const Window2d& g, const KwRanges& r, int64_t C) {
   const int64_t run = g.kw * C;
   uint16_t* p = P;
   for (int64_t oh = 0; oh < g.oh; ++oh)
@@ -111,23 +136,22 @@ void gather_nhwc(const uint16_t* x, uint16_t* P, const Window2d& g, const KwRang
       for (int64_t kh = 0; kh < g.kh; ++kh, p += run) {
         const int64_t ih = oh * g.sh + kh * g.dh - g.pad_top;
         if (ih < 0 || ih >= g.ih || k0 >= k1) {
-          std::fill(p, p + run, uint16_t(0));
+          zero16(p, run);
           continue;
         }
         const uint16_t* xr = x + (ih * g.iw + r.iw0[ow]) * C;
-        std::fill(p, p + k0 * C, uint16_t(0));
+        zero16(p, k0 * C);
         if (g.dw == 1)
-          std::memcpy(p + k0 * C, xr, sizeof(uint16_t) * (k1 - k0) * C);
+          copy16(p + k0 * C, xr, (k1 - k0) * C);
         else
-          for (int64_t kw = k0; kw < k1; ++kw)
-            std::memcpy(p + kw * C, xr + (kw - k0) * g.dw * C, sizeof(uint16_t) * C);
-        std::fill(p + k1 * C, p + run, uint16_t(0));
+          for (int64_t kw = k0; kw < k1; ++kw) copy16(p + kw * C, xr + (kw - k0) * g.dw * C, C);
+        zero16(p + k1 * C, run - k1 * C);
       }
     }
 }
 
 // The transpose of gather_nhwc, in float32: dx[ih, iw, c] = sum of dP over the patches holding it.
-void scatter_nhwc(const float* P, float* dx, const Window2d& g, const KwRanges& r, int64_t C) {
+TC_NATIVE void scatter_nhwc(const float* P, float* dx, const Window2d& g, const KwRanges& r, int64_t C) {
   const int64_t run = g.kw * C;
   std::fill(dx, dx + g.ih * g.iw * C, 0.0f);
   const float* p = P;
@@ -163,6 +187,40 @@ void over_batch(int64_t N, int64_t parts, F fn) {
   });
 }
 
+// y (float32, one image) += bias: NHWC [OHW, O], NCHW [O, OHW].
+TC_NATIVE void add_bias(float* c, const float* b, bool nhwc, int64_t O, int64_t OHW) {
+  if (nhwc) {
+    for (int64_t r = 0; r < OHW; ++r)
+      for (int64_t o = 0; o < O; ++o) c[r * O + o] += b[o];
+  } else {
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t l = 0; l < OHW; ++l) c[o * OHW + l] += b[o];
+  }
+}
+
+// db[o] += sum of one image's float32 grad over its pixels; sums in 16 independent lanes (NCHW)
+// so that they vectorise without reassociation flags.
+TC_NATIVE void bias_grad(const float* g, bool nhwc, int64_t O, int64_t OHW, double* db) {
+  if (nhwc) {
+    std::vector<float> s(size_t(O), 0.0f);
+    for (int64_t r = 0; r < OHW; ++r)
+      for (int64_t o = 0; o < O; ++o) s[size_t(o)] += g[r * O + o];
+    for (int64_t o = 0; o < O; ++o) db[o] += s[size_t(o)];
+    return;
+  }
+  for (int64_t o = 0; o < O; ++o) {
+    const float* r = g + o * OHW;
+    float lanes[16] = {};
+    int64_t l = 0;
+    for (; l + 16 <= OHW; l += 16)
+      for (int j = 0; j < 16; ++j) lanes[j] += r[l + j];
+    double s = 0;
+    for (int j = 0; j < 16; ++j) s += lanes[j];
+    for (; l < OHW; ++l) s += r[l];
+    db[o] += s;
+  }
+}
+
 void to_f32(const uint16_t* s, float* d, int64_t n) { half::to_f32(s, DType::bf16, d, n); }
 void to_bf16(const float* s, uint16_t* d, int64_t n) { half::from_f32(s, d, DType::bf16, n); }
 
@@ -191,17 +249,12 @@ void forward_native(const Tensor& x, const Tensor& w, const Tensor* bias, const 
         gather_nhwc(xn, col.data(), g, kwr, d.C);
         bf16_pack_a(false, d.OHW, d.KK, col.data(), d.KK, pk.data());
         gemm_bf16_packed(d.OHW, d.O, d.KK, pk.data(), pw.data(), c.data(), d.O, false);
-        if (bias)
-          for (int64_t r = 0; r < d.OHW; ++r)
-            for (int64_t o = 0; o < d.O; ++o) c[size_t(r * d.O + o)] += b32[size_t(o)];
       } else {
         im2col(xn, col.data(), g, d.C);
         bf16_pack_b(false, d.OHW, d.KK, col.data(), d.OHW, pk.data());
         gemm_bf16_packed(d.O, d.OHW, d.KK, pw.data(), pk.data(), c.data(), d.OHW, false);
-        if (bias)
-          for (int64_t o = 0; o < d.O; ++o)
-            for (int64_t l = 0; l < d.OHW; ++l) c[size_t(o * d.OHW + l)] += b32[size_t(o)];
       }
+      if (bias) add_bias(c.data(), b32.data(), nhwc, d.O, d.OHW);
       act_inplace(act, c.data(), d.ysize);
       to_bf16(c.data(), Y + n * d.ysize, d.ysize);  // the one rounding of y
     }
@@ -255,19 +308,7 @@ void backward_native(const Tensor& grad, const Tensor& x, const Tensor& w, const
       } else if (db) {
         to_f32(gn, g32.data(), d.ysize);
       }
-      if (db) {  // from the float32 grad (before its rounding)
-        const float* gf = g32.data();
-        if (nhwc) {
-          for (int64_t r = 0; r < OHW; ++r)
-            for (int64_t o = 0; o < O; ++o) db[o] += gf[r * O + o];
-        } else {
-          for (int64_t o = 0; o < O; ++o) {
-            float s = 0.0f;
-            for (int64_t l = 0; l < OHW; ++l) s += gf[o * OHW + l];
-            db[o] += s;
-          }
-        }
-      }
+      if (db) bias_grad(g32.data(), nhwc, O, OHW, db);  // from the float32 grad (before its rounding)
       const uint16_t* xn = X + n * d.xsize;
       if (dw) {
         if (nhwc) {  // dW[KK, O] += P^T[KK, OHW] G[OHW, O]

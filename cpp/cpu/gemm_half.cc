@@ -49,6 +49,21 @@ TC_TARGET_BF16PACK void pack_a_block(bool ta, int64_t M, int64_t K, const uint16
   const int rows = int(std::min<int64_t>(MR, M - i0));
   if (!ta) {
     if (rows < MR) std::fill(o, o + Kp * MR * 2, uint16_t(0));
+    if (rows == MR && MR * lda + K < (int64_t(1) << 30)) {  // two pairs of all 8 rows per gather
+      const __m512i idx = _mm512_add_epi32(
+          _mm512_mullo_epi32(_mm512_set_epi32(7, 6, 5, 4, 3, 2, 1, 0, 7, 6, 5, 4, 3, 2, 1, 0),
+                             _mm512_set1_epi32(int(lda))),
+          _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0));
+      const uint16_t* base = A + i0 * lda;
+      int64_t k = 0;
+      for (; k + 4 <= Ke; k += 4)
+        _mm512_storeu_si512(o + (k >> 1) * MR * 2, _mm512_i32gather_epi32(_mm512_add_epi32(idx, _mm512_set1_epi32(int(k))), base, 2));
+      for (; k < Ke; k += 2)
+        for (int r = 0; r < MR; ++r) copy_pair(o + ((k >> 1) * MR + r) * 2, base + r * lda + k);
+      if (K & 1)
+        for (int r = 0; r < MR; ++r) o[((K >> 1) * MR + r) * 2] = base[r * lda + K - 1], o[((K >> 1) * MR + r) * 2 + 1] = 0;
+      return;
+    }
     for (int r = 0; r < rows; ++r) {
       const uint16_t* row = A + (i0 + r) * lda;
       for (int64_t k = 0; k < Ke; k += 2) copy_pair(o + ((k >> 1) * MR + r) * 2, row + k);
@@ -92,6 +107,21 @@ TC_TARGET_BF16PACK void pack_b_panel(bool tb, int64_t N, int64_t K, const uint16
     return;
   }
   if (nj < NR) std::fill(o, o + Kp * NR * 2, uint16_t(0));
+  if (nj == NR && NR * ldb + K < (int64_t(1) << 30)) {  // the pairs of 16 columns per gather
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32(int(ldb)));
+    const uint16_t *b0 = B + j0 * ldb, *b1 = B + (j0 + 16) * ldb;
+    for (int64_t k = 0; k < Ke; k += 2) {
+      const __m512i ik = _mm512_add_epi32(idx, _mm512_set1_epi32(int(k)));
+      uint16_t* d = o + (k >> 1) * NR * 2;
+      _mm512_storeu_si512(d, _mm512_i32gather_epi32(ik, b0, 2));
+      _mm512_storeu_si512(d + 32, _mm512_i32gather_epi32(ik, b1, 2));
+    }
+    if (K & 1)
+      for (int64_t jj = 0; jj < NR; ++jj)
+        o[((K >> 1) * NR + jj) * 2] = B[(j0 + jj) * ldb + K - 1], o[((K >> 1) * NR + jj) * 2 + 1] = 0;
+    return;
+  }
   for (int64_t jj = 0; jj < nj; ++jj) {
     const uint16_t* col = B + (j0 + jj) * ldb;  // B(k, j) = Bt[j][k]: a pair is contiguous
     for (int64_t k = 0; k < Ke; k += 2) copy_pair(o + ((k >> 1) * NR + jj) * 2, col + k);
