@@ -196,8 +196,9 @@ void run_tasks(int64_t t0, int64_t t1, int64_t M, int64_t N, int64_t Kp, const u
     const int64_t mt = t / ntasks, nt = t % ntasks;
     // k in slices of KCP pairs: a panel's slice (KCP x NR pairs, 16 KB) stays in L1 while the
     // task's row blocks (MC rows x KCP pairs, 48 KB, in L2) pass over it
-    for (int64_t k0 = 0; k0 < Kp; k0 += KCP) {
-      const int64_t kn = std::min<int64_t>(KCP, Kp - k0);
+    for (int64_t k0 = 0, kn; k0 < Kp; k0 += kn) {
+      // a short last slice would cost another pass over C: up to KCP/4 extra pairs join this one
+      kn = Kp - k0 <= KCP + KCP / 4 ? Kp - k0 : KCP;
       for (int64_t p = nt * (NC / NR); p < std::min(panels, (nt + 1) * (NC / NR)); ++p)
         for (int64_t blk = mt * (MC / MR); blk < std::min(mblocks, (mt + 1) * (MC / MR)); ++blk) {
           const int64_t i0 = blk * MR, j0 = p * NR;
