@@ -4,12 +4,22 @@ and NHWC (torch channels_last), at the document CNN's shapes (batch 100, 28x28) 
 32->64 conv; and vs our converting path (float32 copies, core/half.h) in the same process.
 Like the native side, dx is computed only where a network needs it (not for a first layer).
 
-    python benchmarks/bench_cpu.py conv2d_half
+    python benchmarks/bench_cpu.py conv2d_half            # wall time, every thread (the table)
+    python benchmarks/cpu/conv2d_half.py [--threads 1]     # CPU time (process_time), 1 thread each
+The second is the yardstick on a machine whose cores are shared (see cpu/conv2d.py); it also
+avoids torch's multi-threaded bf16 conv backward, which on this 2-core VM runs 10-25x slower
+than its one-thread CPU time (the s2 conv: ~250-350 ms wall vs ~15 ms CPU).
 """
-from harness import Case
+import pathlib
+import sys
 
-import twincore.kernels as K
-from twincore import _core
+if __name__ == "__main__":
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from harness import Case  # noqa: E402
+
+import twincore.kernels as K  # noqa: E402
+from twincore import _core  # noqa: E402
 
 # (name, N, C, H, O, stride, input needs a gradient); 3x3 kernels, padding 1 ("same" here)
 SHAPES = [("conv 1->32 3x3 s1 (CNN)", 100, 1, 28, 32, 1, False),
@@ -68,3 +78,19 @@ def cases(torch):
                 out.append(Case(f"{name} fwd+bwd {layout}", shape, ours, _converting(ours),
                                 "ours, float32 copies (converting path)"))
     return out
+
+
+if __name__ == "__main__":
+    import torch
+
+    from cpu.conv2d import _cpu_ms
+
+    threads = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 1
+    _core.set_num_threads(threads)
+    torch.set_num_threads(threads)
+    print(f"conv2d bf16 fwd+bwd, CPU time (process_time), {threads} thread(s); twincore path {_core.cpu_isa()}")
+    print("| op | ours (CPU ms) | reference | ref (CPU ms) | ratio ref/ours |\n|---|---:|---|---:|---:|")
+    for c in cases(torch):
+        times = [(_cpu_ms(c.ours), _cpu_ms(c.ref)) for _ in range(3)]
+        ours, ref = min(t[0] for t in times), min(t[1] for t in times)
+        print(f"| {c.op} | {ours:.2f} | {c.ref_name} | {ref:.2f} | {ref / ours:.2f}x |", flush=True)
