@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "core/dispatch.h"
+#include "core/half.h"
 #include "core/parallel.h"
+#include "cpu/conv2d_half.h"
 #include "cpu/gemm.h"
 #include "gpu/conv2d.h"
 #include "python/gpu_py.h"
@@ -1056,12 +1058,14 @@ Window2d conv2d_check(const Tensor& x, const Tensor& w, const Tensor* bias,
 
 void conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, bool nhwc,
             const Tensor& y, Act act) {
+  if (half::is_half(x.dtype)) return conv2d_half(x, w, bias, g, nhwc, y, act);  // cpu/conv2d_half.h
   TC_FLOAT_TYPES("conv2d", x.dtype, T, forward<T>(x, w, bias, g, nhwc, y, act));
 }
 
 void conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window2d& g,
                      bool nhwc, const Tensor* dx, const Tensor* dw, const Tensor* dbias,
                      const Tensor* y, Act act) {
+  if (half::is_half(x.dtype)) return conv2d_backward_half(grad, x, w, g, nhwc, dx, dw, dbias, y, act);
   TC_FLOAT_TYPES("conv2d_backward", x.dtype, T,
                  backward<T>(grad, x, w, g, nhwc, dx, dw, dbias, y, act));
 }
@@ -1111,7 +1115,8 @@ pyb::object conv2d_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, p
   Window2d g = cpu::conv2d_check(x.t, w.t, b ? &b->t : nullptr, o.stride, o.padding, o.dilation,
                                  o.nhwc, &ys, op);
   auto y = py::alloc(allocator, ys, x.t.dtype, op);
-  py::run(allocator, x.t, op, "x", {&x.t, &w.t, b ? &b->t : nullptr}, {&y.t},
+  // no tensors for the half adapter: cpu::conv2d takes halves itself (cpu/conv2d_half.h)
+  py::run(allocator, x.t, op, "x", {}, {},
           [&] { cpu::conv2d(x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t, act); },
           [&](gpu::Gpu& gp) { gpu::conv2d(gp, x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t, act); });
   return y.obj;
@@ -1146,7 +1151,7 @@ pyb::object conv2d_backward_py(pyb::handle g_obj, pyb::handle x_obj, pyb::handle
   if (need_bias) db = py::alloc(allocator, Shape{O}, x.t.dtype, op);
   auto ptr = [](std::optional<py::Out>& t) { return t ? &t->t : nullptr; };
   const Tensor* yt = y ? &y->t : nullptr;
-  py::run(allocator, gr.t, op, "grad", {&gr.t, &x.t, &w.t, y ? &y->t : nullptr}, {ptr(dx), ptr(dw), ptr(db)},
+  py::run(allocator, gr.t, op, "grad", {}, {},  // halves: cpu::conv2d_backward (cpu/conv2d_half.h)
           [&] { cpu::conv2d_backward(gr.t, x.t, w.t, g, o.nhwc, ptr(dx), ptr(dw), ptr(db), yt, act); },
           [&](gpu::Gpu& gp) {
             gpu::conv2d_backward(gp, gr.t, x.t, w.t, g, o.nhwc, ptr(dx), ptr(dw), ptr(db), yt, act);
