@@ -4,6 +4,9 @@
 #include <memory>
 #include <optional>
 #include <vector>
+#include <type_traits>
+
+#include <immintrin.h>
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
@@ -218,44 +221,64 @@ std::vector<T> weight_as(const T* w, const NchwDirect& d, int64_t KHW, bool to_k
   return out;
 }
 
-// t[p, c] = a[c, p] (or the reverse with back) for one image of C channels and P pixels.
-template <typename T>
-void transpose_image(const T* a, T* t, int64_t C, int64_t P, bool back) {
-  constexpr int64_t B = 16;
-  for (int64_t c0 = 0; c0 < C; c0 += B)
-    for (int64_t p0 = 0; p0 < P; p0 += B) {
-      const int64_t c1 = std::min(C, c0 + B), p1 = std::min(P, p0 + B);
-      if (back)
-        for (int64_t c = c0; c < c1; ++c)
-          for (int64_t p = p0; p < p1; ++p) t[c * P + p] = a[p * C + c];
-      else
-        for (int64_t p = p0; p < p1; ++p)
-          for (int64_t c = c0; c < c1; ++c) t[p * C + c] = a[c * P + p];
-    }
+// 8x8 floats: t[j * ldt + i] = a[i * lda + j] (AVX2 shuffles; AVX-512 CPUs run it too).
+TC_TARGET_AVX2 static void transpose8_avx2(const float* a, int64_t lda, float* t, int64_t ldt) {
+  __m256 r[8], u[8], v[8];
+  for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(a + k * lda);
+  for (int k = 0; k < 8; k += 2) u[k] = _mm256_unpacklo_ps(r[k], r[k + 1]), u[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+  for (int k = 0; k < 8; k += 4) {
+    v[k] = _mm256_shuffle_ps(u[k], u[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    v[k + 1] = _mm256_shuffle_ps(u[k], u[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    v[k + 2] = _mm256_shuffle_ps(u[k + 1], u[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    v[k + 3] = _mm256_shuffle_ps(u[k + 1], u[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int k = 0; k < 4; ++k) {
+    _mm256_storeu_ps(t + k * ldt, _mm256_permute2f128_ps(v[k], v[k + 4], 0x20));
+    _mm256_storeu_ps(t + (k + 4) * ldt, _mm256_permute2f128_ps(v[k], v[k + 4], 0x31));
+  }
 }
 
-// The padded NHWC image yp [PH, PW, C] <-> one NCHW image y [C, IH, IW] (the inner window).
-// to_nchw: y = yp's window (+ bias, as the NHWC path adds it); else yp = 0 with y in the window.
+// t[j * ldt + i] = a[i * lda + j] for i < rows, j < cols (float on AVX2/AVX-512 CPUs: 8x8 blocks by
+// shuffles, the edges one by one).
 template <typename T>
-void padded_nhwc(T* yp, T* y, const T* bias, const Window2d& g, const NchwDirect& d, bool to_nchw) {
-  const int64_t C = d.Cout, HW = g.ih * g.iw;
-  if (!to_nchw) std::fill(yp, yp + d.psize, T(0));
-  for (int64_t ih = 0; ih < g.ih; ++ih) {
-    T* row = yp + ((ih + g.pad_top) * d.PW + g.pad_left) * C;
-    for (int64_t c0 = 0; c0 < C; c0 += 16) {
-      const int64_t c1 = std::min(C, c0 + 16);
-      if (to_nchw) {
-        for (int64_t c = c0; c < c1; ++c) {
-          T* yr = y + c * HW + ih * g.iw;
-          for (int64_t iw = 0; iw < g.iw; ++iw) yr[iw] = row[iw * C + c];
-          if (bias)
-            for (int64_t iw = 0; iw < g.iw; ++iw) yr[iw] += bias[c];
-        }
-      } else {
-        for (int64_t iw = 0; iw < g.iw; ++iw)
-          for (int64_t c = c0; c < c1; ++c) row[iw * C + c] = y[c * HW + ih * g.iw + iw];
-      }
+void transpose(const T* a, int64_t lda, T* t, int64_t ldt, int64_t rows, int64_t cols) {
+  int64_t i8 = 0, j8 = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    if (cpu_isa() != Isa::generic) {
+      i8 = rows / 8 * 8, j8 = cols / 8 * 8;
+      for (int64_t i = 0; i < i8; i += 8)
+        for (int64_t j = 0; j < j8; j += 8) transpose8_avx2(a + i * lda + j, lda, t + j * ldt + i, ldt);
     }
+  }
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = i < i8 ? j8 : 0; j < cols; ++j) t[j * ldt + i] = a[i * lda + j];
+}
+
+// The padded NHWC image yp [PH, PW, C] <-> one NCHW image y [C, IH, IW] (the inner window), through
+// pl [C, PH, PW] (the padded NCHW image: whole-image transposes, no short edges).
+// to_nchw: y = yp's window (+ bias, added as the NHWC path adds it); else yp = y zero-padded.
+template <typename T>
+void padded_nhwc(T* yp, T* pl, T* y, const T* bias, const Window2d& g, const NchwDirect& d, bool to_nchw) {
+  const int64_t C = d.Cout, HW = g.ih * g.iw, PP = d.psize / C;
+  if (to_nchw) {
+    transpose(yp, C, pl, PP, PP, C);
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t ih = 0; ih < g.ih; ++ih) {
+        T* yr = y + c * HW + ih * g.iw;
+        const T* pr = pl + c * PP + (ih + g.pad_top) * d.PW + g.pad_left;
+        if (bias)
+          for (int64_t iw = 0; iw < g.iw; ++iw) yr[iw] = pr[iw] + bias[c];
+        else
+          std::copy(pr, pr + g.iw, yr);
+      }
+  } else {
+    std::fill(pl, pl + d.psize, T(0));
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t ih = 0; ih < g.ih; ++ih) {
+        const T* yr = y + c * HW + ih * g.iw;
+        std::copy(yr, yr + g.iw, pl + c * PP + (ih + g.pad_top) * d.PW + g.pad_left);
+      }
+    transpose(pl, PP, yp, C, C, PP);
   }
 }
 
@@ -268,12 +291,12 @@ void forward_nchw_direct(const Tensor& x, const Tensor& w, const Tensor* bias, c
   const T* B = bias ? bias->ptr<T>() : nullptr;
   T* Y = y.ptr<T>();
   parallel_for(N, 1, [&](int64_t n0, int64_t n1) {
-    std::unique_ptr<T[]> xt(new T[d.P * d.Cin]), yp(new T[d.psize]);
+    std::unique_ptr<T[]> xt(new T[d.P * d.Cin]), yp(new T[d.psize]), pl(new T[d.psize]);
     for (int64_t n = n0; n < n1; ++n) {
-      transpose_image(X + n * d.Cin * d.P, xt.get(), d.Cin, d.P, false);
+      transpose(X + n * d.Cin * d.P, d.P, xt.get(), d.Cin, d.Cin, d.P);  // [Cin, P] -> [P, Cin]
       std::fill(yp.get(), yp.get() + d.psize, T(0));
       conv2d_direct_dx(xt.get(), Wt.data(), yp.get(), d.base.data(), d.off.data(), d.P, d.KK, d.Cin);
-      padded_nhwc(yp.get(), Y + n * ysize, B, g, d, true);
+      padded_nhwc(yp.get(), pl.get(), Y + n * ysize, B, g, d, true);
     }
   });
 }
@@ -292,38 +315,40 @@ void backward_nchw_direct(const Tensor& grad, const Tensor& x, const Tensor& w, 
   const int64_t parts = std::min<int64_t>(N, 8);
   std::unique_ptr<T[]> acc(dw ? new T[parts * wsize] : nullptr);
   parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {
-    std::unique_ptr<T[]> gp(new T[d.psize]), xt(new T[d.P * d.Cin]);
+    std::unique_ptr<T[]> gp(new T[d.psize]), pl(new T[d.psize]), xt(new T[d.P * d.Cin]);
     for (int64_t q = q0; q < q1; ++q) {
       T* a = dw ? acc.get() + q * wsize : nullptr;
       if (a) std::fill(a, a + wsize, T(0));
       for (int64_t n = q * N / parts; n < (q + 1) * N / parts; ++n) {
-        padded_nhwc(gp.get(), const_cast<T*>(G + n * ysize), static_cast<const T*>(nullptr), g, d, false);
+        padded_nhwc(gp.get(), pl.get(), const_cast<T*>(G + n * ysize), static_cast<const T*>(nullptr), g, d, false);
         if (dx) {  // the conv y -> x: dx[p, ci] = sum_k gp[base[p] + off[k]] * Wk[k, ci]
           conv2d_direct_fwd(gp.get(), d.base.data(), d.off.data(), Wk.data(), static_cast<const T*>(nullptr), xt.get(),
                             d.P, d.KK, d.Cin);
-          transpose_image(xt.get(), dx->ptr<T>() + n * xsize, d.Cin, d.P, true);
+          transpose(xt.get(), d.Cin, dx->ptr<T>() + n * xsize, d.P, d.P, d.Cin);  // [P, Cin] -> [Cin, P]
         }
         if (a) {  // acc[k, ci] += sum_p gp[base[p] + off[k]] * x[p, ci]
-          transpose_image(X + n * xsize, xt.get(), d.Cin, d.P, false);
+          transpose(X + n * xsize, d.P, xt.get(), d.Cin, d.Cin, d.P);
           conv2d_direct_dw(gp.get(), d.base.data(), d.off.data(), xt.get(), a, d.P, d.KK, d.Cin);
         }
       }
     }
   });
   if (!dw) return;
-  // dw[ci, co, kh, kw] = sum_q acc_q[(kh, kw, co), ci], in part order.
+  // acc_0 += acc_1 + ... in part order (contiguous, in parallel), then dw[ci, co, kh, kw] = acc_0[(kh, kw, co), ci].
+  T* a0 = acc.get();
+  parallel_for(wsize, 4096, [&](int64_t e0, int64_t e1) {
+    for (int64_t q = 1; q < parts; ++q) {
+      const T* src = a0 + q * wsize;
+      for (int64_t e = e0; e < e1; ++e) a0[e] += src[e];
+    }
+  });
   T* out = dw->ptr<T>();
   const int64_t KHW = g.kh * g.kw;
-  parallel_for(d.Cin, 8, [&](int64_t c0, int64_t c1) {
-    for (int64_t ci = c0; ci < c1; ++ci)
-      for (int64_t co = 0; co < d.Cout; ++co)
-        for (int64_t k = 0; k < KHW; ++k) {
-          const int64_t e = (k * d.Cout + co) * d.Cin + ci;
-          T s = acc[e];
-          for (int64_t q = 1; q < parts; ++q) s += acc[q * wsize + e];
-          out[(ci * d.Cout + co) * KHW + k] = s;
-        }
-  });
+  for (int64_t co = 0; co < d.Cout; ++co)
+    for (int64_t k = 0; k < KHW; ++k) {
+      const T* src = a0 + (k * d.Cout + co) * d.Cin;
+      for (int64_t ci = 0; ci < d.Cin; ++ci) out[(ci * d.Cout + co) * KHW + k] = src[ci];
+    }
 }
 
 template <typename T>
