@@ -24,6 +24,7 @@ ENTRIES = [  # (script, arguments, modules it needs)
     ("gemm_ratio.py", ["--quick"], []),
     ("ce_ratio.py", ["--quick"], ["torch"]),
     ("dense_ratio.py", ["--quick"], ["torch"]),
+    ("convt_ratio.py", ["--quick"], ["torch"]),  # issue 16's conv_transpose2d probe
 ]
 
 
