@@ -40,7 +40,8 @@ void add_bias(T* y, const T* b, int64_t C, int64_t HW, bool nhwc) {
 }
 
 // dbias[c] = sum over batch and pixels of grad[., c], in double, in a fixed order (NCHW: the
-// channels in parallel, each summed image by image as before: the same bits for any split).
+// channels in parallel, each summed image by image, a plane in 8 lanes so that the adds do not
+// wait on each other: the same bits for any split).
 template <typename T>
 void bias_grad(const T* g, T* db, int64_t N, int64_t C, int64_t HW, bool nhwc) {
   if (!nhwc) {
@@ -49,8 +50,13 @@ void bias_grad(const T* g, T* db, int64_t N, int64_t C, int64_t HW, bool nhwc) {
         double acc = 0;
         for (int64_t n = 0; n < N; ++n) {
           const T* gc = g + (n * C + c) * HW;
+          double lanes[8] = {};
+          int64_t i = 0;
+          for (; i + 8 <= HW; i += 8)
+            for (int j = 0; j < 8; ++j) lanes[j] += gc[i + j];
           double s = 0;
-          for (int64_t i = 0; i < HW; ++i) s += gc[i];
+          for (int j = 0; j < 8; ++j) s += lanes[j];
+          for (; i < HW; ++i) s += gc[i];
           acc += s;
         }
         db[c] = T(acc);
