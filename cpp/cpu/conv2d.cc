@@ -668,8 +668,7 @@ struct PaddedNhwc {
 // their scalar tail); 1x1 stride-1 convs use x as the GEMM operand as is.
 template <typename T>
 bool nhwc_direct(const Dims& d, bool nhwc) {
-  return nhwc && !d.direct && d.KK >= kSmallK && d.O >= 16 &&
-         d.KK * d.O * int64_t(sizeof(T)) <= (int64_t(256) << 10);
+  return nhwc && conv2d_direct_fits(d.KK, d.O, d.C, sizeof(T), d.direct, false);
 }
 
 // NCHW convs the NHWC direct kernels can run (also C a multiple of 64 bytes, for their dx):
@@ -932,7 +931,7 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
   const bool small = dw && d.KK < kSmallK;
   const bool direct_dw = dw && nhwc_direct<T>(d, nhwc);
   // NHWC dx by the direct kernel when every vector of C fits (C a multiple of 64 bytes).
-  const bool direct_dx = dx && nhwc_direct<T>(d, nhwc) && (d.C * int64_t(sizeof(T))) % 64 == 0;
+  const bool direct_dx = dx && nhwc && conv2d_direct_fits(d.KK, d.O, d.C, sizeof(T), d.direct, true);
   const PaddedNhwc pad(g, d, nhwc);
   std::vector<T> Wt(direct_dx ? wsize : 0);  // W^T [O, KK]
   for (int64_t k = 0; direct_dx && k < d.KK; ++k)
@@ -1030,6 +1029,28 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
 }
 
 }  // namespace
+
+bool conv2d_direct_fits(int64_t KK, int64_t O, int64_t C, int64_t bytes, bool direct_1x1, bool dx) {
+  return !direct_1x1 && KK >= kSmallK && O >= 16 && KK * O * bytes <= (int64_t(256) << 10) &&
+         (!dx || (C * bytes) % 64 == 0);
+}
+
+#define TC_CONV_DIRECT_DEF(T)                                                                         \
+  void conv2d_direct_fwd(const T* xp, const int64_t* base, const int64_t* off, const T* W, const T* bias, \
+                         T* y, int64_t R, int64_t K, int64_t O) {                                     \
+    k_nhwc_direct_fwd(xp, base, off, W, bias, y, R, K, O);                                            \
+  }                                                                                                   \
+  void conv2d_direct_dw(const T* xp, const int64_t* base, const int64_t* off, const T* G, T* dw,       \
+                        int64_t R, int64_t K, int64_t O) {                                            \
+    k_nhwc_direct_dw(xp, base, off, G, dw, R, K, O);                                                  \
+  }                                                                                                   \
+  void conv2d_direct_dx(const T* G, const T* Wt, T* dxp, const int64_t* base, const int64_t* off,      \
+                        int64_t R, int64_t K, int64_t O) {                                            \
+    k_nhwc_direct_dx(G, Wt, dxp, base, off, R, K, O);                                                 \
+  }
+TC_CONV_DIRECT_DEF(float)
+TC_CONV_DIRECT_DEF(double)
+#undef TC_CONV_DIRECT_DEF
 
 Window2d conv2d_check(const Tensor& x, const Tensor& w, const Tensor* bias,
                       std::pair<int64_t, int64_t> stride, PadSpec padding,
