@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #include "cpu/conv2d_half.h"
 #include "cpu/gemm.h"
+#include "cpu/transpose.h"
 #include "gpu/conv2d.h"
 #include "python/gpu_py.h"
 
@@ -681,78 +682,23 @@ bool nchw_via_nhwc(const Dims& d) {
   return nhwc_direct<T>(d, true) && (d.C * int64_t(sizeof(T))) % 64 == 0;
 }
 
-// An 8 x 8 float block: dst[j * ldd + i] = src[i * lds + j], in registers. Three butterfly
-// stages; stage b swaps the off-diagonal b x b blocks of each 2b x 2b block.
-typedef float V8f __attribute__((vector_size(32)));
-typedef int V8i __attribute__((vector_size(32)));
-template <int B>
-TC_INLINE void swap_blocks(V8f* r) {
-  constexpr V8i lo = {0 & B ? 8 + 0 - B : 0, 1 & B ? 8 + 1 - B : 1, 2 & B ? 8 + 2 - B : 2, 3 & B ? 8 + 3 - B : 3,
-                      4 & B ? 8 + 4 - B : 4, 5 & B ? 8 + 5 - B : 5, 6 & B ? 8 + 6 - B : 6, 7 & B ? 8 + 7 - B : 7};
-  constexpr V8i hi = {0 & B ? 8 : 0 + B, 1 & B ? 9 : 1 + B, 2 & B ? 10 : 2 + B, 3 & B ? 11 : 3 + B,
-                      4 & B ? 12 : 4 + B, 5 & B ? 13 : 5 + B, 6 & B ? 14 : 6 + B, 7 & B ? 15 : 7 + B};
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i)
-    if (!(i & B)) {
-      const V8f a = r[i], b = r[i + B];
-      r[i] = __builtin_shuffle(a, b, lo);
-      r[i + B] = __builtin_shuffle(a, b, hi);
-    }
-}
-TC_INLINE void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
-  V8f r[8];
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) r[i] = vload<V8f>(src + i * lds);
-  swap_blocks<4>(r);
-  swap_blocks<2>(r);
-  swap_blocks<1>(r);
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) vstore(dst + i * ldd, r[i]);
-}
-
-// dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: float in 8 x 8 register
-// blocks, the rest (and double) in 16 x 16 tiles (a plain strided walk over an image
-// misses L1 on every access).
-template <typename T>
-TC_INLINE void transpose(const T* __restrict src, int64_t lds, T* __restrict dst, int64_t ldd, int64_t rows,
-                         int64_t cols) {
-  int64_t r0 = 0;
-  if constexpr (std::is_same_v<T, float>) {
-    for (; r0 + 8 <= rows; r0 += 8) {
-      int64_t j = 0;
-      for (; j + 8 <= cols; j += 8) transpose8x8(src + r0 * lds + j, lds, dst + j * ldd + r0, ldd);
-      for (; j < cols; ++j)
-        for (int64_t i = r0; i < r0 + 8; ++i) dst[j * ldd + i] = src[i * lds + j];
-    }
-  }
-  constexpr int64_t B = 16;
-  for (int64_t i0 = r0; i0 < rows; i0 += B)
-    for (int64_t j0 = 0; j0 < cols; j0 += B) {
-      const int64_t i1 = std::min(rows, i0 + B), j1 = std::min(cols, j0 + B);
-      for (int64_t j = j0; j < j1; ++j)
-        for (int64_t i = i0; i < i1; ++i) dst[j * ldd + i] = src[i * lds + j];
-    }
-}
-
 // One NCHW image x [C, IH, IW] -> the zero-padded NHWC copy xp [PH, PW, C].
 template <typename T>
 TC_INLINE void pad_nchw_as_nhwc(const T* x, T* xp, const Window2d& g, int64_t C, int64_t PW) {
   const int64_t PH = g.ih + g.pad_top + g.pad_bottom;
   std::fill(xp, xp + PH * PW * C, T(0));
   for (int64_t ih = 0; ih < g.ih; ++ih)
-    transpose(x + ih * g.iw, g.ih * g.iw, xp + ((ih + g.pad_top) * PW + g.pad_left) * C, C, C, g.iw);
+    transpose_inline(x + ih * g.iw, g.ih * g.iw, xp + ((ih + g.pad_top) * PW + g.pad_left) * C, C, C, g.iw);
 }
 
 // The padded NHWC gradient dxp [PH, PW, C] -> one NCHW image dx [C, IH, IW] (padding dropped).
 template <typename T>
 TC_INLINE void unpad_nhwc_as_nchw(const T* dxp, T* dx, const Window2d& g, int64_t C, int64_t PW) {
   for (int64_t ih = 0; ih < g.ih; ++ih)
-    transpose(dxp + ((ih + g.pad_top) * PW + g.pad_left) * C, C, dx + ih * g.iw, g.ih * g.iw, g.iw, C);
+    transpose_inline(dxp + ((ih + g.pad_top) * PW + g.pad_left) * C, C, dx + ih * g.iw, g.ih * g.iw, g.iw, C);
 }
 
 #define TC_TRANSPOSE_KERNELS(T)                                                                          \
-  TC_ISA_FN(k_transpose, (const T* src, int64_t lds, T* dst, int64_t ldd, int64_t rows, int64_t cols),   \
-            (src, lds, dst, ldd, rows, cols), { transpose(src, lds, dst, ldd, rows, cols); })            \
   TC_ISA_FN(k_pad_nchw_as_nhwc, (const T* x, T* xp, const Window2d& g, int64_t C, int64_t PW),          \
             (x, xp, g, C, PW), { pad_nchw_as_nhwc(x, xp, g, C, PW); })                                   \
   TC_ISA_FN(k_unpad_nhwc_as_nchw, (const T* dxp, T* dx, const Window2d& g, int64_t C, int64_t PW),      \
@@ -791,7 +737,7 @@ void forward_nchw_via_nhwc(const T* X, const T* W, const T* B, T* Y, const Windo
       k_pad_nchw_as_nhwc(X + n * d.xsize, xp.get(), g, d.C, pad.PW);
       k_nhwc_direct_fwd(xp.get(), pad.base.data(), pad.off.data(), Wh.data(), B, yh.get(), d.OHW, d.KK, d.O);
       act_inplace(act, yh.get(), d.ysize);
-      k_transpose(yh.get(), d.O, Y + n * d.ysize, d.OHW, d.OHW, d.O);
+      transpose(yh.get(), d.O, Y + n * d.ysize, d.OHW, d.OHW, d.O);
     }
   });
 }
@@ -824,7 +770,7 @@ void backward_nchw_via_nhwc(const T* G, const T* X, const T* W, const T* Yf, T* 
         act_backward(act, gn, Yf + n * d.ysize, ga.get(), d.ysize);
         gn = ga.get();
       }
-      k_transpose(gn, d.OHW, gt.get(), d.O, d.O, d.OHW);
+      transpose(gn, d.OHW, gt.get(), d.O, d.O, d.OHW);
       if (DW) {
         k_pad_nchw_as_nhwc(X + n * d.xsize, xp.get(), g, d.C, pad.PW);
         k_nhwc_direct_dw(xp.get(), pad.base.data(), pad.off.data(), gt.get(), acc, d.OHW, d.KK, d.O);

@@ -6,12 +6,12 @@
 #include <vector>
 #include <type_traits>
 
-#include <immintrin.h>
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "cpu/conv2d.h"
 #include "cpu/gemm.h"
+#include "cpu/transpose.h"
 #include "gpu/conv_transpose2d.h"
 #include "python/bridge.h"
 #include "python/gpu_py.h"
@@ -225,39 +225,6 @@ std::vector<T> weight_as(const T* w, const NchwDirect& d, int64_t KHW, bool to_k
         out[to_k ? kk * d.Cin + ci : ci * d.KK + kk] = w[(ci * d.Cout + co) * KHW + k];
       }
   return out;
-}
-
-// 8x8 floats: t[j * ldt + i] = a[i * lda + j] (AVX2 shuffles; AVX-512 CPUs run it too).
-TC_TARGET_AVX2 static void transpose8_avx2(const float* a, int64_t lda, float* t, int64_t ldt) {
-  __m256 r[8], u[8], v[8];
-  for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(a + k * lda);
-  for (int k = 0; k < 8; k += 2) u[k] = _mm256_unpacklo_ps(r[k], r[k + 1]), u[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
-  for (int k = 0; k < 8; k += 4) {
-    v[k] = _mm256_shuffle_ps(u[k], u[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    v[k + 1] = _mm256_shuffle_ps(u[k], u[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    v[k + 2] = _mm256_shuffle_ps(u[k + 1], u[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    v[k + 3] = _mm256_shuffle_ps(u[k + 1], u[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int k = 0; k < 4; ++k) {
-    _mm256_storeu_ps(t + k * ldt, _mm256_permute2f128_ps(v[k], v[k + 4], 0x20));
-    _mm256_storeu_ps(t + (k + 4) * ldt, _mm256_permute2f128_ps(v[k], v[k + 4], 0x31));
-  }
-}
-
-// t[j * ldt + i] = a[i * lda + j] for i < rows, j < cols (float on AVX2/AVX-512 CPUs: 8x8 blocks by
-// shuffles, the edges one by one).
-template <typename T>
-void transpose(const T* a, int64_t lda, T* t, int64_t ldt, int64_t rows, int64_t cols) {
-  int64_t i8 = 0, j8 = 0;
-  if constexpr (std::is_same_v<T, float>) {
-    if (cpu_isa() != Isa::generic) {
-      i8 = rows / 8 * 8, j8 = cols / 8 * 8;
-      for (int64_t i = 0; i < i8; i += 8)
-        for (int64_t j = 0; j < j8; j += 8) transpose8_avx2(a + i * lda + j, lda, t + j * ldt + i, ldt);
-    }
-  }
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = i < i8 ? j8 : 0; j < cols; ++j) t[j * ldt + i] = a[i * lda + j];
 }
 
 // The padded NHWC image yp [PH, PW, C] <-> one NCHW image y [C, IH, IW] (the inner window), through
