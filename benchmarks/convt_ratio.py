@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,13 +23,6 @@ import harness  # noqa: E402
 # (name, Cin, Cout, H): x [64, Cin, H, H] -> y [64, Cout, 2H, 2H]
 SHAPES = [("64->32 7->14", 64, 32, 7), ("32->1 14->28", 32, 1, 14)]
 N = 64
-
-
-def per_call(fn, calls: int) -> float:
-    t0 = time.process_time()
-    for _ in range(calls):
-        fn()
-    return (time.process_time() - t0) / calls
 
 
 def main(argv: list[str]) -> None:
@@ -78,13 +70,7 @@ def main(argv: list[str]) -> None:
             np.testing.assert_allclose(a, r.detach().numpy(), rtol=1e-4, atol=1e-4)
         calls = 1 if harness.QUICK else 20
         for layout, fn in (("NCHW", nchw), ("NHWC", nhwc)):
-            ratios, to, tr = [], [], []
-            for _ in range(rounds):
-                per_call(fn, max(1, calls // 4))
-                to.append(per_call(fn, calls))
-                per_call(ref, max(1, calls // 4))
-                tr.append(per_call(ref, calls))
-                ratios.append(tr[-1] / to[-1])
+            to, tr, ratios = harness.cpu_time_rounds(fn, ref, calls, rounds)
             print(f"| convT {name} fwd+bwd {layout} | ours {statistics.median(to) * 1e3:.3f} ms | torch "
                   f"{statistics.median(tr) * 1e3:.3f} ms | torch/ours median {statistics.median(ratios):.2f}x "
                   f"[{min(ratios):.2f}-{max(ratios):.2f}] |", flush=True)

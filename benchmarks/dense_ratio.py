@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,13 +28,6 @@ from harness import machine, quick_flag  # noqa: E402  (imports twincore before 
 import harness  # noqa: E402
 
 SHAPES = [(32, 784, 512), (100, 784, 512), (32, 512, 10), (100, 512, 10)]
-
-
-def per_call(fn, calls: int) -> float:
-    t0 = time.process_time()
-    for _ in range(calls):
-        fn()
-    return (time.process_time() - t0) / calls
 
 
 def main(argv: list[str]) -> None:
@@ -68,13 +60,7 @@ def main(argv: list[str]) -> None:
 
         torch.testing.assert_close(ours(), ref(), rtol=1e-4, atol=1e-4)
         calls = 1 if harness.QUICK else max(20, int(2e8 / (2 * batch * fin * fout)))
-        ratios, to, tr = [], [], []
-        for _ in range(rounds):
-            per_call(ours, max(1, calls // 4))
-            to.append(per_call(ours, calls))
-            per_call(ref, max(1, calls // 4))
-            tr.append(per_call(ref, calls))
-            ratios.append(tr[-1] / to[-1])
+        to, tr, ratios = harness.cpu_time_rounds(ours, ref, calls, rounds)
         print(f"| dense fwd {batch}x{fin} -> {fout} | ours {statistics.median(to) * 1e6:.1f} us | F.linear "
               f"{statistics.median(tr) * 1e6:.1f} us | F.linear/ours median {statistics.median(ratios):.2f}x "
               f"[{min(ratios):.2f}-{max(ratios):.2f}] |", flush=True)

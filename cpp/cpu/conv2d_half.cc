@@ -11,38 +11,17 @@
 #include "core/parallel.h"
 #include "cpu/conv2d.h"
 #include "cpu/gemm_half.h"
+#include "cpu/patches.h"
 
 namespace tc::cpu {
 namespace {
 
-// Sizes read once from x, w and the window (as conv2d.cc's Dims).
-struct Dims {
-  int64_t N, C, O, OHW, KK;  // KK = KH*KW*C: the GEMMs' inner (or outer) dimension
-  int64_t xsize, ysize;      // elements of one image of x / of y
-};
-
-Dims dims_of(const Tensor& x, const Tensor& w, const Window2d& g, bool nhwc) {
-  Dims d;
-  d.N = x.size(0);
-  d.C = nhwc ? x.size(3) : x.size(1);
-  d.O = nhwc ? w.size(3) : w.size(0);
-  d.OHW = g.oh * g.ow;
-  d.KK = g.kh * g.kw * d.C;
-  d.xsize = g.ih * g.iw * d.C;
-  d.ysize = d.OHW * d.O;
-  return d;
-}
+// Dims, inside, KwRanges and the float32 transposes col2im / scatter_nhwc (cpu/patches.h); the bf16
+// gathers below are this file's own (masked 64-byte moves on bf16 bits).
+using namespace patches;
 
 const uint16_t* bits(const Tensor& t) { return static_cast<const uint16_t*>(t.data); }
 uint16_t* bits_out(const Tensor& t) { return static_cast<uint16_t*>(t.data); }
-
-// The outputs o in [lo, hi) whose input index o * s + off lies inside [0, in).
-inline void inside(int64_t off, int64_t s, int64_t in, int64_t out, int64_t& lo, int64_t& hi) {
-  lo = off >= 0 ? 0 : (-off + s - 1) / s;
-  int64_t top = in - 1 - off;  // largest o * s allowed
-  hi = top < 0 ? 0 : std::min(out, top / s + 1);
-  lo = std::min(lo, hi);
-}
 
 // Everything below runs only on the native path (AVX512-BF16 CPUs, avx512 path): the helpers are
 // compiled for AVX-512 whatever the global flags.
@@ -90,41 +69,6 @@ TC_NATIVE void im2col(const uint16_t* x, uint16_t* col, const Window2d& g, int64
       }
 }
 
-// The transpose of im2col, in float32: dx[c, ih, iw] = sum of dcol over the patches holding it.
-TC_NATIVE void col2im(const float* col, float* dx, const Window2d& g, int64_t C) {
-  const int64_t OW = g.ow, OHW = g.oh * g.ow;
-  std::fill(dx, dx + C * g.ih * g.iw, 0.0f);
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t kh = 0; kh < g.kh; ++kh)
-      for (int64_t kw = 0; kw < g.kw; ++kw) {
-        const float* row = col + ((c * g.kh + kh) * g.kw + kw) * OHW;
-        const int64_t offh = kh * g.dh - g.pad_top, offw = kw * g.dw - g.pad_left;
-        int64_t oh0, oh1, ow0, ow1;
-        inside(offh, g.sh, g.ih, g.oh, oh0, oh1);
-        inside(offw, g.sw, g.iw, g.ow, ow0, ow1);
-        for (int64_t oh = oh0; oh < oh1; ++oh) {
-          const float* r = row + oh * OW;
-          float* xr = dx + (c * g.ih + oh * g.sh + offh) * g.iw + offw;
-          if (g.sw == 1)
-            for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow] += r[ow];
-          else
-            for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * g.sw] += r[ow];
-        }
-      }
-}
-
-// For each output column ow: the kernel columns kw in [lo, hi) inside the image, and the input
-// column of kw = lo.
-struct KwRanges {
-  std::vector<int64_t> lo, hi, iw0;
-  explicit KwRanges(const Window2d& g) : lo(g.ow), hi(g.ow), iw0(g.ow) {
-    for (int64_t ow = 0; ow < g.ow; ++ow) {
-      inside(ow * g.sw - g.pad_left, g.dw, g.iw, g.kw, lo[ow], hi[ow]);
-      iw0[ow] = ow * g.sw + lo[ow] * g.dw - g.pad_left;
-    }
-  }
-};
-
 // NHWC, one image: P[(oh, ow), (kh, kw, c)] = x[oh*sh + kh*dh - pt, ow*sw + kw*dw - pl, c] as bf16
 // bits (0 outside); with dilation 1 a (pixel, kh) is one copy of kw*C values.
 TC_NATIVE void gather_nhwc(const uint16_t* x, uint16_t* P, const Window2d& g, const KwRanges& r, int64_t C) {
@@ -146,25 +90,6 @@ TC_NATIVE void gather_nhwc(const uint16_t* x, uint16_t* P, const Window2d& g, co
         else
           for (int64_t kw = k0; kw < k1; ++kw) copy16(p + kw * C, xr + (kw - k0) * g.dw * C, C);
         zero16(p + k1 * C, run - k1 * C);
-      }
-    }
-}
-
-// The transpose of gather_nhwc, in float32: dx[ih, iw, c] = sum of dP over the patches holding it.
-TC_NATIVE void scatter_nhwc(const float* P, float* dx, const Window2d& g, const KwRanges& r, int64_t C) {
-  const int64_t run = g.kw * C;
-  std::fill(dx, dx + g.ih * g.iw * C, 0.0f);
-  const float* p = P;
-  for (int64_t oh = 0; oh < g.oh; ++oh)
-    for (int64_t ow = 0; ow < g.ow; ++ow) {
-      const int64_t k0 = r.lo[ow], k1 = r.hi[ow];
-      for (int64_t kh = 0; kh < g.kh; ++kh, p += run) {
-        const int64_t ih = oh * g.sh + kh * g.dh - g.pad_top;
-        if (ih < 0 || ih >= g.ih) continue;
-        float* d = dx + (ih * g.iw + r.iw0[ow]) * C;
-        const float* s = p + k0 * C;
-        for (int64_t kw = k0; kw < k1; ++kw, d += g.dw * C, s += C)
-          for (int64_t c = 0; c < C; ++c) d[c] += s[c];
       }
     }
 }

@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #include "cpu/conv2d.h"
 #include "cpu/gemm.h"
+#include "cpu/patches.h"
 #include "cpu/transpose.h"
 #include "gpu/conv_transpose2d.h"
 #include "python/bridge.h"
@@ -18,6 +19,8 @@
 
 namespace tc::cpu {
 namespace {
+
+using patches::inside;
 
 // One axis of the output size (see the header); -1 when the geometry gives no output.
 int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t d, PadSpec pad, int64_t pad_n, int64_t op) {
@@ -79,14 +82,6 @@ void bias_grad(const T* g, T* db, int64_t N, int64_t C, int64_t HW, bool nhwc) {
 // their pixels side by side as columns (x permuted to [Cin, images * P]), and col2im / im2col run
 // on the column block of each image. g is the conv y -> x (g.ih x g.iw = y's map, g.oh x g.ow =
 // x's map, P pixels); KK = Cout * KH * KW, the rows of the patch matrix.
-
-// The outputs o in [lo, hi) whose input index o * s + off lies inside [0, in).
-inline void inside(int64_t off, int64_t s, int64_t in, int64_t out, int64_t& lo, int64_t& hi) {
-  lo = off >= 0 ? 0 : (-off + s - 1) / s;
-  const int64_t top = in - 1 - off;  // largest o * s allowed
-  hi = top < 0 ? 0 : std::min(out, top / s + 1);
-  lo = std::min(lo, hi);
-}
 
 // One image of y [C, ih, iw] -> its P columns of col (row r at col + r * ld):
 // col[(c, kh, kw), (oh, ow)] = y[c, oh*sh + kh*dh - pt, ow*sw + kw*dw - pl], 0 outside.
