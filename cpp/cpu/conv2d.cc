@@ -267,7 +267,7 @@ TC_INLINE void dw_rows_small_k(const T* G, const T* col, T* dw, T* db, int64_t O
 // registers over the whole image, so a pixel costs KT broadcasts, KT x NV FMAs and NV
 // stores (the loop below reloads the weights for every pixel). Each sum is taken in the
 // same order (bias, then k = 0..K-1), so the bits are nhwc_small_fwd's and rows_small_k's.
-template <typename T, int VB, int KT, int NV>
+template <typename T, int VB, int KT, int NV, bool RELU>
 TC_INLINE void nhwc_small_fwd_regs(const T* xp, const int64_t* off, const T* Wt, const T* bias, T* y,
                                    const Window2d& g, int64_t PW, int64_t C, int64_t O) {
   typedef TC_VEC(T, VB) V;
@@ -298,23 +298,28 @@ TC_INLINE void nhwc_small_fwd_regs(const T* xp, const int64_t* off, const T* Wt,
           for (int v = 0; v < NV; ++v) acc[v] += ak * wr[k][v];
         }
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) vstore(yr + ow * O + v * W, acc[v]);
+        for (int v = 0; v < NV; ++v) {
+          if (RELU) acc[v] = acc[v] < T(0) ? V{} : acc[v];  // relu_of's rule: NaN and -0 pass
+          vstore(yr + ow * O + v * W, acc[v]);
+        }
       }
     }
   }
 }
 
-// NHWC forward, one image: y[(oh, ow), o] = bias[o] + sum_k patch[k] * W[k, o].
+// NHWC forward, one image: y[(oh, ow), o] = bias[o] + sum_k patch[k] * W[k, o], then
+// relu (activations.cc's rule, x < 0 ? 0 : x) on each pixel's row while it is in registers/L1.
 template <typename T, int VB>
 TC_INLINE void nhwc_small_fwd(const T* xp, const int64_t* off, const T* Wt, const T* bias, T* y,
-                              const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O) {
+                              const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O, bool relu) {
   typedef TC_VEC(T, VB) V;
   constexpr int64_t W = VB / sizeof(T);
   // 9 x NV weight vectors + NV bias + NV sums + a broadcast fit the ISA's registers
   // (32 with AVX-512, 16 with AVX2/SSE2).
   constexpr int kNV = VB == 64 ? 2 : 1;
   if (K == 9 && O % (kNV * W) == 0) {
-    nhwc_small_fwd_regs<T, VB, 9, kNV>(xp, off, Wt, bias, y, g, PW, C, O);
+    if (relu) nhwc_small_fwd_regs<T, VB, 9, kNV, true>(xp, off, Wt, bias, y, g, PW, C, O);
+    else nhwc_small_fwd_regs<T, VB, 9, kNV, false>(xp, off, Wt, bias, y, g, PW, C, O);
     return;
   }
   for (int64_t oh = 0; oh < g.oh; ++oh)
@@ -339,6 +344,8 @@ TC_INLINE void nhwc_small_fwd(const T* xp, const int64_t* off, const T* Wt, cons
         for (int64_t k = 0; k < K; ++k) s = madd<VB>(s, a[k], Wt[k * O + o]);
         yr[o] = s;
       }
+      if (relu)
+        for (int64_t j = 0; j < O; ++j) yr[j] = yr[j] < T(0) ? T(0) : yr[j];
     }
 }
 
@@ -616,9 +623,9 @@ TC_INLINE void row_sums(const T* g, int64_t rows, int64_t n, double* out) {
                                      int64_t L), (G, col, dw, db, O, K, L),                          \
                  { dw_rows_small_k<T, kVB>(G, col, dw, db, O, K, L); })                             \
   TC_CONV_ISA_FN(k_nhwc_small_fwd, (const T* xp, const int64_t* off, const T* W, const T* b, T* y,    \
-                                    const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O), \
-                 (xp, off, W, b, y, g, PW, C, K, O),                                                \
-                 { nhwc_small_fwd<T, kVB>(xp, off, W, b, y, g, PW, C, K, O); })                     \
+                                    const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O, \
+                                    bool relu), (xp, off, W, b, y, g, PW, C, K, O, relu),          \
+                 { nhwc_small_fwd<T, kVB>(xp, off, W, b, y, g, PW, C, K, O, relu); })                     \
   TC_CONV_ISA_FN(k_nhwc_small_dw, (const T* xp, const int64_t* off, const T* G, T* dw, T* db,         \
                                    const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O),  \
                  (xp, off, G, dw, db, g, PW, C, K, O),                                              \
@@ -941,13 +948,15 @@ void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2
     over_batch(d.N, 1, parts_for(d.N, 1), [&](int64_t, int64_t n0, int64_t n1) {
       auto buf = scratch<T>(nhwc ? pad.size : d.direct ? 0 : d.OHW * d.KK);
       for (int64_t n = n0; n < n1; ++n) {
-        if (nhwc) {
+        if (nhwc) {  // relu fused into the kernel (a pass less over y); tanh after it
           pad_nhwc(X + n * d.xsize, buf.get(), g, d.C, pad.PW);
-          k_nhwc_small_fwd(buf.get(), pad.off.data(), W, B, Y + n * d.ysize, g, pad.PW, d.C, d.KK, d.O);
+          k_nhwc_small_fwd(buf.get(), pad.off.data(), W, B, Y + n * d.ysize, g, pad.PW, d.C, d.KK, d.O,
+                           act == Act::relu);
+          if (act != Act::relu) act_inplace(act, Y + n * d.ysize, d.ysize);
         } else {
           k_rows_small_k(W, patches(X, n, 1, buf.get(), g, d, kwr, false), B, Y + n * d.ysize, d.O, d.KK, d.OHW);
+          act_inplace(act, Y + n * d.ysize, d.ysize);
         }
-        act_inplace(act, Y + n * d.ysize, d.ysize);
       }
     });
     return;
