@@ -1,7 +1,13 @@
 """Dense forward (x @ w.T + b, torch tensors) vs torch's F.linear: CPU time, one thread.
 
     python benchmarks/dense_ratio.py [--rounds 7] [--quick]
-    ATEN_CPU_CAPABILITY=avx2 TWINCORE_ISA=avx2 python benchmarks/dense_ratio.py   # both on AVX2
+    TWINCORE_ISA=avx2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+        python benchmarks/dense_ratio.py                                        # both on AVX2
+
+torch's float32 F.linear on CPU is MKL's SGEMM (MKL_VERBOSE=1 shows it; ONEDNN_VERBOSE=1 shows
+no oneDNN call, so ONEDNN_MAX_CPU_ISA does not apply): MKL_ENABLE_INSTRUCTIONS caps its ISA,
+ATEN_CPU_CAPABILITY only ATen's own kernels. On the AMD EPYC (Zen 4) of RESULTS.md, F.linear's
+time was the same with MKL_ENABLE_INSTRUCTIONS unset, AVX2, AVX512 or SSE4_2.
 
 The document models' dense shapes. Each round times ours (twincore.kernels.matmul with
 trans_b, the torch frontend's linear without autograd) then F.linear under no_grad, per
@@ -15,7 +21,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -23,13 +28,6 @@ from harness import machine, quick_flag  # noqa: E402  (imports twincore before 
 import harness  # noqa: E402
 
 SHAPES = [(32, 784, 512), (100, 784, 512), (32, 512, 10), (100, 512, 10)]
-
-
-def per_call(fn, calls: int) -> float:
-    t0 = time.process_time()
-    for _ in range(calls):
-        fn()
-    return (time.process_time() - t0) / calls
 
 
 def main(argv: list[str]) -> None:
@@ -48,7 +46,8 @@ def main(argv: list[str]) -> None:
         rounds = 1
     rng = np.random.default_rng(0)
     print(f"# dense fwd, 1 thread, CPU time; load {os.getloadavg()[0]:.1f}; torch ISA "
-          f"{torch.backends.cpu.get_cpu_capability()}\n# {machine()}")
+          f"{torch.backends.cpu.get_cpu_capability()}, MKL_ENABLE_INSTRUCTIONS="
+          f"{os.environ.get('MKL_ENABLE_INSTRUCTIONS', '(unset)')}\n# {machine()}")
     for batch, fin, fout in SHAPES:
         x = torch.from_numpy(rng.standard_normal((batch, fin)).astype(np.float32))
         w = torch.from_numpy((rng.standard_normal((fout, fin)) * 0.05).astype(np.float32))
@@ -61,13 +60,7 @@ def main(argv: list[str]) -> None:
 
         torch.testing.assert_close(ours(), ref(), rtol=1e-4, atol=1e-4)
         calls = 1 if harness.QUICK else max(20, int(2e8 / (2 * batch * fin * fout)))
-        ratios, to, tr = [], [], []
-        for _ in range(rounds):
-            per_call(ours, max(1, calls // 4))
-            to.append(per_call(ours, calls))
-            per_call(ref, max(1, calls // 4))
-            tr.append(per_call(ref, calls))
-            ratios.append(tr[-1] / to[-1])
+        to, tr, ratios = harness.cpu_time_rounds(ours, ref, calls, rounds)
         print(f"| dense fwd {batch}x{fin} -> {fout} | ours {statistics.median(to) * 1e6:.1f} us | F.linear "
               f"{statistics.median(tr) * 1e6:.1f} us | F.linear/ours median {statistics.median(ratios):.2f}x "
               f"[{min(ratios):.2f}-{max(ratios):.2f}] |", flush=True)

@@ -52,6 +52,27 @@ def median_time(fn: Callable[[], object], min_time: float = 0.3, warmup: int = 3
     return statistics.median(times)
 
 
+def cpu_time_rounds(ours: Callable[[], object], ref: Callable[[], object], calls: int,
+                    rounds: int) -> tuple[list[float], list[float], list[float]]:
+    """CPU seconds per call of ours and ref, alternating: each round warms each side with a
+    quarter block, then times a block of `calls` (time.process_time: waiting for a core on a
+    shared machine is not counted). Returns (ours, ref, ref/ours) per round."""
+    def per_call(fn, n: int) -> float:
+        t0 = time.process_time()
+        for _ in range(n):
+            fn()
+        return (time.process_time() - t0) / n
+
+    to: list[float] = []
+    tr: list[float] = []
+    for _ in range(rounds):
+        per_call(ours, max(1, calls // 4))
+        to.append(per_call(ours, calls))
+        per_call(ref, max(1, calls // 4))
+        tr.append(per_call(ref, calls))
+    return to, tr, [r / o for o, r in zip(to, tr)]
+
+
 def measure(case: Case, rounds: int = 3) -> tuple[float, float]:
     """Interleave ours/ref for `rounds` rounds so both see the same machine state."""
     ours, ref = [], []

@@ -26,6 +26,7 @@ ENTRIES = [  # (script, arguments, modules it needs)
     ("dense_ratio.py", ["--quick"], ["torch"]),
     ("cnn_ops.py", ["--quick"], ["torch"]),
     ("cnn_ops.py", ["--quick", "--tf", "--cpu-time"], ["torch", "tensorflow"]),
+    ("convt_ratio.py", ["--quick"], ["torch"]),  # issue 16's conv_transpose2d probe
 ]
 
 

@@ -8,154 +8,19 @@
 #include <vector>
 
 #include "core/dispatch.h"
+#include "core/half.h"
 #include "core/parallel.h"
+#include "cpu/conv2d_half.h"
 #include "cpu/gemm.h"
+#include "cpu/patches.h"
+#include "cpu/transpose.h"
 #include "gpu/conv2d.h"
 #include "python/gpu_py.h"
 
 namespace tc::cpu {
 namespace {
 
-// Sizes every loop below needs, read once from x, w and the window.
-struct Dims {
-  int64_t N, C, O, OHW, KK;  // KK = KH*KW*C: the GEMM's inner dimension
-  int64_t xsize, ysize;      // elements of one image of x / of y
-  bool direct;               // 1x1 kernel, stride 1, no padding: the patch matrix is x itself
-};
-
-Dims dims_of(const Tensor& x, const Tensor& w, const Window2d& g, bool nhwc) {
-  Dims d;
-  d.N = x.size(0);
-  d.C = nhwc ? x.size(3) : x.size(1);
-  d.O = nhwc ? w.size(3) : w.size(0);
-  d.OHW = g.oh * g.ow;
-  d.KK = g.kh * g.kw * d.C;
-  d.xsize = g.ih * g.iw * d.C;
-  d.ysize = d.OHW * d.O;
-  d.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pad_top == 0 &&
-             g.pad_bottom == 0 && g.pad_left == 0 && g.pad_right == 0;
-  return d;
-}
-
-// The outputs o in [lo, hi) whose input index o * s + off lies inside [0, in).
-inline void inside(int64_t off, int64_t s, int64_t in, int64_t out, int64_t& lo, int64_t& hi) {
-  lo = off >= 0 ? 0 : (-off + s - 1) / s;
-  int64_t top = in - 1 - off;  // largest o * s allowed
-  hi = top < 0 ? 0 : std::min(out, top / s + 1);
-  lo = std::min(lo, hi);
-}
-
-// NCHW, one image: col[(c, kh, kw), (oh, ow)] = x[c, oh*sh + kh*dh - pt, ow*sw + kw*dw - pl]
-// (0 outside the image). Rows are contiguous over the output positions.
-template <typename T>
-void im2col(const T* x, T* col, const Window2d& g, int64_t C) {
-  const int64_t OW = g.ow, OHW = g.oh * g.ow;
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t kh = 0; kh < g.kh; ++kh)
-      for (int64_t kw = 0; kw < g.kw; ++kw) {
-        T* row = col + ((c * g.kh + kh) * g.kw + kw) * OHW;
-        const int64_t offh = kh * g.dh - g.pad_top, offw = kw * g.dw - g.pad_left;
-        int64_t oh0, oh1, ow0, ow1;
-        inside(offh, g.sh, g.ih, g.oh, oh0, oh1);
-        inside(offw, g.sw, g.iw, g.ow, ow0, ow1);
-        std::fill(row, row + oh0 * OW, T(0));
-        for (int64_t oh = oh0; oh < oh1; ++oh) {
-          T* r = row + oh * OW;
-          const T* xr = x + (c * g.ih + oh * g.sh + offh) * g.iw + offw;
-          std::fill(r, r + ow0, T(0));
-          if (g.sw == 1)
-            std::memcpy(r + ow0, xr + ow0, sizeof(T) * (ow1 - ow0));
-          else
-            for (int64_t ow = ow0; ow < ow1; ++ow) r[ow] = xr[ow * g.sw];
-          std::fill(r + ow1, r + OW, T(0));
-        }
-        std::fill(row + oh1 * OW, row + OHW, T(0));
-      }
-}
-
-// The transpose of im2col: dx[c, ih, iw] += dcol[(c, kh, kw), (oh, ow)]; dx zeroed first.
-template <typename T>
-void col2im(const T* col, T* dx, const Window2d& g, int64_t C) {
-  const int64_t OW = g.ow, OHW = g.oh * g.ow;
-  std::fill(dx, dx + C * g.ih * g.iw, T(0));
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t kh = 0; kh < g.kh; ++kh)
-      for (int64_t kw = 0; kw < g.kw; ++kw) {
-        const T* row = col + ((c * g.kh + kh) * g.kw + kw) * OHW;
-        const int64_t offh = kh * g.dh - g.pad_top, offw = kw * g.dw - g.pad_left;
-        int64_t oh0, oh1, ow0, ow1;
-        inside(offh, g.sh, g.ih, g.oh, oh0, oh1);
-        inside(offw, g.sw, g.iw, g.ow, ow0, ow1);
-        for (int64_t oh = oh0; oh < oh1; ++oh) {
-          const T* r = row + oh * OW;
-          T* xr = dx + (c * g.ih + oh * g.sh + offh) * g.iw + offw;
-          for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * g.sw] += r[ow];
-        }
-      }
-}
-
-// For each output column ow: the kernel columns kw in [lo, hi) that land inside the image
-// (the same for every kh and every output row), and the input column of kw = lo.
-struct KwRanges {
-  std::vector<int64_t> lo, hi, iw0;
-  explicit KwRanges(const Window2d& g) : lo(g.ow), hi(g.ow), iw0(g.ow) {
-    for (int64_t ow = 0; ow < g.ow; ++ow) {
-      inside(ow * g.sw - g.pad_left, g.dw, g.iw, g.kw, lo[ow], hi[ow]);
-      iw0[ow] = ow * g.sw + lo[ow] * g.dw - g.pad_left;
-    }
-  }
-};
-
-// NHWC, one image: P[(oh, ow), (kh, kw, c)] = x[oh*sh + kh*dh - pt, ow*sw + kw*dw - pl, c]
-// (0 outside). With dilation 1 the kw pieces of one kh are kw*C contiguous values of x,
-// so each (pixel, kh) is one copy (a copy per C values cost more than the data).
-template <typename T>
-void gather_nhwc(const T* x, T* P, const Window2d& g, const KwRanges& r, int64_t C) {
-  const int64_t run = g.kw * C;
-  T* p = P;
-  for (int64_t oh = 0; oh < g.oh; ++oh)
-    for (int64_t ow = 0; ow < g.ow; ++ow) {
-      const int64_t k0 = r.lo[ow], k1 = r.hi[ow];
-      for (int64_t kh = 0; kh < g.kh; ++kh, p += run) {
-        const int64_t ih = oh * g.sh + kh * g.dh - g.pad_top;
-        if (ih < 0 || ih >= g.ih || k0 >= k1) {
-          std::fill(p, p + run, T(0));
-          continue;
-        }
-        const T* xr = x + (ih * g.iw + r.iw0[ow]) * C;
-        std::fill(p, p + k0 * C, T(0));
-        if (g.dw == 1)
-          std::memcpy(p + k0 * C, xr, sizeof(T) * (k1 - k0) * C);
-        else
-          for (int64_t kw = k0; kw < k1; ++kw) std::memcpy(p + kw * C, xr + (kw - k0) * g.dw * C, sizeof(T) * C);
-        std::fill(p + k1 * C, p + run, T(0));
-      }
-    }
-}
-
-// The transpose of gather_nhwc: dx[ih, iw, c] += dP[(oh, ow), (kh, kw, c)]; dx zeroed first.
-template <typename T>
-TC_INLINE void scatter_nhwc(const T* P, T* dx, const Window2d& g, const KwRanges& r, int64_t C) {
-  const int64_t run = g.kw * C;
-  std::fill(dx, dx + g.ih * g.iw * C, T(0));
-  const T* p = P;
-  for (int64_t oh = 0; oh < g.oh; ++oh)
-    for (int64_t ow = 0; ow < g.ow; ++ow) {
-      const int64_t k0 = r.lo[ow], k1 = r.hi[ow];
-      for (int64_t kh = 0; kh < g.kh; ++kh, p += run) {
-        const int64_t ih = oh * g.sh + kh * g.dh - g.pad_top;
-        if (ih < 0 || ih >= g.ih) continue;
-        T* d = dx + (ih * g.iw + r.iw0[ow]) * C;
-        const T* s = p + k0 * C;
-        if (g.dw == 1) {
-          for (int64_t i = 0; i < (k1 - k0) * C; ++i) d[i] += s[i];
-        } else {
-          for (int64_t kw = k0; kw < k1; ++kw, d += g.dw * C, s += C)
-            for (int64_t c = 0; c < C; ++c) d[c] += s[c];
-        }
-      }
-    }
-}
+using namespace patches;  // Dims, im2col, col2im, gather_nhwc, scatter_nhwc (cpu/patches.h)
 
 // ---------------------------------------------------------------------------
 // Small inner dimension (KK < kSmallK, e.g. a 3x3 conv of a 1-channel image): a GEMM
@@ -733,8 +598,7 @@ struct PaddedNhwc {
 // their scalar tail); 1x1 stride-1 convs use x as the GEMM operand as is.
 template <typename T>
 bool nhwc_direct(const Dims& d, bool nhwc) {
-  return nhwc && !d.direct && d.KK >= kSmallK && d.O >= 16 &&
-         d.KK * d.O * int64_t(sizeof(T)) <= (int64_t(256) << 10);
+  return nhwc && conv2d_direct_fits(d.KK, d.O, d.C, sizeof(T), d.direct, false);
 }
 
 // NCHW convs the NHWC direct kernels can run (also C a multiple of 64 bytes, for their dx):
@@ -747,78 +611,23 @@ bool nchw_via_nhwc(const Dims& d) {
   return nhwc_direct<T>(d, true) && (d.C * int64_t(sizeof(T))) % 64 == 0;
 }
 
-// An 8 x 8 float block: dst[j * ldd + i] = src[i * lds + j], in registers. Three butterfly
-// stages; stage b swaps the off-diagonal b x b blocks of each 2b x 2b block.
-typedef float V8f __attribute__((vector_size(32)));
-typedef int V8i __attribute__((vector_size(32)));
-template <int B>
-TC_INLINE void swap_blocks(V8f* r) {
-  constexpr V8i lo = {0 & B ? 8 + 0 - B : 0, 1 & B ? 8 + 1 - B : 1, 2 & B ? 8 + 2 - B : 2, 3 & B ? 8 + 3 - B : 3,
-                      4 & B ? 8 + 4 - B : 4, 5 & B ? 8 + 5 - B : 5, 6 & B ? 8 + 6 - B : 6, 7 & B ? 8 + 7 - B : 7};
-  constexpr V8i hi = {0 & B ? 8 : 0 + B, 1 & B ? 9 : 1 + B, 2 & B ? 10 : 2 + B, 3 & B ? 11 : 3 + B,
-                      4 & B ? 12 : 4 + B, 5 & B ? 13 : 5 + B, 6 & B ? 14 : 6 + B, 7 & B ? 15 : 7 + B};
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i)
-    if (!(i & B)) {
-      const V8f a = r[i], b = r[i + B];
-      r[i] = __builtin_shuffle(a, b, lo);
-      r[i + B] = __builtin_shuffle(a, b, hi);
-    }
-}
-TC_INLINE void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
-  V8f r[8];
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) r[i] = vload<V8f>(src + i * lds);
-  swap_blocks<4>(r);
-  swap_blocks<2>(r);
-  swap_blocks<1>(r);
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) vstore(dst + i * ldd, r[i]);
-}
-
-// dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: float in 8 x 8 register
-// blocks, the rest (and double) in 16 x 16 tiles (a plain strided walk over an image
-// misses L1 on every access).
-template <typename T>
-TC_INLINE void transpose(const T* __restrict src, int64_t lds, T* __restrict dst, int64_t ldd, int64_t rows,
-                         int64_t cols) {
-  int64_t r0 = 0;
-  if constexpr (std::is_same_v<T, float>) {
-    for (; r0 + 8 <= rows; r0 += 8) {
-      int64_t j = 0;
-      for (; j + 8 <= cols; j += 8) transpose8x8(src + r0 * lds + j, lds, dst + j * ldd + r0, ldd);
-      for (; j < cols; ++j)
-        for (int64_t i = r0; i < r0 + 8; ++i) dst[j * ldd + i] = src[i * lds + j];
-    }
-  }
-  constexpr int64_t B = 16;
-  for (int64_t i0 = r0; i0 < rows; i0 += B)
-    for (int64_t j0 = 0; j0 < cols; j0 += B) {
-      const int64_t i1 = std::min(rows, i0 + B), j1 = std::min(cols, j0 + B);
-      for (int64_t j = j0; j < j1; ++j)
-        for (int64_t i = i0; i < i1; ++i) dst[j * ldd + i] = src[i * lds + j];
-    }
-}
-
 // One NCHW image x [C, IH, IW] -> the zero-padded NHWC copy xp [PH, PW, C].
 template <typename T>
 TC_INLINE void pad_nchw_as_nhwc(const T* x, T* xp, const Window2d& g, int64_t C, int64_t PW) {
   const int64_t PH = g.ih + g.pad_top + g.pad_bottom;
   std::fill(xp, xp + PH * PW * C, T(0));
   for (int64_t ih = 0; ih < g.ih; ++ih)
-    transpose(x + ih * g.iw, g.ih * g.iw, xp + ((ih + g.pad_top) * PW + g.pad_left) * C, C, C, g.iw);
+    transpose_inline(x + ih * g.iw, g.ih * g.iw, xp + ((ih + g.pad_top) * PW + g.pad_left) * C, C, C, g.iw);
 }
 
 // The padded NHWC gradient dxp [PH, PW, C] -> one NCHW image dx [C, IH, IW] (padding dropped).
 template <typename T>
 TC_INLINE void unpad_nhwc_as_nchw(const T* dxp, T* dx, const Window2d& g, int64_t C, int64_t PW) {
   for (int64_t ih = 0; ih < g.ih; ++ih)
-    transpose(dxp + ((ih + g.pad_top) * PW + g.pad_left) * C, C, dx + ih * g.iw, g.ih * g.iw, g.iw, C);
+    transpose_inline(dxp + ((ih + g.pad_top) * PW + g.pad_left) * C, C, dx + ih * g.iw, g.ih * g.iw, g.iw, C);
 }
 
 #define TC_TRANSPOSE_KERNELS(T)                                                                          \
-  TC_ISA_FN(k_transpose, (const T* src, int64_t lds, T* dst, int64_t ldd, int64_t rows, int64_t cols),   \
-            (src, lds, dst, ldd, rows, cols), { transpose(src, lds, dst, ldd, rows, cols); })            \
   TC_ISA_FN(k_pad_nchw_as_nhwc, (const T* x, T* xp, const Window2d& g, int64_t C, int64_t PW),          \
             (x, xp, g, C, PW), { pad_nchw_as_nhwc(x, xp, g, C, PW); })                                   \
   TC_ISA_FN(k_unpad_nhwc_as_nchw, (const T* dxp, T* dx, const Window2d& g, int64_t C, int64_t PW),      \
@@ -857,7 +666,7 @@ void forward_nchw_via_nhwc(const T* X, const T* W, const T* B, T* Y, const Windo
       k_pad_nchw_as_nhwc(X + n * d.xsize, xp.get(), g, d.C, pad.PW);
       k_nhwc_direct_fwd(xp.get(), pad.base.data(), pad.off.data(), Wh.data(), B, yh.get(), d.OHW, d.KK, d.O);
       act_inplace(act, yh.get(), d.ysize);
-      k_transpose(yh.get(), d.O, Y + n * d.ysize, d.OHW, d.OHW, d.O);
+      transpose(yh.get(), d.O, Y + n * d.ysize, d.OHW, d.OHW, d.O);
     }
   });
 }
@@ -890,7 +699,7 @@ void backward_nchw_via_nhwc(const T* G, const T* X, const T* W, const T* Yf, T* 
         act_backward(act, gn, Yf + n * d.ysize, ga.get(), d.ysize);
         gn = ga.get();
       }
-      k_transpose(gn, d.OHW, gt.get(), d.O, d.O, d.OHW);
+      transpose(gn, d.OHW, gt.get(), d.O, d.O, d.OHW);
       if (DW) {
         k_pad_nchw_as_nhwc(X + n * d.xsize, xp.get(), g, d.C, pad.PW);
         k_nhwc_direct_dw(xp.get(), pad.base.data(), pad.off.data(), gt.get(), acc, d.OHW, d.KK, d.O);
@@ -999,7 +808,7 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
   const bool small = dw && d.KK < kSmallK;
   const bool direct_dw = dw && nhwc_direct<T>(d, nhwc);
   // NHWC dx by the direct kernel when every vector of C fits (C a multiple of 64 bytes).
-  const bool direct_dx = dx && nhwc_direct<T>(d, nhwc) && (d.C * int64_t(sizeof(T))) % 64 == 0;
+  const bool direct_dx = dx && nhwc && conv2d_direct_fits(d.KK, d.O, d.C, sizeof(T), d.direct, true);
   const PaddedNhwc pad(g, d, nhwc);
   std::vector<T> Wt(direct_dx ? wsize : 0);  // W^T [O, KK]
   for (int64_t k = 0; direct_dx && k < d.KK; ++k)
@@ -1098,6 +907,28 @@ void backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window
 
 }  // namespace
 
+bool conv2d_direct_fits(int64_t KK, int64_t O, int64_t C, int64_t bytes, bool direct_1x1, bool dx) {
+  return !direct_1x1 && KK >= kSmallK && O >= 16 && KK * O * bytes <= (int64_t(256) << 10) &&
+         (!dx || (C * bytes) % 64 == 0);
+}
+
+#define TC_CONV_DIRECT_DEF(T)                                                                         \
+  void conv2d_direct_fwd(const T* xp, const int64_t* base, const int64_t* off, const T* W, const T* bias, \
+                         T* y, int64_t R, int64_t K, int64_t O) {                                     \
+    k_nhwc_direct_fwd(xp, base, off, W, bias, y, R, K, O);                                            \
+  }                                                                                                   \
+  void conv2d_direct_dw(const T* xp, const int64_t* base, const int64_t* off, const T* G, T* dw,       \
+                        int64_t R, int64_t K, int64_t O) {                                            \
+    k_nhwc_direct_dw(xp, base, off, G, dw, R, K, O);                                                  \
+  }                                                                                                   \
+  void conv2d_direct_dx(const T* G, const T* Wt, T* dxp, const int64_t* base, const int64_t* off,      \
+                        int64_t R, int64_t K, int64_t O) {                                            \
+    k_nhwc_direct_dx(G, Wt, dxp, base, off, R, K, O);                                                 \
+  }
+TC_CONV_DIRECT_DEF(float)
+TC_CONV_DIRECT_DEF(double)
+#undef TC_CONV_DIRECT_DEF
+
 Window2d conv2d_check(const Tensor& x, const Tensor& w, const Tensor* bias,
                       std::pair<int64_t, int64_t> stride, PadSpec padding,
                       std::pair<int64_t, int64_t> dilation, bool nhwc, Shape* out_shape,
@@ -1125,12 +956,14 @@ Window2d conv2d_check(const Tensor& x, const Tensor& w, const Tensor* bias,
 
 void conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, bool nhwc,
             const Tensor& y, Act act) {
+  if (half::is_half(x.dtype)) return conv2d_half(x, w, bias, g, nhwc, y, act);  // cpu/conv2d_half.h
   TC_FLOAT_TYPES("conv2d", x.dtype, T, forward<T>(x, w, bias, g, nhwc, y, act));
 }
 
 void conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w, const Window2d& g,
                      bool nhwc, const Tensor* dx, const Tensor* dw, const Tensor* dbias,
                      const Tensor* y, Act act) {
+  if (half::is_half(x.dtype)) return conv2d_backward_half(grad, x, w, g, nhwc, dx, dw, dbias, y, act);
   TC_FLOAT_TYPES("conv2d_backward", x.dtype, T,
                  backward<T>(grad, x, w, g, nhwc, dx, dw, dbias, y, act));
 }
@@ -1180,7 +1013,8 @@ pyb::object conv2d_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, p
   Window2d g = cpu::conv2d_check(x.t, w.t, b ? &b->t : nullptr, o.stride, o.padding, o.dilation,
                                  o.nhwc, &ys, op);
   auto y = py::alloc(allocator, ys, x.t.dtype, op);
-  py::run(allocator, x.t, op, "x", {&x.t, &w.t, b ? &b->t : nullptr}, {&y.t},
+  // no tensors for the half adapter: cpu::conv2d takes halves itself (cpu/conv2d_half.h)
+  py::run(allocator, x.t, op, "x", {}, {},
           [&] { cpu::conv2d(x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t, act); },
           [&](gpu::Gpu& gp) { gpu::conv2d(gp, x.t, w.t, b ? &b->t : nullptr, g, o.nhwc, y.t, act); });
   return y.obj;
@@ -1215,7 +1049,7 @@ pyb::object conv2d_backward_py(pyb::handle g_obj, pyb::handle x_obj, pyb::handle
   if (need_bias) db = py::alloc(allocator, Shape{O}, x.t.dtype, op);
   auto ptr = [](std::optional<py::Out>& t) { return t ? &t->t : nullptr; };
   const Tensor* yt = y ? &y->t : nullptr;
-  py::run(allocator, gr.t, op, "grad", {&gr.t, &x.t, &w.t, y ? &y->t : nullptr}, {ptr(dx), ptr(dw), ptr(db)},
+  py::run(allocator, gr.t, op, "grad", {}, {},  // halves: cpu::conv2d_backward (cpu/conv2d_half.h)
           [&] { cpu::conv2d_backward(gr.t, x.t, w.t, g, o.nhwc, ptr(dx), ptr(dw), ptr(db), yt, act); },
           [&](gpu::Gpu& gp) {
             gpu::conv2d_backward(gp, gr.t, x.t, w.t, g, o.nhwc, ptr(dx), ptr(dw), ptr(db), yt, act);

@@ -38,4 +38,26 @@ void conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w, const
                      bool nhwc, const Tensor* dx, const Tensor* dw, const Tensor* dbias,
                      const Tensor* y = nullptr, Act act = Act::none);
 
+// conv2d's NHWC direct kernels, shared with conv_transpose2d's NCHW path (which runs them on
+// per-image NHWC copies). xp: one zero-padded NHWC image; base[r]: offset in xp of output pixel
+// r's patch corner; off[k]: offset of patch value k = (kh, kw, c) from it; R pixels, K = KH*KW*C.
+//   fwd: y[r, o] = bias[o] (or 0) + sum_k xp[base[r] + off[k]] * W[k, o]
+//   dw:  dw[k, o] += sum_r xp[base[r] + off[k]] * G[r, o]
+//   dx:  dxp[base[r] + off[k]] += sum_o G[r, o] * Wt[o, k]   (needs C a multiple of 64 bytes)
+// Each runs the widest ISA path of the CPU, on the calling thread.
+#define TC_CONV_DIRECT_DECL(T)                                                                        \
+  void conv2d_direct_fwd(const T* xp, const int64_t* base, const int64_t* off, const T* W, const T* bias, \
+                         T* y, int64_t R, int64_t K, int64_t O);                                      \
+  void conv2d_direct_dw(const T* xp, const int64_t* base, const int64_t* off, const T* G, T* dw,       \
+                        int64_t R, int64_t K, int64_t O);                                             \
+  void conv2d_direct_dx(const T* G, const T* Wt, T* dxp, const int64_t* base, const int64_t* off,      \
+                        int64_t R, int64_t K, int64_t O);
+TC_CONV_DIRECT_DECL(float)
+TC_CONV_DIRECT_DECL(double)
+#undef TC_CONV_DIRECT_DECL
+
+// Whether conv2d's NHWC path runs the direct kernels for a conv with KK = KH*KW*C patch values
+// and O output channels (element size `bytes`); dx too when `dx` (C fills 64-byte vectors).
+bool conv2d_direct_fits(int64_t KK, int64_t O, int64_t C, int64_t bytes, bool direct_1x1, bool dx);
+
 }  // namespace tc::cpu

@@ -4,17 +4,23 @@
 #include <memory>
 #include <optional>
 #include <vector>
+#include <type_traits>
+
 
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "cpu/conv2d.h"
 #include "cpu/gemm.h"
+#include "cpu/patches.h"
+#include "cpu/transpose.h"
 #include "gpu/conv_transpose2d.h"
 #include "python/bridge.h"
 #include "python/gpu_py.h"
 
 namespace tc::cpu {
 namespace {
+
+using patches::inside;
 
 // One axis of the output size (see the header); -1 when the geometry gives no output.
 int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t d, PadSpec pad, int64_t pad_n, int64_t op) {
@@ -37,7 +43,8 @@ void add_bias(T* y, const T* b, int64_t C, int64_t HW, bool nhwc) {
 }
 
 // dbias[c] = sum over batch and pixels of grad[., c], in double, in a fixed order (NCHW: the
-// channels in parallel, each summed image by image as before: the same bits for any split).
+// channels in parallel, each summed image by image, a plane in 8 lanes so that the adds do not
+// wait on each other: the same bits for any split).
 template <typename T>
 void bias_grad(const T* g, T* db, int64_t N, int64_t C, int64_t HW, bool nhwc) {
   if (!nhwc) {
@@ -46,8 +53,13 @@ void bias_grad(const T* g, T* db, int64_t N, int64_t C, int64_t HW, bool nhwc) {
         double acc = 0;
         for (int64_t n = 0; n < N; ++n) {
           const T* gc = g + (n * C + c) * HW;
+          double lanes[8] = {};
+          int64_t i = 0;
+          for (; i + 8 <= HW; i += 8)
+            for (int j = 0; j < 8; ++j) lanes[j] += gc[i + j];
           double s = 0;
-          for (int64_t i = 0; i < HW; ++i) s += gc[i];
+          for (int j = 0; j < 8; ++j) s += lanes[j];
+          for (; i < HW; ++i) s += gc[i];
           acc += s;
         }
         db[c] = T(acc);
@@ -70,14 +82,6 @@ void bias_grad(const T* g, T* db, int64_t N, int64_t C, int64_t HW, bool nhwc) {
 // their pixels side by side as columns (x permuted to [Cin, images * P]), and col2im / im2col run
 // on the column block of each image. g is the conv y -> x (g.ih x g.iw = y's map, g.oh x g.ow =
 // x's map, P pixels); KK = Cout * KH * KW, the rows of the patch matrix.
-
-// The outputs o in [lo, hi) whose input index o * s + off lies inside [0, in).
-inline void inside(int64_t off, int64_t s, int64_t in, int64_t out, int64_t& lo, int64_t& hi) {
-  lo = off >= 0 ? 0 : (-off + s - 1) / s;
-  const int64_t top = in - 1 - off;  // largest o * s allowed
-  hi = top < 0 ? 0 : std::min(out, top / s + 1);
-  lo = std::min(lo, hi);
-}
 
 // One image of y [C, ih, iw] -> its P columns of col (row r at col + r * ld):
 // col[(c, kh, kw), (oh, ow)] = y[c, oh*sh + kh*dh - pt, ow*sw + kw*dw - pl], 0 outside.
@@ -172,8 +176,152 @@ void over_groups(const NchwDims& d, int64_t grp, F&& fn) {
   });
 }
 
+// ---------------------------------------------------------------------------
+// NCHW through conv2d's NHWC direct kernels (the NHWC path's own), image by image: each image
+// of x (and of grad) is transposed to NHWC in a cache-resident buffer, the kernel runs, and the
+// result is transposed back. The im2col / col2im of the GEMM path above (a third of its time
+// on the GAN's 64->32 layer: rows of 7 values at stride 2) are gone; the transposes are
+// ~20K values an image. y and dx are the NHWC path's bits; dw too when the batch splits alike.
+// Used where the NHWC path would run them: the weight fits L2 and Cout fills 64-byte vectors.
+
+struct NchwDirect {
+  int64_t Cin, Cout, P, KK, PW, psize;  // psize: one zero-padded NHWC image of y [PH, PW, Cout]
+  std::vector<int64_t> off, base;       // see conv2d.h (conv2d_direct_*)
+};
+
+template <typename T>
+bool nchw_direct_fits(const Tensor& x, const Tensor& w, const Window2d& g) {
+  const bool one = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pad_top == 0 && g.pad_bottom == 0 &&
+                   g.pad_left == 0 && g.pad_right == 0;
+  return conv2d_direct_fits(g.kh * g.kw * w.size(1), x.size(1), w.size(1), sizeof(T), one, true);
+}
+
+NchwDirect nchw_direct(const Tensor& x, const Tensor& w, const Window2d& g) {
+  NchwDirect d;
+  d.Cin = x.size(1), d.Cout = w.size(1), d.P = g.oh * g.ow, d.KK = g.kh * g.kw * d.Cout;
+  d.PW = g.iw + g.pad_left + g.pad_right;
+  d.psize = (g.ih + g.pad_top + g.pad_bottom) * d.PW * d.Cout;
+  for (int64_t kh = 0; kh < g.kh; ++kh)
+    for (int64_t kw = 0; kw < g.kw; ++kw)
+      for (int64_t c = 0; c < d.Cout; ++c) d.off.push_back((kh * g.dh * d.PW + kw * g.dw) * d.Cout + c);
+  for (int64_t oh = 0; oh < g.oh; ++oh)
+    for (int64_t ow = 0; ow < g.ow; ++ow) d.base.push_back((oh * g.sh * d.PW + ow * g.sw) * d.Cout);
+  return d;
+}
+
+// w [Cin, Cout, KH, KW] -> wk [(kh, kw, co), ci] (to_k: the NHWC weight) or [ci, (kh, kw, co)].
+template <typename T>
+std::vector<T> weight_as(const T* w, const NchwDirect& d, int64_t KHW, bool to_k) {
+  std::vector<T> out(d.Cin * d.KK);
+  for (int64_t ci = 0; ci < d.Cin; ++ci)
+    for (int64_t co = 0; co < d.Cout; ++co)
+      for (int64_t k = 0; k < KHW; ++k) {
+        const int64_t kk = k * d.Cout + co;
+        out[to_k ? kk * d.Cin + ci : ci * d.KK + kk] = w[(ci * d.Cout + co) * KHW + k];
+      }
+  return out;
+}
+
+// The padded NHWC image yp [PH, PW, C] <-> one NCHW image y [C, IH, IW] (the inner window), through
+// pl [C, PH, PW] (the padded NCHW image: whole-image transposes, no short edges).
+// to_nchw: y = yp's window (+ bias, added as the NHWC path adds it); else yp = y zero-padded.
+template <typename T>
+void padded_nhwc(T* yp, T* pl, T* y, const T* bias, const Window2d& g, const NchwDirect& d, bool to_nchw) {
+  const int64_t C = d.Cout, HW = g.ih * g.iw, PP = d.psize / C;
+  if (to_nchw) {
+    transpose(yp, C, pl, PP, PP, C);
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t ih = 0; ih < g.ih; ++ih) {
+        T* yr = y + c * HW + ih * g.iw;
+        const T* pr = pl + c * PP + (ih + g.pad_top) * d.PW + g.pad_left;
+        if (bias)
+          for (int64_t iw = 0; iw < g.iw; ++iw) yr[iw] = pr[iw] + bias[c];
+        else
+          std::copy(pr, pr + g.iw, yr);
+      }
+  } else {
+    std::fill(pl, pl + d.psize, T(0));
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t ih = 0; ih < g.ih; ++ih) {
+        const T* yr = y + c * HW + ih * g.iw;
+        std::copy(yr, yr + g.iw, pl + c * PP + (ih + g.pad_top) * d.PW + g.pad_left);
+      }
+    transpose(pl, PP, yp, C, C, PP);
+  }
+}
+
+template <typename T>
+void forward_nchw_direct(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, const Tensor& y) {
+  const NchwDirect d = nchw_direct(x, w, g);
+  const int64_t N = x.size(0), ysize = d.Cout * g.ih * g.iw;
+  const std::vector<T> Wt = weight_as(w.ptr<T>(), d, g.kh * g.kw, false);  // [Cin, KK]
+  const T* X = x.ptr<T>();
+  const T* B = bias ? bias->ptr<T>() : nullptr;
+  T* Y = y.ptr<T>();
+  parallel_for(N, 1, [&](int64_t n0, int64_t n1) {
+    std::unique_ptr<T[]> xt(new T[d.P * d.Cin]), yp(new T[d.psize]), pl(new T[d.psize]);
+    for (int64_t n = n0; n < n1; ++n) {
+      transpose(X + n * d.Cin * d.P, d.P, xt.get(), d.Cin, d.Cin, d.P);  // [Cin, P] -> [P, Cin]
+      std::fill(yp.get(), yp.get() + d.psize, T(0));
+      conv2d_direct_dx(xt.get(), Wt.data(), yp.get(), d.base.data(), d.off.data(), d.P, d.KK, d.Cin);
+      padded_nhwc(yp.get(), pl.get(), Y + n * ysize, B, g, d, true);
+    }
+  });
+}
+
+template <typename T>
+void backward_nchw_direct(const Tensor& grad, const Tensor& x, const Tensor& w, const Window2d& g, const Tensor* dx,
+                          const Tensor* dw) {
+  const NchwDirect d = nchw_direct(x, w, g);
+  const int64_t N = x.size(0), ysize = d.Cout * g.ih * g.iw, xsize = d.Cin * d.P, wsize = d.KK * d.Cin;
+  const std::vector<T> Wk = dx ? weight_as(w.ptr<T>(), d, g.kh * g.kw, true) : std::vector<T>();  // [KK, Cin]
+  const T* G = grad.ptr<T>();
+  const T* X = x.ptr<T>();
+  // dw: part q sums its images in order into acc [KK, Cin] (part 0 straight into the scratch's first
+  // slot), the parts added in order afterwards. The split (8 parts of the batch) does not depend on
+  // the thread count, and neither do the bits.
+  const int64_t parts = std::min<int64_t>(N, 8);
+  std::unique_ptr<T[]> acc(dw ? new T[parts * wsize] : nullptr);
+  parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {
+    std::unique_ptr<T[]> gp(new T[d.psize]), pl(new T[d.psize]), xt(new T[d.P * d.Cin]);
+    for (int64_t q = q0; q < q1; ++q) {
+      T* a = dw ? acc.get() + q * wsize : nullptr;
+      if (a) std::fill(a, a + wsize, T(0));
+      for (int64_t n = q * N / parts; n < (q + 1) * N / parts; ++n) {
+        padded_nhwc(gp.get(), pl.get(), const_cast<T*>(G + n * ysize), static_cast<const T*>(nullptr), g, d, false);
+        if (dx) {  // the conv y -> x: dx[p, ci] = sum_k gp[base[p] + off[k]] * Wk[k, ci]
+          conv2d_direct_fwd(gp.get(), d.base.data(), d.off.data(), Wk.data(), static_cast<const T*>(nullptr), xt.get(),
+                            d.P, d.KK, d.Cin);
+          transpose(xt.get(), d.Cin, dx->ptr<T>() + n * xsize, d.P, d.P, d.Cin);  // [P, Cin] -> [Cin, P]
+        }
+        if (a) {  // acc[k, ci] += sum_p gp[base[p] + off[k]] * x[p, ci]
+          transpose(X + n * xsize, d.P, xt.get(), d.Cin, d.Cin, d.P);
+          conv2d_direct_dw(gp.get(), d.base.data(), d.off.data(), xt.get(), a, d.P, d.KK, d.Cin);
+        }
+      }
+    }
+  });
+  if (!dw) return;
+  // acc_0 += acc_1 + ... in part order (contiguous, in parallel), then dw[ci, co, kh, kw] = acc_0[(kh, kw, co), ci].
+  T* a0 = acc.get();
+  parallel_for(wsize, 4096, [&](int64_t e0, int64_t e1) {
+    for (int64_t q = 1; q < parts; ++q) {
+      const T* src = a0 + q * wsize;
+      for (int64_t e = e0; e < e1; ++e) a0[e] += src[e];
+    }
+  });
+  T* out = dw->ptr<T>();
+  const int64_t KHW = g.kh * g.kw;
+  for (int64_t co = 0; co < d.Cout; ++co)
+    for (int64_t k = 0; k < KHW; ++k) {
+      const T* src = a0 + (k * d.Cout + co) * d.Cin;
+      for (int64_t ci = 0; ci < d.Cin; ++ci) out[(ci * d.Cout + co) * KHW + k] = src[ci];
+    }
+}
+
 template <typename T>
 void forward_nchw(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, const Tensor& y) {
+  if (nchw_direct_fits<T>(x, w, g)) return forward_nchw_direct<T>(x, w, bias, g, y);
   const NchwDims d = nchw_dims(x, w, g);
   T* X = x.ptr<T>();
   T* Y = y.ptr<T>();
@@ -191,6 +339,7 @@ void forward_nchw(const Tensor& x, const Tensor& w, const Tensor* bias, const Wi
 template <typename T>
 void backward_nchw(const Tensor& grad, const Tensor& x, const Tensor& w, const Window2d& g, const Tensor* dx,
                    const Tensor* dw) {
+  if (nchw_direct_fits<T>(x, w, g)) return backward_nchw_direct<T>(grad, x, w, g, dx, dw);
   const NchwDims d = nchw_dims(x, w, g);
   const int64_t grp = nchw_group(d), groups = (d.N + grp - 1) / grp, wsize = d.Cin * d.KK;
   const T* G = grad.ptr<T>();

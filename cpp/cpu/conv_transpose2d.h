@@ -2,6 +2,10 @@
 // adjoint of conv2d, y = conv2d's input gradient for "grad" x. It runs on conv2d's kernels
 // (cpu/conv2d.h): the forward is conv2d_backward's dx, the input gradient is conv2d's
 // forward, the weight gradient is conv2d_backward's dw (with the roles of x and grad swapped).
+// NCHW where conv2d's NHWC path runs its direct kernels (the weight fits L2, Cout fills 64-byte
+// vectors; e.g. the GAN's 64 -> 32 4x4): the same kernels image by image on NHWC copies
+// transposed in cache (y and dx are the NHWC path's bits). Other NCHW shapes: groups of
+// images, one GEMM per group, col2im / im2col.
 //   NCHW: x [N, Cin, H, W], w [Cin, Cout, KH, KW] (torch's layout),  y [N, Cout, OH, OW]
 //   NHWC: x [N, H, W, Cin], w [KH, KW, Cout, Cin] (Keras's layout),  y [N, OH, OW, Cout]
 // (both are conv2d's weight of the conv y -> x: OIHW / HWIO with O = Cin, I = Cout.) bias [Cout].

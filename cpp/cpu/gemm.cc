@@ -16,6 +16,9 @@
 // Micro-kernels: AVX-512 (f32 8x32, f64 8x16), AVX2+FMA (f32 6x16, f64 6x8), a
 // portable C++ one, and one-vector-wide tall tiles for narrow N; chosen at run
 // time from tc::cpu_isa().
+// Few rows times a transposed B (F.linear's x @ W^T, float32, AVX2/AVX-512) skip the B
+// packing: gemm_wt reads W's rows in place and sums every element in the packed path's
+// order, so both weight layouts (torch's W[out,in], Keras's kernel[in,out]) give the same bits.
 #include "cpu/gemm.h"
 
 #include <immintrin.h>
@@ -302,6 +305,86 @@ void pack_b(bool tb, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0
   }
 }
 
+// ---------------------------------------------------------------------------
+// Few rows of op(A) times a B stored as W[N,K] (trans_b: F.linear's weight, each row along k).
+// The packed path transposes all of W into KxNR panels for a product that uses each element
+// only M times (18% of 32x784 -> 512, most of it reading W from L3). Here the roles swap:
+// C^T = W op(A)^T. The kernel broadcasts W[j,k] straight from W's rows and multiplies it by
+// a vector op(A)(i0:i0+PW, k) taken from op(A) packed as [k][PW] panels (pack_a; 100 KB at
+// 32x784), so W is read once, in place, and never packed.
+// Bit-identity with the packed path (the torch layout x @ W^T comes here, the Keras layout
+// x @ W does not): each C element is the same chain. The same K slices (even_block of the
+// packed config's KC); per slice acc = 0, then acc = fma(w, x, acc) for k in order (fma's
+// product commutes, so fma(w, x, acc) == fma(x, w, acc) bit for bit); then alpha * acc, and on
+// every slice after the first (or the first, when beta != 0) fma(beta, previous, alpha * acc),
+// as the packed micro-kernel writes C. The running sum lives in a small tile, not in C.
+
+// out[j*NV*W + v*W + l] = alpha * sum_k w[j*ldw + k] * x[k*NV*W + v*W + l] (+ beta * out)
+#define TC_DEFINE_WTKR(NAME, TARGET, T, V, W, ZERO, LOAD, STORE, SET1, FMA, MUL)                 \
+  template <int NJ, int NV>                                                                   \
+  TARGET void NAME(int64_t kc, const T* w, int64_t ldw, const T* x, T* out, T alpha, T beta) { \
+    V acc[NJ][NV];                                                                            \
+    _Pragma("GCC unroll 16") for (int j = 0; j < NJ; ++j)                                     \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[j][v] = ZERO();              \
+    for (int64_t k = 0; k < kc; ++k, x += NV * W) {                                           \
+      V xv[NV];                                                                               \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) xv[v] = LOAD(x + v * W);           \
+      _Pragma("GCC unroll 16") for (int j = 0; j < NJ; ++j) {                                 \
+        V wj = SET1(w[j * ldw + k]);                                                          \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[j][v] = FMA(wj, xv[v], acc[j][v]); \
+      }                                                                                       \
+    }                                                                                         \
+    V va = SET1(alpha), vb = SET1(beta);                                                      \
+    _Pragma("GCC unroll 16") for (int j = 0; j < NJ; ++j)                                     \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) {                                \
+      T* o = out + (j * NV + v) * W;                                                          \
+      V r = MUL(va, acc[j][v]);                                                               \
+      if (beta != T(0)) r = FMA(vb, LOAD(o), r);                                              \
+      STORE(o, r);                                                                            \
+    }                                                                                         \
+  }
+
+TC_DEFINE_WTKR(wtkr_avx512_f32, TC_TARGET_AVX512, float, __m512, 16, _mm512_setzero_ps, _mm512_load_ps,
+               _mm512_store_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_mul_ps)
+TC_DEFINE_WTKR(wtkr_avx2_f32, TC_TARGET_AVX2, float, __m256, 8, _mm256_setzero_ps, _mm256_load_ps,
+               _mm256_store_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_mul_ps)
+#undef TC_DEFINE_WTKR
+
+template <typename T>
+using WtKr = void (*)(int64_t kc, const T* w, int64_t ldw, const T* x, T* out, T alpha, T beta);
+
+// NJ rows of W by panels of op(A) rows: as many of the widest as fit, then narrower ones, the
+// last padded to the narrowest (8 rows: at most 7 padded rows, as the packed path's 8-row tiles).
+// AVX-512: 12 x 32 (24 accumulators), 12 x 16, and 12 x 8 in ymm registers (the AVX2 body: an
+// fma is the same rounding at every width); AVX2: 6 x 16 (the 6x16 kernel, transposed), 6 x 8.
+template <typename T>
+struct WtConfig {
+  int nj, nw;        // rows of W per block; number of panel widths
+  int width[3];      // panel widths, widest first; each a multiple of the next
+  WtKr<T> kr[3];
+};
+constexpr int kWtMaxNj = 12, kWtMaxPw = 32;
+// Rows up to which gemm_wt beats packing W (1 thread, benchmarks/dense_ratio.py and RESULTS.md):
+// at 100x784 -> 512 packing W is a small share and the packed path is as fast or faster; with
+// a narrow W (N <= 16, an output layer) the packed path pads N to 16 and gemm_wt wins to 128.
+constexpr int64_t kWtMaxRows = 64, kWtMaxRowsNarrow = 128;
+
+// A W of fewer than 12 rows (a 10-class output layer) takes the AVX2 blocks on AVX-512 too: two
+// overlapping 6-row blocks read W in place where one 12-row block needs a padded copy, and the
+// ymm kernels were faster there (_gemm 32x512 -> 10 on AMD EPYC: 6.6 us vs 8.0 us with 6x32 zmm
+// blocks, 100x512 -> 10: 21.6 vs 27.8 us).
+const WtConfig<float>* wt_config(float, int64_t N) {
+  static const WtConfig<float> avx512{
+      12, 3, {32, 16, 8}, {&wtkr_avx512_f32<12, 2>, &wtkr_avx512_f32<12, 1>, &wtkr_avx2_f32<12, 1>}};
+  static const WtConfig<float> avx2{6, 2, {16, 8, 0}, {&wtkr_avx2_f32<6, 2>, &wtkr_avx2_f32<6, 1>, nullptr}};
+  switch (cpu_isa()) {
+    case Isa::avx512: return N < 12 ? &avx2 : &avx512;
+    case Isa::avx2: return &avx2;
+    default: return nullptr;  // the portable kernel's order (no FMA) stays the packed one's
+  }
+}
+const WtConfig<double>* wt_config(double, int64_t) { return nullptr; }
+
 // Runs fn over [0, n) on the pool when there is enough work to pay for waking it.
 template <typename F>
 void maybe_parallel(bool par, int64_t n, F&& fn) {
@@ -350,6 +433,67 @@ void macro_kernel(const Config<T>& cf, int64_t m, int64_t nc, int64_t kc, int64_
   }
 }
 
+// C[M,N] = alpha * op(A) W^T + beta * C, W[N,K] with rows ldw apart (see the kernels above).
+// kcb: the packed path's K slice, so that every element sums in its order.
+template <typename T>
+void gemm_wt(const WtConfig<T>& wc, int64_t kcb, bool ta, int64_t M, int64_t N, int64_t K, T alpha,
+             const T* A, int64_t lda, const T* W, int64_t ldw, T beta, T* C, int64_t ldc) {
+  const int nj = wc.nj;
+  // Panels of op(A): widest first, so every panel starts on its own width's alignment. A width
+  // is taken while it pads no more than rounding the rows up to 8 does (12 rows: one 16-row
+  // panel, not two of 8).
+  struct Panel {
+    int64_t i0;
+    int w;
+    WtKr<T> kr;
+  };
+  Panel pan[kWtMaxRowsNarrow / 8 + 1];
+  int64_t npan = 0, r = 0;
+  for (int q = 0; q < wc.nw; ++q)
+    for (; M - r > wc.width[q] - 8; r += wc.width[q]) pan[npan++] = {r, wc.width[q], wc.kr[q]};
+  // op(A) packed once by the caller, read by every task: panel p at xp + i0*K, [k][w].
+  const int64_t rows_p = pan[npan - 1].i0 + pan[npan - 1].w;
+  T* xp = tls_b.get<T>(size_t(rows_p) * K);
+  for (int64_t p = 0; p < npan; ++p)
+    pack_a(ta, A, lda, pan[p].i0, std::min<int64_t>(pan[p].w, M - pan[p].i0), 0, K, pan[p].w, xp + pan[p].i0 * K);
+  const int64_t nb = (N + nj - 1) / nj;
+  const int threads = 2.0 * double(M) * double(N) * double(K) < 1e6 ? 1 : num_threads();
+  const int64_t tasks = std::min<int64_t>(nb, threads);
+  maybe_parallel(tasks > 1, tasks, [&](int64_t t0, int64_t t1) {
+    alignas(kAlign) T tile[kWtMaxNj * kWtMaxPw];
+    for (int64_t jb = t0 * nb / tasks; jb < t1 * nb / tasks; ++jb) {
+      // The last block, when short, moves back to end at row N (its first rows are the previous
+      // block's, computed again and not stored); a W of fewer than nj rows is copied, padded
+      // with zero rows: nothing is read past W.
+      int64_t j0 = jb * nj, skip = 0;
+      if (j0 + nj > N && N >= nj) skip = j0 - (N - nj), j0 = N - nj;
+      const int64_t cols = std::min<int64_t>(nj, N - j0);
+      const T* w = W + j0 * ldw;
+      int64_t lw = ldw;
+      if (cols < nj) {
+        T* e = tls_a.get<T>(size_t(nj) * K);
+        for (int64_t j = 0; j < nj; ++j)
+          for (int64_t k = 0; k < K; ++k) e[j * K + k] = j < cols ? w[j * ldw + k] : T(0);
+        w = e, lw = K;
+      }
+      for (int64_t p = 0; p < npan; ++p) {
+        const int64_t i0 = pan[p].i0, rows = std::min<int64_t>(pan[p].w, M - i0);
+        const int width = pan[p].w;
+        const WtKr<T> kr = pan[p].kr;
+        if (beta != T(0))
+          for (int64_t j = 0; j < nj; ++j)
+            for (int64_t i = 0; i < width; ++i)
+              tile[j * width + i] = j >= skip && j < cols && i < rows ? C[(i0 + i) * ldc + j0 + j] : T(0);
+        const T* x = xp + i0 * K;
+        for (int64_t pc = 0; pc < K; pc += kcb)
+          kr(std::min(kcb, K - pc), w + pc, lw, x + pc * width, tile, alpha, pc == 0 ? beta : T(1));
+        for (int64_t i = 0; i < rows; ++i)
+          for (int64_t j = skip; j < cols; ++j) C[(i0 + i) * ldc + j0 + j] = tile[j * width + i];
+      }
+    }
+  });
+}
+
 template <typename T>
 void gemm_t(const Config<T>& cf, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha,
             const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
@@ -361,6 +505,11 @@ void gemm_t(const Config<T>& cf, bool ta, bool tb, int64_t M, int64_t N, int64_t
   const bool par = threads > 1;
   // Equal K slices and column blocks (no short last slice that costs a C pass for little work).
   const int64_t kcb = even_block(K, cf.kc, 1), ncb = even_block(N, cf.nc, nr);
+  // Few rows times F.linear's weight (trans_b): W read in place (gemm_wt), same bits as below.
+  // beta 0 or 1 only (every caller's): the packed path's edge tiles add beta * C unfused.
+  if (tb && M <= (N <= 16 ? kWtMaxRowsNarrow : kWtMaxRows) && (beta == T(0) || beta == T(1)))
+    if (const WtConfig<T>* wc = wt_config(T(0), N))
+      return gemm_wt(*wc, kcb, ta, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   T* bp = tls_b.get<T>(size_t(ncb) * kcb);
 
   // Few rows (a small batch of activations) and enough columns for every thread: threads

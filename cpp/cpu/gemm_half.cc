@@ -32,50 +32,112 @@ bool cpu_has_bf16() {
   return yes;
 }
 
+#define TC_TARGET_BF16PACK __attribute__((target("avx512f,avx512vl,avx512bw")))
+
+// Copies the (k, k+1) pair at src (k even: the low half) to dst, as one 32-bit word.
+inline void copy_pair(uint16_t* dst, const uint16_t* src) { std::memcpy(dst, src, 4); }
+
 // Packed A: for each block of MR rows, Kp pairs x MR rows x 2 bf16 (a row's pair (k, k+1) is
 // one 32-bit word, broadcast to all lanes). Rows past M and k past K are zeros.
-void pack_a(bool ta, int64_t M, int64_t K, const uint16_t* A, int64_t lda, uint16_t* out) {
-  const int64_t Kp = (K + 1) / 2, blocks = (M + MR - 1) / MR;
-  parallel_for(blocks, 4, [&](int64_t b0, int64_t b1) {
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      uint16_t* o = out + blk * Kp * MR * 2;
-      std::fill(o, o + Kp * MR * 2, uint16_t(0));  // padding rows and the odd k stay zero
-      for (int r = 0; r < MR; ++r) {
-        const int64_t i = blk * MR + r;
-        if (i >= M) break;
-        if (!ta) {
-          const uint16_t* row = A + i * lda;
-          for (int64_t k = 0; k < K; ++k) o[((k >> 1) * MR + r) * 2 + (k & 1)] = row[k];
-        } else {
-          for (int64_t k = 0; k < K; ++k) o[((k >> 1) * MR + r) * 2 + (k & 1)] = A[k * lda + i];
-        }
-      }
+// Without ta a row's pairs are 32-bit words of A (copied word by word); with ta the pair is
+// two rows of the stored A, interleaved 8 columns at a time.
+TC_TARGET_BF16PACK void pack_a_block(bool ta, int64_t M, int64_t K, const uint16_t* A, int64_t lda, int64_t blk,
+                                     uint16_t* out) {
+  const int64_t Kp = (K + 1) / 2, Ke = K & ~int64_t(1);
+  uint16_t* o = out + blk * Kp * MR * 2;
+  const int64_t i0 = blk * MR;
+  const int rows = int(std::min<int64_t>(MR, M - i0));
+  if (!ta) {
+    if (rows < MR) std::fill(o, o + Kp * MR * 2, uint16_t(0));
+    if (rows == MR && MR * lda + K < (int64_t(1) << 30)) {  // two pairs of all 8 rows per gather
+      const __m512i idx = _mm512_add_epi32(
+          _mm512_mullo_epi32(_mm512_set_epi32(7, 6, 5, 4, 3, 2, 1, 0, 7, 6, 5, 4, 3, 2, 1, 0),
+                             _mm512_set1_epi32(int(lda))),
+          _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0));
+      const uint16_t* base = A + i0 * lda;
+      int64_t k = 0;
+      for (; k + 4 <= Ke; k += 4)
+        _mm512_storeu_si512(o + (k >> 1) * MR * 2, _mm512_i32gather_epi32(_mm512_add_epi32(idx, _mm512_set1_epi32(int(k))), base, 2));
+      for (; k < Ke; k += 2)
+        for (int r = 0; r < MR; ++r) copy_pair(o + ((k >> 1) * MR + r) * 2, base + r * lda + k);
+      if (K & 1)
+        for (int r = 0; r < MR; ++r) o[((K >> 1) * MR + r) * 2] = base[r * lda + K - 1], o[((K >> 1) * MR + r) * 2 + 1] = 0;
+      return;
     }
-  });
+    for (int r = 0; r < rows; ++r) {
+      const uint16_t* row = A + (i0 + r) * lda;
+      for (int64_t k = 0; k < Ke; k += 2) copy_pair(o + ((k >> 1) * MR + r) * 2, row + k);
+      if (K & 1) o[((K >> 1) * MR + r) * 2] = row[K - 1], o[((K >> 1) * MR + r) * 2 + 1] = 0;
+    }
+    return;
+  }
+  const __mmask8 m = __mmask8((1u << rows) - 1);
+  for (int64_t k = 0; k < K; k += 2) {
+    const __m128i a = _mm_maskz_loadu_epi16(m, A + k * lda + i0);
+    const __m128i b = k + 1 < K ? _mm_maskz_loadu_epi16(m, A + (k + 1) * lda + i0) : _mm_setzero_si128();
+    __m128i* d = reinterpret_cast<__m128i*>(o + (k >> 1) * MR * 2);
+    _mm_storeu_si128(d, _mm_unpacklo_epi16(a, b));
+    _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(a, b));
+  }
 }
 
 // Packed B: for each panel of NR columns, Kp pairs x NR columns x 2 bf16 (lane j holds
 // B(k, j), B(k+1, j): vdpbf16ps's pair layout). Columns past N and k past K are zeros.
-void pack_b(bool tb, int64_t N, int64_t K, const uint16_t* B, int64_t ldb, uint16_t* out) {
-  const int64_t Kp = (K + 1) / 2, panels = (N + NR - 1) / NR;
-  parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      uint16_t* o = out + p * Kp * NR * 2;
-      const int64_t j0 = p * NR, nj = std::min<int64_t>(NR, N - j0);
-      if (nj < NR || (K & 1)) std::fill(o, o + Kp * NR * 2, uint16_t(0));
-      if (!tb) {
-        for (int64_t k = 0; k < K; ++k) {
-          const uint16_t* row = B + k * ldb + j0;
-          uint16_t* dst = o + (k >> 1) * NR * 2 + (k & 1);
-          for (int64_t jj = 0; jj < nj; ++jj) dst[2 * jj] = row[jj];
-        }
-      } else {
-        for (int64_t jj = 0; jj < nj; ++jj) {
-          const uint16_t* col = B + (j0 + jj) * ldb;  // B(k, j) = Bt[j][k]: a pair is contiguous
-          for (int64_t k = 0; k < K; ++k) o[((k >> 1) * NR + jj) * 2 + (k & 1)] = col[k];
-        }
-      }
+// Without tb a pair is two rows of B interleaved (vpermt2w, 32 columns at once); with tb a
+// column's pairs are 32-bit words of the stored B.
+TC_TARGET_BF16PACK void pack_b_panel(bool tb, int64_t N, int64_t K, const uint16_t* B, int64_t ldb, int64_t p,
+                                     uint16_t* out) {
+  const int64_t Kp = (K + 1) / 2, Ke = K & ~int64_t(1);
+  uint16_t* o = out + p * Kp * NR * 2;
+  const int64_t j0 = p * NR, nj = std::min<int64_t>(NR, N - j0);
+  if (!tb) {
+    const __mmask32 m = nj >= 32 ? __mmask32(0xffffffffu) : __mmask32((1u << nj) - 1);
+    alignas(64) static const uint16_t lo_idx[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                                    8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+    alignas(64) static const uint16_t hi_idx[32] = {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22, 54, 23, 55,
+                                                    24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61, 30, 62, 31, 63};
+    const __m512i lo = _mm512_load_si512(lo_idx), hi = _mm512_load_si512(hi_idx);
+    for (int64_t k = 0; k < K; k += 2) {
+      const __m512i a = _mm512_maskz_loadu_epi16(m, B + k * ldb + j0);
+      const __m512i b = k + 1 < K ? _mm512_maskz_loadu_epi16(m, B + (k + 1) * ldb + j0) : _mm512_setzero_si512();
+      uint16_t* d = o + (k >> 1) * NR * 2;
+      _mm512_storeu_si512(d, _mm512_permutex2var_epi16(a, lo, b));
+      _mm512_storeu_si512(d + 32, _mm512_permutex2var_epi16(a, hi, b));
     }
+    return;
+  }
+  if (nj < NR) std::fill(o, o + Kp * NR * 2, uint16_t(0));
+  if (nj == NR && NR * ldb + K < (int64_t(1) << 30)) {  // the pairs of 16 columns per gather
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32(int(ldb)));
+    const uint16_t *b0 = B + j0 * ldb, *b1 = B + (j0 + 16) * ldb;
+    for (int64_t k = 0; k < Ke; k += 2) {
+      const __m512i ik = _mm512_add_epi32(idx, _mm512_set1_epi32(int(k)));
+      uint16_t* d = o + (k >> 1) * NR * 2;
+      _mm512_storeu_si512(d, _mm512_i32gather_epi32(ik, b0, 2));
+      _mm512_storeu_si512(d + 32, _mm512_i32gather_epi32(ik, b1, 2));
+    }
+    if (K & 1)
+      for (int64_t jj = 0; jj < NR; ++jj)
+        o[((K >> 1) * NR + jj) * 2] = B[(j0 + jj) * ldb + K - 1], o[((K >> 1) * NR + jj) * 2 + 1] = 0;
+    return;
+  }
+  for (int64_t jj = 0; jj < nj; ++jj) {
+    const uint16_t* col = B + (j0 + jj) * ldb;  // B(k, j) = Bt[j][k]: a pair is contiguous
+    for (int64_t k = 0; k < Ke; k += 2) copy_pair(o + ((k >> 1) * NR + jj) * 2, col + k);
+    if (K & 1) o[((K >> 1) * NR + jj) * 2] = col[K - 1], o[((K >> 1) * NR + jj) * 2 + 1] = 0;
+  }
+}
+
+void pack_a(bool ta, int64_t M, int64_t K, const uint16_t* A, int64_t lda, uint16_t* out) {
+  parallel_for((M + MR - 1) / MR, 4, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) pack_a_block(ta, M, K, A, lda, blk, out);
+  });
+}
+
+void pack_b(bool tb, int64_t N, int64_t K, const uint16_t* B, int64_t ldb, uint16_t* out) {
+  parallel_for((N + NR - 1) / NR, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) pack_b_panel(tb, N, K, B, ldb, p, out);
   });
 }
 
@@ -126,43 +188,68 @@ void to_half(const std::vector<float>& src, const Tensor& dst, int64_t offset) {
 
 bool native_for(const Tensor& t) { return t.dtype == DType::bf16 && half_gemm_native(); }
 
+// Tasks [t0, t1) of C (+)= packed A x packed B: tasks are MC x NC blocks of C.
+void run_tasks(int64_t t0, int64_t t1, int64_t M, int64_t N, int64_t Kp, const uint16_t* pa, const uint16_t* pb,
+               float* C, int64_t ldc, bool accumulate) {
+  const int64_t mblocks = (M + MR - 1) / MR, panels = (N + NR - 1) / NR, ntasks = (N + NC - 1) / NC;
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t mt = t / ntasks, nt = t % ntasks;
+    // k in slices of KCP pairs: a panel's slice (KCP x NR pairs, 16 KB) stays in L1 while the
+    // task's row blocks (MC rows x KCP pairs, 48 KB, in L2) pass over it
+    for (int64_t k0 = 0, kn; k0 < Kp; k0 += kn) {
+      // a short last slice would cost another pass over C: up to KCP/4 extra pairs join this one
+      kn = Kp - k0 <= KCP + KCP / 4 ? Kp - k0 : KCP;
+      for (int64_t p = nt * (NC / NR); p < std::min(panels, (nt + 1) * (NC / NR)); ++p)
+        for (int64_t blk = mt * (MC / MR); blk < std::min(mblocks, (mt + 1) * (MC / MR)); ++blk) {
+          const int64_t i0 = blk * MR, j0 = p * NR;
+          kernel(kn, pa + (blk * Kp + k0) * MR * 2, pb + (p * Kp + k0) * NR * 2, C + i0 * ldc + j0, ldc,
+                 int(std::min<int64_t>(MR, M - i0)), int(std::min<int64_t>(NR, N - j0)), accumulate || k0 > 0);
+        }
+    }
+  }
+}
+
+bool zero_k(int64_t M, int64_t N, int64_t K, float* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return true;
+  if (K > 0) return false;
+  if (!accumulate)
+    for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
+  return true;
+}
+
 }  // namespace
 
 bool half_gemm_native() { return g_enabled.load() && cpu_has_bf16() && cpu_isa() == Isa::avx512; }
 void set_half_gemm_native(bool enabled) { g_enabled.store(enabled); }
 
+int64_t bf16_packed_a_size(int64_t M, int64_t K) { return (M + MR - 1) / MR * ((K + 1) / 2) * MR * 2; }
+int64_t bf16_packed_b_size(int64_t N, int64_t K) { return (N + NR - 1) / NR * ((K + 1) / 2) * NR * 2; }
+
+void bf16_pack_a(bool ta, int64_t M, int64_t K, const uint16_t* A, int64_t lda, uint16_t* out) {
+  for (int64_t blk = 0; blk < (M + MR - 1) / MR; ++blk) pack_a_block(ta, M, K, A, lda, blk, out);
+}
+
+void bf16_pack_b(bool tb, int64_t N, int64_t K, const uint16_t* B, int64_t ldb, uint16_t* out) {
+  for (int64_t p = 0; p < (N + NR - 1) / NR; ++p) pack_b_panel(tb, N, K, B, ldb, p, out);
+}
+
+void gemm_bf16_packed(int64_t M, int64_t N, int64_t K, const uint16_t* pa, const uint16_t* pb, float* C, int64_t ldc,
+                      bool accumulate) {
+  if (zero_k(M, N, K, C, ldc, accumulate)) return;
+  run_tasks(0, (M + MC - 1) / MC * ((N + NC - 1) / NC), M, N, (K + 1) / 2, pa, pb, C, ldc, accumulate);
+}
+
 void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
                const uint16_t* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {
-    if (!accumulate)
-      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
-    return;
-  }
-  const int64_t Kp = (K + 1) / 2;
-  const int64_t mblocks = (M + MR - 1) / MR, panels = (N + NR - 1) / NR;
+  if (zero_k(M, N, K, C, ldc, accumulate)) return;
   // uninitialised: the packing writes every element (zeros where it pads)
-  std::unique_ptr<uint16_t[]> pa(new uint16_t[size_t(mblocks * Kp * MR * 2)]);
-  std::unique_ptr<uint16_t[]> pb(new uint16_t[size_t(panels * Kp * NR * 2)]);
+  std::unique_ptr<uint16_t[]> pa(new uint16_t[size_t(bf16_packed_a_size(M, K))]);
+  std::unique_ptr<uint16_t[]> pb(new uint16_t[size_t(bf16_packed_b_size(N, K))]);
   pack_a(ta, M, K, A, lda, pa.get());
   pack_b(tb, N, K, B, ldb, pb.get());
-  const int64_t mtasks = (M + MC - 1) / MC, ntasks = (N + NC - 1) / NC;
-  parallel_for(mtasks * ntasks, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t mt = t / ntasks, nt = t % ntasks;
-      // k in slices of KCP pairs: a panel's slice (KCP x NR pairs, 16 KB) stays in L1 while the
-      // task's row blocks (MC rows x KCP pairs, 48 KB, in L2) pass over it
-      for (int64_t k0 = 0; k0 < Kp; k0 += KCP) {
-        const int64_t kn = std::min<int64_t>(KCP, Kp - k0);
-        for (int64_t p = nt * (NC / NR); p < std::min(panels, (nt + 1) * (NC / NR)); ++p)
-          for (int64_t blk = mt * (MC / MR); blk < std::min(mblocks, (mt + 1) * (MC / MR)); ++blk) {
-            const int64_t i0 = blk * MR, j0 = p * NR;
-            kernel(kn, pa.get() + (blk * Kp + k0) * MR * 2, pb.get() + (p * Kp + k0) * NR * 2,
-                   C + i0 * ldc + j0, ldc, int(std::min<int64_t>(MR, M - i0)), int(std::min<int64_t>(NR, N - j0)),
-                   accumulate || k0 > 0);
-          }
-      }
-    }
+  const int64_t tasks = (M + MC - 1) / MC * ((N + NC - 1) / NC);
+  parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
+    run_tasks(t0, t1, M, N, (K + 1) / 2, pa.get(), pb.get(), C, ldc, accumulate);
   });
 }
 

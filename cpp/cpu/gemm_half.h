@@ -25,6 +25,18 @@ void set_half_gemm_native(bool enabled);
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
                const uint16_t* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
+// The same GEMM on operands the caller packs (conv2d_half.cc packs its weight once per call and
+// each image's patches or gradient into its own scratch), serial on the calling thread.
+// Packed op(A) [M,K] takes bf16_packed_a_size(M, K) uint16 values, packed op(B) [K,N]
+// bf16_packed_b_size(N, K); the pack functions take A, B as gemm_bf16 does. Requires
+// half_gemm_native().
+int64_t bf16_packed_a_size(int64_t M, int64_t K);
+int64_t bf16_packed_b_size(int64_t N, int64_t K);
+void bf16_pack_a(bool trans_a, int64_t M, int64_t K, const uint16_t* A, int64_t lda, uint16_t* out);
+void bf16_pack_b(bool trans_b, int64_t N, int64_t K, const uint16_t* B, int64_t ldb, uint16_t* out);
+void gemm_bf16_packed(int64_t M, int64_t N, int64_t K, const uint16_t* packed_a, const uint16_t* packed_b, float* C,
+                      int64_t ldc, bool accumulate);
+
 // cpu::matmul / matmul_backward for half tensors (called by them; same arguments).
 void matmul_half(const Tensor& a, const Tensor& b, const Tensor* bias, bool ta, bool tb, const Tensor& c);
 void matmul_backward_half(const Tensor& grad, const Tensor& a, const Tensor& b, bool ta, bool tb,

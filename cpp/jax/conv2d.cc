@@ -29,7 +29,7 @@ ffi::Error conv2d_fwd(ffi::AnyBuffer x, ffi::AnyBuffer w, ffi::RemainingArgs res
     Shape ys;
     Window2d g = cpu::conv2d_check(tx, tw, ptr(bias), o.stride, o.pad, o.dilation, o.nhwc, &ys, op);
     check_shape(op, "<output>", ty, ys);
-    run({&tx, &tw, ptr(bias)}, {&ty},
+    run({}, {},  // halves: cpu::conv2d takes them itself (cpu/conv2d_half.h)
         [&] { cpu::conv2d(tx, tw, ptr(bias), g, o.nhwc, ty, static_cast<cpu::Act>(act)); });
   });
 }
@@ -59,7 +59,7 @@ ffi::Error conv2d_bwd(ffi::AnyBuffer grad, ffi::AnyBuffer x, ffi::AnyBuffer w, f
     check_shape(op, "<dw>", tdw, tw.shape);
     std::optional<Tensor> db = Rets(more, op).next_if_any("<dbias>");
     if (db) check_shape(op, "<dbias>", *db, Shape{o.nhwc ? tw.size(3) : tw.size(0)});
-    run({&tg, &tx, &tw, ptr(y)}, {&tdx, &tdw, ptr(db)},
+    run({}, {},  // halves: cpu::conv2d_backward (cpu/conv2d_half.h)
         [&] { cpu::conv2d_backward(tg, tx, tw, g, o.nhwc, &tdx, &tdw, ptr(db), ptr(y), fused); });
   });
 }

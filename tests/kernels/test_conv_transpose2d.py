@@ -127,6 +127,42 @@ def test_nchw_batch_in_several_groups(dtype_):
         np.testing.assert_array_equal(a, c)
 
 
+@pytest.mark.parametrize("dtype_", [np.float32, np.float64], ids=["f32", "f64"])
+def test_nchw_direct_path_gives_the_nhwc_bits(dtype_, isa):
+    # Cout fills 64-byte vectors and the weight fits L2: NCHW runs image by image through conv2d's
+    # NHWC direct kernels (the NHWC path's own) on transposed copies. y and dx are the NHWC path's
+    # bits; dw sums the batch in 8 fixed parts (1 thread gives the pool's bits); all against the
+    # reference. A non-square map and an uneven batch (10 images in 8 parts).
+    cfg = dict(n=10, cin=24, cout=16, h=5, w=6, kh=4, kw=4, stride=2, padding=1, output_padding=None, dilation=1)
+    x, w, b = _data(cfg, "NCHW", dtype_, seed=11)
+    g = randn((10, 16, 10, 12), dtype_, seed=12)
+    runs = []
+    before = K.num_threads()
+    try:
+        for n in (before, 1):
+            K.set_num_threads(n)
+            runs.append((K.conv_transpose2d(x, w, b, **_geo(cfg)),
+                         *K.conv_transpose2d_backward(g, x, w, need_bias=True, **_geo(cfg))))
+    finally:
+        K.set_num_threads(before)
+    for a, c in zip(runs[0], runs[1]):
+        np.testing.assert_array_equal(a, c)
+    y, dx, dw, db = runs[0]
+    _close(y, ref.conv_transpose2d(x, w, b, **_geo(cfg)), dtype_, "forward")
+    u, v = randn(w.shape, np.float64, seed=5), randn(x.shape, np.float64, seed=6)
+    g64 = g.astype(np.float64)
+    _close(float((dw.astype(np.float64) * u).sum()), float((g64 * ref.conv_transpose2d(x, u, None, **_geo(cfg))).sum()),
+           dtype_, "dw projection")
+    _close(float((dx.astype(np.float64) * v).sum()), float((g64 * ref.conv_transpose2d(v, w, None, **_geo(cfg))).sum()),
+           dtype_, "dx projection")
+    nhwc = lambda a: np.ascontiguousarray(a.transpose(0, 2, 3, 1))  # noqa: E731
+    wl = np.ascontiguousarray(w.transpose(2, 3, 1, 0))
+    yl = K.conv_transpose2d(nhwc(x), wl, b, layout="NHWC", **_geo(cfg))
+    dxl, _, _ = K.conv_transpose2d_backward(nhwc(g), nhwc(x), wl, layout="NHWC", need_w=False, **_geo(cfg))
+    np.testing.assert_array_equal(y, yl.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(dx, dxl.transpose(0, 3, 1, 2))
+
+
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 def test_every_simd_path(layout, isa):
     # The DCGAN shapes: 4x4 stride 2, 7 -> 14 -> 28 (both the GEMM and the direct NHWC paths).

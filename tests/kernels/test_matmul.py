@@ -120,6 +120,34 @@ def test_linear_and_dense_layouts_give_same_bits(M, N, Kd, isa):
     np.testing.assert_array_equal(db_t, db)
 
 
+# Few rows times a transposed B (F.linear's weight) run a kernel that reads W's rows in place
+# (cpp/cpu/gemm.cc, gemm_wt); it must give the packed path's bits (the other layout's path):
+# every panel width (8/16/32 rows and rounded-up tails), a short last W block moved back over
+# the previous one (N % 12), a W smaller than one block, several K slices, beta 0 and 1 (the
+# bias), op(A) transposed, 1 and 2 threads; and above the row threshold (100 x wide N) too.
+@pytest.mark.parametrize("M", [1, 7, 12, 24, 33, 64, 100])
+@pytest.mark.parametrize("N,Kd", [(50, 785), (5, 300), (16, 1100)])
+def test_few_rows_trans_b_gives_packed_bits(M, N, Kd, isa):
+    n = _core.num_threads()
+    try:
+        for ta in (False, True):
+            a = randn((Kd, M) if ta else (M, Kd), np.float32, seed=M + N)
+            w = randn((N, Kd), np.float32, seed=M + N + 1)  # [N, K]: trans_b
+            c0 = randn((M, N), np.float32, seed=M + N + 2)
+            w_kn = np.ascontiguousarray(w.T)  # [K, N]: the packed path
+            for beta in (0.0, 1.0):
+                want = ref.matmul(a, w, None, ta, True) + beta * c0
+                for threads in (1, 2):
+                    _core.set_num_threads(threads)
+                    c_t, c_n = c0.copy(), c0.copy()
+                    _core._gemm(a, w, c_t, ta, True, 1.0, beta)
+                    _core._gemm(a, w_kn, c_n, ta, False, 1.0, beta)
+                    np.testing.assert_array_equal(c_t, c_n, err_msg=f"ta={ta} beta={beta} threads={threads}")
+                    assert_close(c_t, want, **mm_tol(np.float32, Kd), what="c")
+    finally:
+        _core.set_num_threads(n)
+
+
 def test_threads_give_same_result():
     a, b, bias = operands(300, 200, 250, False, False, np.float64, seed=5)
     n = _core.num_threads()

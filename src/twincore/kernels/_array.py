@@ -17,6 +17,7 @@ Buffer for TensorFlow (TF aborts on unaligned DLPack buffers).
 
 from __future__ import annotations
 
+import ctypes
 import math
 import sys
 from typing import Any, Callable
@@ -27,7 +28,7 @@ from twincore import _core
 from twincore.kernels import _dispatch
 
 _NP = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64,
-       "float16": np.float16, "uint8": np.uint8, "int8": np.int8, "bool": np.bool_}
+       "float16": np.float16, "uint8": np.uint8, "int8": np.int8, "bool": np.bool_, "uint16": np.uint16}
 
 
 class Kind:
@@ -60,6 +61,47 @@ def _np_alloc(shape, dtype):
 
 
 NUMPY = Kind("numpy", _np_alloc)
+
+
+_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_pointer.restype, _capsule_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+# DLTensor: void* data; DLDevice device (2 x int32); int32 ndim; DLDataType dtype {uint8 code,
+# uint8 bits, uint16 lanes}: the dtype code sits at byte 20 of the (legacy) DLManagedTensor.
+_DL_DTYPE_OFFSET, _DL_UINT, _DL_BFLOAT = 20, 1, 4
+
+
+class BF16Bits(np.ndarray):
+    """bfloat16 values held as the bits of a uint16 NumPy array, which the core reads as bfloat16.
+
+    NumPy has no bfloat16 that crosses DLPack (ml_dtypes' is refused), so a TF graph hands
+    bfloat16 tensors to Python as uint16 (tf.bitcast, no copy) and this view relabels their
+    DLPack capsule (dtype uint16 -> bfloat16, same 16 bits): no conversion, no copy. Outputs the
+    core makes for such inputs are BF16Bits too (BF16_BITS.alloc). NumPy arithmetic on them
+    is uint16 arithmetic: they are for carrying bits to and from the core only."""
+
+    @staticmethod
+    def of(a: np.ndarray) -> "BF16Bits":
+        a = np.ascontiguousarray(a)
+        if a.dtype != np.uint16:
+            raise TypeError(f"twincore: BF16Bits wants the uint16 bits of bfloat16 values, got {a.dtype}")
+        return a.view(BF16Bits)
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        cap = self.view(np.ndarray).__dlpack__()
+        p = _capsule_pointer(cap, b"dltensor") + _DL_DTYPE_OFFSET
+        code, bits = ctypes.c_uint8.from_address(p).value, ctypes.c_uint8.from_address(p + 1).value
+        if (code, bits) != (_DL_UINT, 16):  # the layout is not what we relabel: refuse, never guess
+            raise TypeError(f"twincore: unexpected DLPack dtype ({code}, {bits}) for a uint16 array")
+        ctypes.c_uint8.from_address(p).value = _DL_BFLOAT
+        return cap
+
+
+def _bf16_bits_alloc(shape, dtype):
+    a = _np_alloc(shape, "uint16" if dtype == "bfloat16" else dtype)
+    return a.view(BF16Bits) if dtype == "bfloat16" else a
+
+
+BF16_BITS = Kind("bf16-bits", _bf16_bits_alloc)
 META = Kind("meta", _core.Meta)
 _TORCH_KINDS: dict = {}
 
@@ -185,6 +227,8 @@ def prepare(x: Any) -> tuple[Any, Kind]:
     """
     if type(x) in _EXCHANGE_TYPES:  # torch, read by the C exchange API: no detach needed
         return (x if x.is_contiguous() else x.contiguous()), _torch_kind(x)
+    if type(x) is BF16Bits:
+        return x, BF16_BITS
     if isinstance(x, np.ndarray):
         return (x if x.flags.c_contiguous else np.ascontiguousarray(x)), NUMPY
     mod = type(x).__module__

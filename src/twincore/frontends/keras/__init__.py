@@ -29,7 +29,7 @@ files and weights save and load on either backend.
 Dtype policies: float32, float64, and Keras's mixed_float16 / mixed_bfloat16 on every backend
 (float32 variables; our ops receive and return the compute dtype and accumulate in float32;
 BatchNormalization computes in float32 as Keras's does; the losses compute in float32). On TF,
-a graph-mode crossing with bfloat16 tensors runs under tf.py_function (NumPy has no bfloat16).
+bfloat16 tensors cross a graph as their uint16 bits (NumPy has no bfloat16 that DLPack carries).
 """
 
 from twincore.frontends.keras.backend import NAME as BACKEND  # noqa: F401

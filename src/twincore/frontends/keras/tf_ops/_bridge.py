@@ -10,8 +10,10 @@ crossing (benchmarks/bench_keras.py measures it), so ops fuse what they can
 (matmul + bias + activation) into one crossing.
 
 bfloat16 in a graph: NumPy has no bfloat16 of its own (ml_dtypes' cannot cross by DLPack), so
-a crossing with a bfloat16 tensor runs under tf.py_function instead, which hands fn eager
-tensors (DLPack, no copies) and takes tensors back. float16 crosses as NumPy's float16.
+bfloat16 tensors cross the same numpy_function as their uint16 bits (tf.bitcast, no copy) and
+reach the core relabelled as bfloat16 (kernels._array.BF16Bits); outputs come back the same way.
+(tf.py_function did this before: eager tensors per call, and stateful, so never pruned.)
+float16 crosses as NumPy's float16.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
+
+from twincore.kernels._array import BF16Bits
 
 FLOATS = (tf.float32, tf.float64, tf.float16, tf.bfloat16)
 
@@ -40,8 +44,7 @@ def call(fn: Callable, inputs: Sequence[tf.Tensor], outs: Sequence[tuple]):
     # layer, whose input is data.
     dtypes = [dtype for dtype, _ in outs]
     if any(t.dtype == tf.bfloat16 for t in inputs) or tf.bfloat16 in dtypes:
-        # (py_function is stateful: a crossing nobody reads is not pruned; bfloat16 only)
-        res = tf.py_function(lambda *a: _list(fn(*a)), list(inputs), dtypes)
+        res = _bf16_call(fn, inputs, dtypes)
     else:
         res = tf.numpy_function(lambda *a: fn(*map(_array, a)), list(inputs), dtypes, stateful=False)
     for r, (_, shape) in zip(res, outs):
@@ -62,9 +65,20 @@ def input_grad_needed(x: tf.Tensor) -> bool:
         return False
 
 
-def _list(res):
-    # py_function wants a list (or one tensor); fn may return a tuple
-    return list(res) if isinstance(res, tuple) else res
+def _bf16_call(fn, inputs, dtypes):
+    """The numpy_function crossing for bfloat16: the tensors cross as their uint16 bits (tf.bitcast
+    both ways, no copy), which fn sees as BF16Bits (read by the core as bfloat16)."""
+    bf = [t.dtype == tf.bfloat16 for t in inputs]
+    ins = [tf.bitcast(t, tf.uint16) if b else t for t, b in zip(inputs, bf)]
+    touts = [tf.uint16 if d == tf.bfloat16 else d for d in dtypes]
+
+    def run(*a):
+        res = fn(*(BF16Bits.of(np.asarray(v)) if b else _array(v) for v, b in zip(a, bf)))
+        res = list(res) if isinstance(res, (tuple, list)) else [res]
+        return [r.view(np.ndarray) if isinstance(r, BF16Bits) else r for r in res]
+
+    res = tf.numpy_function(run, ins, touts, stateful=False)
+    return [tf.bitcast(r, tf.bfloat16) if d == tf.bfloat16 else r for r, d in zip(res, dtypes)]
 
 
 def _array(a):
