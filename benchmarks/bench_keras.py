@@ -42,10 +42,10 @@ from harness import machine  # noqa: E402
 from twincore.frontends.keras import tf_ops as T  # noqa: E402
 
 # core crossings per training step of the CNN: forward conv, conv, pool, dense, dense, loss;
-# backward: dense, dense, conv2 each parameters + input (two crossings), pool, conv1
-# parameters only (its input gradient is pruned: the input is data); the loss's gradient
-# is computed in its forward
-CROSSINGS_PER_STEP = 14
+# backward: dense, dense, conv2 each parameters + input in one crossing (their inputs come
+# from watched variables), pool, conv1 parameters only (its input gradient is a separate
+# crossing, pruned: the input is data); the loss's gradient is computed in its forward
+CROSSINGS_PER_STEP = 11
 
 
 def cnn(lib, seed=0):

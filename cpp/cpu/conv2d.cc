@@ -1,6 +1,7 @@
 #include "cpu/conv2d.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <type_traits>
@@ -50,6 +51,16 @@ TC_INLINE T hsum(V v) {
   return s;
 }
 
+// s + a * b rounded as the vector loops' `acc += a * b` is: one FMA on the AVX2/AVX-512
+// paths (GCC contracts those), a multiply then an add on the generic one. Scalar tails use
+// it so that an output gives the same bits whether it falls in a vector block or a tail
+// (NCHW conv1 28x28 on AVX-512: 784 = 24 x 32 + 16 tail pixels; NHWC O % 2W channels).
+template <int VB, typename T>
+TC_INLINE T madd(T s, T a, T b) {
+  if constexpr (VB >= 32) return std::fma(a, b, s);
+  else return s + a * b;
+}
+
 // NCHW forward: y[M, L] = A[M, K] * col[K, L] (+ bias[m] on row m). Blocks of two vectors
 // of outputs stay in registers across the K products, so y is written once.
 template <typename T, int VB>
@@ -73,7 +84,7 @@ TC_INLINE void rows_small_k(const T* A, const T* col, const T* bias, T* y, int64
     }
     for (; l < L; ++l) {
       T s = b;
-      for (int64_t k = 0; k < K; ++k) s += a[k] * col[k * L + l];
+      for (int64_t k = 0; k < K; ++k) s = madd<VB>(s, a[k], col[k * L + l]);
       ym[l] = s;
     }
   }
@@ -116,12 +127,66 @@ TC_INLINE void dw_rows_small_k(const T* G, const T* col, T* dw, T* db, int64_t O
 // xp [PH, PW, C]: patch value k = (kh, kw, c) of output (oh, ow) is
 // xp[(oh*sh*PW + ow*sw)*C + off[k]], off[k] = (kh*dh*PW + kw*dw)*C + c.
 
-// NHWC forward, one image: y[(oh, ow), o] = bias[o] + sum_k patch[k] * W[k, o].
-template <typename T, int VB>
-TC_INLINE void nhwc_small_fwd(const T* xp, const int64_t* off, const T* Wt, const T* bias, T* y,
-                              const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O) {
+// nhwc_small_fwd for KT taps (3x3 with C = 1: conv1 of the CNN) and O a multiple of NV
+// vectors: each block of NV vectors of o keeps its KT x NV weight vectors and bias in
+// registers over the whole image, so a pixel costs KT broadcasts, KT x NV FMAs and NV
+// stores (the loop below reloads the weights for every pixel). Each sum is taken in the
+// same order (bias, then k = 0..K-1), so the bits are nhwc_small_fwd's and rows_small_k's.
+template <typename T, int VB, int KT, int NV, bool RELU>
+TC_INLINE void nhwc_small_fwd_regs(const T* xp, const int64_t* off, const T* Wt, const T* bias, T* y,
+                                   const Window2d& g, int64_t PW, int64_t C, int64_t O) {
   typedef TC_VEC(T, VB) V;
   constexpr int64_t W = VB / sizeof(T);
+  int64_t of[KT];
+#pragma GCC unroll 16
+  for (int k = 0; k < KT; ++k) of[k] = off[k];
+  for (int64_t o = 0; o < O; o += NV * W) {
+    V wr[KT][NV], br[NV];
+#pragma GCC unroll 16
+    for (int k = 0; k < KT; ++k)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) wr[k][v] = vload<V>(Wt + k * O + o + v * W);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) br[v] = bias ? vload<V>(bias + o + v * W) : V{};
+    for (int64_t oh = 0; oh < g.oh; ++oh) {
+      const T* row = xp + oh * g.sh * PW * C;
+      T* yr = y + oh * g.ow * O + o;
+      for (int64_t ow = 0; ow < g.ow; ++ow) {
+        const T* base = row + ow * g.sw * C;
+        V acc[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[v] = br[v];
+#pragma GCC unroll 16
+        for (int k = 0; k < KT; ++k) {
+          const V ak = V{} + base[of[k]];
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) acc[v] += ak * wr[k][v];
+        }
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          if (RELU) acc[v] = acc[v] < T(0) ? V{} : acc[v];  // relu_of's rule: NaN and -0 pass
+          vstore(yr + ow * O + v * W, acc[v]);
+        }
+      }
+    }
+  }
+}
+
+// NHWC forward, one image: y[(oh, ow), o] = bias[o] + sum_k patch[k] * W[k, o], then
+// relu (activations.cc's rule, x < 0 ? 0 : x) on each pixel's row while it is in registers/L1.
+template <typename T, int VB>
+TC_INLINE void nhwc_small_fwd(const T* xp, const int64_t* off, const T* Wt, const T* bias, T* y,
+                              const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O, bool relu) {
+  typedef TC_VEC(T, VB) V;
+  constexpr int64_t W = VB / sizeof(T);
+  // 9 x NV weight vectors + NV bias + NV sums + a broadcast fit the ISA's registers
+  // (32 with AVX-512, 16 with AVX2/SSE2).
+  constexpr int kNV = VB == 64 ? 2 : 1;
+  if (K == 9 && O % (kNV * W) == 0) {
+    if (relu) nhwc_small_fwd_regs<T, VB, 9, kNV, true>(xp, off, Wt, bias, y, g, PW, C, O);
+    else nhwc_small_fwd_regs<T, VB, 9, kNV, false>(xp, off, Wt, bias, y, g, PW, C, O);
+    return;
+  }
   for (int64_t oh = 0; oh < g.oh; ++oh)
     for (int64_t ow = 0; ow < g.ow; ++ow) {
       const T* base = xp + (oh * g.sh * PW + ow * g.sw) * C;
@@ -141,9 +206,11 @@ TC_INLINE void nhwc_small_fwd(const T* xp, const int64_t* off, const T* Wt, cons
       }
       for (; o < O; ++o) {
         T s = bias ? bias[o] : T(0);
-        for (int64_t k = 0; k < K; ++k) s += a[k] * Wt[k * O + o];
+        for (int64_t k = 0; k < K; ++k) s = madd<VB>(s, a[k], Wt[k * O + o]);
         yr[o] = s;
       }
+      if (relu)
+        for (int64_t j = 0; j < O; ++j) yr[j] = yr[j] < T(0) ? T(0) : yr[j];
     }
 }
 
@@ -421,9 +488,9 @@ TC_INLINE void row_sums(const T* g, int64_t rows, int64_t n, double* out) {
                                      int64_t L), (G, col, dw, db, O, K, L),                          \
                  { dw_rows_small_k<T, kVB>(G, col, dw, db, O, K, L); })                             \
   TC_CONV_ISA_FN(k_nhwc_small_fwd, (const T* xp, const int64_t* off, const T* W, const T* b, T* y,    \
-                                    const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O), \
-                 (xp, off, W, b, y, g, PW, C, K, O),                                                \
-                 { nhwc_small_fwd<T, kVB>(xp, off, W, b, y, g, PW, C, K, O); })                     \
+                                    const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O, \
+                                    bool relu), (xp, off, W, b, y, g, PW, C, K, O, relu),          \
+                 { nhwc_small_fwd<T, kVB>(xp, off, W, b, y, g, PW, C, K, O, relu); })                     \
   TC_CONV_ISA_FN(k_nhwc_small_dw, (const T* xp, const int64_t* off, const T* G, T* dw, T* db,         \
                                    const Window2d& g, int64_t PW, int64_t C, int64_t K, int64_t O),  \
                  (xp, off, G, dw, db, g, PW, C, K, O),                                              \
@@ -690,13 +757,15 @@ void forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2
     over_batch(d.N, 1, parts_for(d.N, 1), [&](int64_t, int64_t n0, int64_t n1) {
       auto buf = scratch<T>(nhwc ? pad.size : d.direct ? 0 : d.OHW * d.KK);
       for (int64_t n = n0; n < n1; ++n) {
-        if (nhwc) {
+        if (nhwc) {  // relu fused into the kernel (a pass less over y); tanh after it
           pad_nhwc(X + n * d.xsize, buf.get(), g, d.C, pad.PW);
-          k_nhwc_small_fwd(buf.get(), pad.off.data(), W, B, Y + n * d.ysize, g, pad.PW, d.C, d.KK, d.O);
+          k_nhwc_small_fwd(buf.get(), pad.off.data(), W, B, Y + n * d.ysize, g, pad.PW, d.C, d.KK, d.O,
+                           act == Act::relu);
+          if (act != Act::relu) act_inplace(act, Y + n * d.ysize, d.ysize);
         } else {
           k_rows_small_k(W, patches(X, n, 1, buf.get(), g, d, kwr, false), B, Y + n * d.ysize, d.O, d.KK, d.OHW);
+          act_inplace(act, Y + n * d.ysize, d.ysize);
         }
-        act_inplace(act, Y + n * d.ysize, d.ysize);
       }
     });
     return;

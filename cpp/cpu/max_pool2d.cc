@@ -139,6 +139,49 @@ TC_INLINE void rows_nhwc(const T* x, T* y, int64_t* idx, const Window2d& g, int6
   }
 }
 
+// NHWC, 2x2 windows at stride 2 without padding (the CNN's pool): rows_nhwc's rule over the
+// four cells in row-major order, with the running max and index in registers instead of
+// y and idx (rows_nhwc reads and writes them back per cell), and each output written once.
+template <typename T, bool kIdx>
+TC_INLINE void rows_nhwc_2x2(const T* x, T* y, int64_t* idx, const Window2d& g, int64_t C, int64_t r0,
+                             int64_t r1) {
+  const int64_t IW = g.iw;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / g.oh, oh = r % g.oh;
+    const T* xn = x + n * g.ih * IW * C;
+    for (int64_t ow = 0; ow < g.ow; ++ow) {
+      const int64_t c0 = 2 * oh * IW + 2 * ow;  // the window's first cell; then +1, +IW, +IW+1
+      const T* __restrict a = xn + c0 * C;
+      const T* __restrict b = a + C;
+      const T* __restrict c = a + IW * C;
+      const T* __restrict d = c + C;
+      T* __restrict yp = y + (r * g.ow + ow) * C;
+      int64_t* __restrict ip = kIdx ? idx + (r * g.ow + ow) * C : nullptr;
+      for (int64_t ch = 0; ch < C; ++ch) {
+        T m = -std::numeric_limits<T>::infinity();
+        int64_t i = c0;
+        T v = a[ch];
+        bool t = wins(v, m);
+        m = t ? v : m;
+        v = b[ch];
+        t = wins(v, m);
+        m = t ? v : m;
+        if (kIdx) i = t ? c0 + 1 : i;
+        v = c[ch];
+        t = wins(v, m);
+        m = t ? v : m;
+        if (kIdx) i = t ? c0 + IW : i;
+        v = d[ch];
+        t = wins(v, m);
+        m = t ? v : m;
+        if (kIdx) i = t ? c0 + IW + 1 : i;
+        yp[ch] = m;
+        if (kIdx) ip[ch] = i;
+      }
+    }
+  }
+}
+
 #define TC_POOL_FNS(T, sfx)                                                                        \
   TC_ISA_FN(planes_nchw_##sfx,                                                                     \
             (const T* x, T* y, int64_t* idx, const Window2d& g, int64_t p0, int64_t p1),           \
@@ -153,7 +196,11 @@ TC_INLINE void rows_nhwc(const T* x, T* y, int64_t* idx, const Window2d& g, int6
   TC_ISA_FN(rows_nhwc_##sfx,                                                                       \
             (const T* x, T* y, int64_t* idx, const Window2d& g, int64_t C, int64_t r0, int64_t r1), \
             (x, y, idx, g, C, r0, r1), {                                                           \
-              if (idx) rows_nhwc<T, true>(x, y, idx, g, C, r0, r1);                                \
+              const bool k2 = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.pad_top == 0 &&  \
+                              g.pad_left == 0 && g.oh * 2 <= g.ih && g.ow * 2 <= g.iw;             \
+              if (k2 && idx) rows_nhwc_2x2<T, true>(x, y, idx, g, C, r0, r1);                      \
+              else if (k2) rows_nhwc_2x2<T, false>(x, y, idx, g, C, r0, r1);                       \
+              else if (idx) rows_nhwc<T, true>(x, y, idx, g, C, r0, r1);                           \
               else rows_nhwc<T, false>(x, y, idx, g, C, r0, r1);                                   \
             })
 

@@ -415,3 +415,35 @@ def test_nchw_on_the_nhwc_direct_kernels(k, activation, isa):
     gr = g * (y > 0) if activation else g
     for a, r, name in zip(got, ref.conv2d_backward(gr, x, w, **_args(cfg)), ("dx", "dw", "db")):
         _close(a, r, dtype, f"{name} {cfg} ({isa})")
+
+
+SMALL_K_REGS_CASES = [  # 3x3 taps with C = 1 (the CNN's conv1): NHWC keeps the weights in registers
+    (dict(n=3, c=1, h=28, w=28, o=32, kh=3, kw=3, stride=1, padding="same", dilation=1), np.float32),
+    (dict(n=2, c=1, h=9, w=13, o=48, kh=3, kw=3, stride=2, padding="valid", dilation=1), np.float32),
+    (dict(n=2, c=1, h=10, w=7, o=64, kh=3, kw=3, stride=1, padding=(2, 1), dilation=(2, 1)), np.float32),
+    (dict(n=2, c=1, h=8, w=9, o=24, kh=3, kw=3, stride=1, padding="same", dilation=1), np.float64),
+    (dict(n=2, c=1, h=8, w=9, o=20, kh=3, kw=3, stride=1, padding="same", dilation=1), np.float32),
+]
+
+
+@pytest.mark.parametrize("k", range(len(SMALL_K_REGS_CASES)))
+@pytest.mark.parametrize("bias", [True, False])
+def test_small_k_forward_same_bits_in_both_layouts(k, bias, isa):
+    # The NHWC small-K forward (weights held in registers when O fills whole vector blocks, the
+    # per-pixel loop otherwise) and the NCHW one sum bias, then the taps in order: the same bits.
+    cfg, dtype = SMALL_K_REGS_CASES[k]
+    x, w, b = _data(cfg, "NCHW", dtype, seed=60 + k)
+    b = b if bias else None
+    if k == 0:  # a NaN passes the fused relu as it passes act_inplace's (NaN < 0 is false)
+        x[1, 0, 5, 6] = np.nan
+    xh, wh = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), np.ascontiguousarray(w.transpose(2, 3, 1, 0))
+    for act in (None, "relu", "tanh"):  # relu fused into the NHWC kernel, tanh after it
+        y = K.conv2d(x, w, b, activation=act, **_args(cfg))
+        yh = K.conv2d(xh, wh, b, layout="NHWC", activation=act, **_args(cfg))
+        np.testing.assert_array_equal(y, yh.transpose(0, 3, 1, 2), err_msg=f"forward {cfg} {act} ({isa})")
+        if k == 0:
+            assert np.isnan(y[1, :, 4:7, 5:8]).all() and np.isnan(y).sum() == 9 * cfg["o"]
+        yr = np.asarray(ref.conv2d(x, w, b, **_args(cfg)))
+        yr = {None: yr, "relu": np.where(np.isnan(yr), yr, np.maximum(yr, 0)), "tanh": np.tanh(yr)}[act]
+        fin = ~np.isnan(yr)
+        _close(yh.transpose(0, 3, 1, 2)[fin], yr[fin], dtype, f"forward {cfg} ({isa})")

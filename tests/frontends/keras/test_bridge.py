@@ -127,6 +127,8 @@ def test_large_outputs_adopted_by_tf_without_copy():
 def test_input_gradient_of_a_data_input_is_pruned(monkeypatch, dtype):
     # In graph mode the input gradient of a layer whose input is data is its own crossing,
     # which TF prunes because nothing reads it: one whole convolution (matmul) per step saved.
+    # A layer whose input comes from a watched variable takes all its gradients in one call
+    # (one crossing).
     # bfloat16 too (mixed_bfloat16): its crossings are stateless numpy_functions as well.
     import twincore.kernels as K
 
@@ -135,7 +137,7 @@ def test_input_gradient_of_a_data_input_is_pruned(monkeypatch, dtype):
         real = getattr(K, name)
 
         def spy(*a, _real=real, _name=name, **kw):
-            calls.append((_name, kw.get("need_x", kw.get("need_a", True))))
+            calls.append((_name, kw.get("need_x", kw.get("need_a", True)), kw.get("need_w", kw.get("need_b", True))))
             return _real(*a, **kw)
 
         monkeypatch.setattr(K, name, spy)
@@ -157,10 +159,10 @@ def test_input_gradient_of_a_data_input_is_pruned(monkeypatch, dtype):
     graph = tf.function(step)(x)
     for a, b in zip(eager, graph):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
-    # conv1's dx (its input is data) never runs; conv2's and the dense layer's do
-    assert sorted(calls) == sorted([("conv2d_backward", False), ("conv2d_backward", False),
-                                    ("conv2d_backward", True), ("matmul_backward", False),
-                                    ("matmul_backward", True)]), calls
+    # conv1's dx (its input is data) never runs; conv2's and the dense layer's run with
+    # their parameters' gradients, in one call each
+    assert sorted(calls) == sorted([("conv2d_backward", False, True), ("conv2d_backward", True, True),
+                                    ("matmul_backward", True, True)]), calls
 
 
 # name, fn(*inputs), input shapes (ids: "i<n>" for int32 ids below n)

@@ -52,6 +52,19 @@ def call(fn: Callable, inputs: Sequence[tf.Tensor], outs: Sequence[tuple]):
     return res[0] if len(outs) == 1 else list(res)
 
 
+def input_grad_needed(x: tf.Tensor) -> bool:
+    """Whether a gradient tape will take the gradient through x: x was computed from a
+    watched variable (a later layer's input), not data (a first layer's). Then an op's
+    backward runs its parameters' and input's gradients in one crossing; otherwise in two,
+    so that the graph prunes the input's. False where TF's tape cannot tell (no tape:
+    tf.gradients, or a TF without this private helper): two crossings, as before."""
+    try:
+        from tensorflow.python.eager import record
+        return bool(record.should_record_backprop([x]))
+    except Exception:  # private API: any change in it just keeps the split
+        return False
+
+
 def _bf16_call(fn, inputs, dtypes):
     """The numpy_function crossing for bfloat16: the tensors cross as their uint16 bits (tf.bitcast
     both ways, no copy), which fn sees as BF16Bits (read by the core as bfloat16)."""

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 import twincore.kernels as K
 from twincore.frontends.keras import _shapes
-from twincore.frontends.keras.tf_ops._bridge import call, conv_inputs
+from twincore.frontends.keras.tf_ops._bridge import call, conv_inputs, input_grad_needed
 from twincore.frontends.keras.tf_ops.matmul import _ACT
 
 
@@ -46,6 +46,7 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1,
         out = [(x.dtype, tf.TensorShape(None))]  # let the core name the bad argument
     geo = dict(stride=strides, padding=padding, dilation=dilation, layout=layout)
     has_bias = b is not None
+    joint = input_grad_needed(x)  # one backward crossing for dx, dw, db (x is not data)
 
     def fwd(x, w, *b):
         return K.conv2d(x, w, b[0] if b else None, activation=act, **geo)
@@ -55,10 +56,18 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation=1,
         y = call(fwd, [x, w, *b], out)
 
         def grad(dy):
-            # Two crossings: the parameters' gradients, then the input's. The second is
-            # pruned from the graph when nothing reads dx (a first layer, whose input is
-            # data), which skips a whole convolution. Each takes dy through the activation
-            # inside the kernel, block by block.
+            # Where dx is needed, one crossing (the joint call gives the split calls' bits).
+            # Else two: the parameters' gradients, then the input's, which the graph prunes
+            # when nothing reads dx (a first layer, whose input is data): that skips a whole
+            # convolution. Each takes dy through the activation inside the kernel.
+            if joint:
+                def bwd_all(dy, y, x, w):
+                    dx, dw, db = K.conv2d_backward(dy, x, w, need_bias=has_bias, y=y, activation=act, **geo)
+                    return (dx, dw, db) if has_bias else (dx, dw)
+
+                return call(bwd_all, [dy, y, x, w], [(x.dtype, x.shape), (w.dtype, w.shape)]
+                            + ([(x.dtype, b[0].shape)] if has_bias else []))
+
             def bwd_params(dy, y, x, w):
                 _, dw, db = K.conv2d_backward(dy, x, w, need_x=False, need_bias=has_bias, y=y,
                                               activation=act, **geo)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 import twincore.kernels as K
-from twincore.frontends.keras.tf_ops._bridge import call, same_dtype, tensor
+from twincore.frontends.keras.tf_ops._bridge import call, input_grad_needed, same_dtype, tensor
 
 _ACT = {None: (None, None), "linear": (None, None),
         "relu": (lambda y: K.relu(y), lambda g, y: K.relu_backward(g, y)),
@@ -39,6 +39,7 @@ def _matmul(op, a, b, bias, trans_a, trans_b, activation):
     same_dtype(a, bias, op, "bias")
     has_bias = bias is not None
     out = [(a.dtype, _out_shape(a, b, trans_a, trans_b))]
+    joint = input_grad_needed(a)  # one backward crossing for da, db, dbias (a is not data)
 
     def fwd(a, b, *bias):
         y = K.matmul(a, b, bias[0] if bias else None, trans_a=trans_a, trans_b=trans_b)
@@ -49,8 +50,19 @@ def _matmul(op, a, b, bias, trans_a, trans_b, activation):
         y = call(fwd, [a, b, *bias], out)
 
         def grad(dy):
-            # As conv2d: parameters' gradients (and g) first, then the input's, which the
-            # graph prunes when nothing reads it (a first layer, whose input is data).
+            # As conv2d: one crossing where da is needed; else parameters' gradients (and g)
+            # first, then the input's, which the graph prunes when nothing reads it (a first
+            # layer, whose input is data).
+            if joint:
+                def bwd_all(dy, y, a, b):
+                    g = act_bwd(dy, y) if act else dy
+                    da, db, dbias = K.matmul_backward(g, a, b, trans_a=trans_a, trans_b=trans_b,
+                                                      need_bias=has_bias)
+                    return (da, db, dbias) if has_bias else (da, db)
+
+                return call(bwd_all, [dy, y, a, b], [(a.dtype, a.shape), (b.dtype, b.shape)]
+                            + ([(a.dtype, bias[0].shape)] if has_bias else []))
+
             def bwd_b(dy, y, a, b):
                 g = act_bwd(dy, y) if act else dy
                 _, db, dbias = K.matmul_backward(g, a, b, trans_a=trans_a, trans_b=trans_b,
