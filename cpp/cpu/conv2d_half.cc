@@ -284,11 +284,18 @@ void backward_native(const Tensor& grad, const Tensor& x, const Tensor& w, const
 
 }  // namespace
 
-bool conv2d_half_native(const Tensor& x) { return x.dtype == DType::bf16 && half_gemm_native(); }
+bool conv2d_half_native(const Tensor& x, const Window2d& g, bool nhwc) {
+  if (x.dtype != DType::bf16 || !half_gemm_native()) return false;
+  // An NHWC patch of fewer than 16 values (the CNN's 3x3 conv of a 1-channel image) wastes
+  // most of each 32-pair vdpbf16ps; conv2d's float32 small-K kernels on converted copies ran
+  // it in 2.8 ms against 4.7 ms (fwd+bwd, batch 100, benchmarks/cpu/conv2d_half.py). NCHW's
+  // native path stays ahead there (3.3 vs 4.1 ms).
+  return !(nhwc && g.kh * g.kw * x.size(3) < 16);
+}
 
 void conv2d_half(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, bool nhwc,
                  const Tensor& y, Act act) {
-  if (conv2d_half_native(x)) return forward_native(x, w, bias, g, nhwc, y, act);
+  if (conv2d_half_native(x, g, nhwc)) return forward_native(x, w, bias, g, nhwc, y, act);
   Tensor x2 = x, w2 = w, y2 = y, b2 = bias ? *bias : Tensor{};  // float32 kernels on converted copies
   half::Scope s({&x2, &w2, bias ? &b2 : nullptr}, {&y2});
   conv2d(x2, w2, bias ? &b2 : nullptr, g, nhwc, y2, act);
@@ -297,7 +304,7 @@ void conv2d_half(const Tensor& x, const Tensor& w, const Tensor* bias, const Win
 
 void conv2d_backward_half(const Tensor& grad, const Tensor& x, const Tensor& w, const Window2d& g, bool nhwc,
                           const Tensor* dx, const Tensor* dw, const Tensor* dbias, const Tensor* y, Act act) {
-  if (conv2d_half_native(x)) return backward_native(grad, x, w, g, nhwc, dx, dw, dbias, y, act);
+  if (conv2d_half_native(x, g, nhwc)) return backward_native(grad, x, w, g, nhwc, dx, dw, dbias, y, act);
   Tensor g2 = grad, x2 = x, w2 = w, y2 = y ? *y : Tensor{}, dx2 = dx ? *dx : Tensor{}, dw2 = dw ? *dw : Tensor{},
          db2 = dbias ? *dbias : Tensor{};
   half::Scope s({&g2, &x2, &w2, y ? &y2 : nullptr}, {dx ? &dx2 : nullptr, dw ? &dw2 : nullptr, dbias ? &db2 : nullptr});

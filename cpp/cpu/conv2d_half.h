@@ -8,8 +8,8 @@
 // y after bias and activation; dx after col2im / the patch scatter in float32; dw and dbias
 // after the whole batch is summed in float32 (dbias in double). As torch's CPU bf16 conv does,
 // grad is taken through a fused activation in float32 and rounded to bf16 before its GEMMs.
-// Everything else (float16, CPUs without AVX512-BF16, TWINCORE_ISA below avx512): the float32
-// kernels on converted copies (core/half.h), as every other op.
+// Everything else (float16, CPUs without AVX512-BF16, TWINCORE_ISA below avx512, NHWC patches of
+// fewer than 16 values): the float32 kernels on converted copies (core/half.h), as every other op.
 #pragma once
 
 #include "core/geometry.h"
@@ -18,8 +18,9 @@
 
 namespace tc::cpu {
 
-// True when a conv2d of x takes the native bf16 path now.
-bool conv2d_half_native(const Tensor& x);
+// True when a conv2d of x with window g takes the native bf16 path now (bf16, the native GEMM
+// on, and not an NHWC patch of fewer than 16 values).
+bool conv2d_half_native(const Tensor& x, const Window2d& g, bool nhwc);
 
 void conv2d_half(const Tensor& x, const Tensor& w, const Tensor* bias, const Window2d& g, bool nhwc,
                  const Tensor& y, Act act);
