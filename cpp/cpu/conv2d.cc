@@ -991,13 +991,6 @@ Options options_from(pyb::handle stride, pyb::handle padding, pyb::handle dilati
   return o;
 }
 
-// None -> no activation; a string -> act_from (ValueError names 'activation').
-cpu::Act act_of(pyb::handle a, const char* op) {
-  if (a.is_none()) return cpu::Act::none;
-  if (!PyUnicode_Check(a.ptr()))
-    type_error(op, "activation", "expected None, 'relu' or 'tanh', got ", std::string(pyb::repr(a)));
-  return cpu::act_from(a.cast<std::string>(), op);
-}
 
 pyb::object conv2d_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, pyb::handle stride,
                       pyb::handle padding, pyb::handle dilation, pyb::handle layout,
@@ -1008,7 +1001,7 @@ pyb::object conv2d_py(pyb::handle x_obj, pyb::handle w_obj, pyb::handle b_obj, p
   auto w = py::arg(w_obj, op, "w");
   auto b = py::optional_arg(b_obj, op, "bias");
   Options o = options_from(stride, padding, dilation, layout, op);
-  const cpu::Act act = act_of(activation, op);
+  const cpu::Act act = py::act_from(activation, op);
   Shape ys;
   Window2d g = cpu::conv2d_check(x.t, w.t, b ? &b->t : nullptr, o.stride, o.padding, o.dilation,
                                  o.nhwc, &ys, op);
@@ -1034,7 +1027,7 @@ pyb::object conv2d_backward_py(pyb::handle g_obj, pyb::handle x_obj, pyb::handle
   Window2d g = cpu::conv2d_check(x.t, w.t, nullptr, o.stride, o.padding, o.dilation, o.nhwc, &ys, op);
   check_input_like(op, "grad", gr.t, x.t);
   check_shape(op, "grad", gr.t, ys);
-  const cpu::Act act = act_of(activation, op);
+  const cpu::Act act = py::act_from(activation, op);
   auto y = py::optional_arg(y_obj, op, "y");
   if (act != cpu::Act::none && !y)
     value_error(op, "y", "the forward's output is needed to take grad through the activation");
