@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import machine, quick_flag  # noqa: E402  (imports twincore before torch)
+from harness import machine  # noqa: E402  (imports twincore before torch)
 import harness  # noqa: E402
 
 # (name, Cin, Cout, H): x [64, Cin, H, H] -> y [64, Cout, 2H, 2H]
@@ -26,19 +26,12 @@ N = 64
 
 
 def main(argv: list[str]) -> None:
-    argv = quick_flag(argv)
-    rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 7
+    rounds = harness.one_thread_setup(argv)
     import numpy as np
     import torch
     import torch.nn.functional as F
 
     import twincore.kernels as K
-    from twincore import _core
-
-    torch.set_num_threads(1)
-    _core.set_num_threads(1)
-    if harness.QUICK:
-        rounds = 1
     print(f"# conv_transpose2d fwd+bwd, batch {N}, 1 thread, CPU time; load {os.getloadavg()[0]:.1f}\n# {machine()}")
     for name, cin, cout, h in SHAPES:
         rng = np.random.default_rng(0)

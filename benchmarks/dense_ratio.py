@@ -24,26 +24,19 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import machine, quick_flag  # noqa: E402  (imports twincore before torch)
+from harness import machine  # noqa: E402  (imports twincore before torch)
 import harness  # noqa: E402
 
 SHAPES = [(32, 784, 512), (100, 784, 512), (32, 512, 10), (100, 512, 10)]
 
 
 def main(argv: list[str]) -> None:
-    argv = quick_flag(argv)
-    rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 7
+    rounds = harness.one_thread_setup(argv)
     import numpy as np
     import torch
     import torch.nn.functional as F
 
     import twincore.kernels as K
-    from twincore import _core
-
-    torch.set_num_threads(1)
-    _core.set_num_threads(1)
-    if harness.QUICK:
-        rounds = 1
     rng = np.random.default_rng(0)
     print(f"# dense fwd, 1 thread, CPU time; load {os.getloadavg()[0]:.1f}; torch ISA "
           f"{torch.backends.cpu.get_cpu_capability()}, MKL_ENABLE_INSTRUCTIONS="

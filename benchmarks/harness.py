@@ -52,6 +52,20 @@ def median_time(fn: Callable[[], object], min_time: float = 0.3, warmup: int = 3
     return statistics.median(times)
 
 
+def one_thread_setup(argv: list[str], default_rounds: int = 7) -> int:
+    """For the 1-thread CPU-time ratio scripts: reads --quick and --rounds N, puts torch and our
+    pool on one thread each; returns the number of rounds (1 under --quick)."""
+    import torch
+
+    from twincore import _core
+
+    argv = quick_flag(argv)
+    rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else default_rounds
+    torch.set_num_threads(1)
+    _core.set_num_threads(1)
+    return 1 if QUICK else rounds
+
+
 def cpu_time_rounds(ours: Callable[[], object], ref: Callable[[], object], calls: int,
                     rounds: int) -> tuple[list[float], list[float], list[float]]:
     """CPU seconds per call of ours and ref, alternating: each round warms each side with a

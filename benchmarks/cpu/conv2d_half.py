@@ -16,6 +16,7 @@ import sys
 if __name__ == "__main__":
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from cpu.half import converting  # noqa: E402  (the native bf16 GEMM switched off)
 from harness import Case  # noqa: E402
 
 import twincore.kernels as K  # noqa: E402
@@ -25,16 +26,6 @@ from twincore import _core  # noqa: E402
 SHAPES = [("conv 1->32 3x3 s1 (CNN)", 100, 1, 28, 32, 1, False),
           ("conv 32->64 3x3 s2 (CNN)", 100, 32, 28, 64, 2, True),
           ("conv 32->64 3x3 s1 14x14", 100, 32, 14, 64, 1, True)]
-
-
-def _converting(fn):
-    def run():
-        _core._set_half_gemm_native(False)
-        try:
-            return fn()
-        finally:
-            _core._set_half_gemm_native(True)
-    return run
 
 
 def cases(torch):
@@ -75,7 +66,7 @@ def cases(torch):
             ref_name = "torch CPU bf16 (oneDNN)" + (" channels_last" if nhwc else "")
             out.append(Case(f"{name} fwd+bwd {layout}", shape, ours, ref, ref_name, 1.0))
             if native:
-                out.append(Case(f"{name} fwd+bwd {layout}", shape, ours, _converting(ours),
+                out.append(Case(f"{name} fwd+bwd {layout}", shape, ours, converting(ours),
                                 "ours, float32 copies (converting path)"))
     return out
 

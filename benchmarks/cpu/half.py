@@ -11,7 +11,7 @@ from twincore import _core
 from harness import Case
 
 
-def _converting(fn):
+def converting(fn):
     """fn with the native bf16 GEMM switched off (the float32-copy path)."""
     def run():
         _core._set_half_gemm_native(False)
@@ -37,7 +37,7 @@ def cases(torch):
         mm = lambda a=a, b=b: K.matmul(a, b)  # noqa: E731
         out.append(Case("matmul fwd", f"{n}^3 {name}", mm, lambda a=a, b=b: a @ b, f"torch CPU {name} matmul"))
         if dt is torch.bfloat16 and native:
-            out.append(Case("matmul fwd", f"{n}^3 bf16", mm, _converting(mm), "ours, float32 copies (no native)"))
+            out.append(Case("matmul fwd", f"{n}^3 bf16", mm, converting(mm), "ours, float32 copies (no native)"))
         a32, b32 = a.float(), b.float()
         out.append(Case("matmul fwd", f"{n}^3 {name}", mm, lambda a=a32, b=b32: K.matmul(a, b),
                         "ours in float32"))
@@ -59,7 +59,7 @@ def cases(torch):
         shape = f"{batch}x{fan_in} -> {fan_out} bf16"
         out.append(Case("dense fwd+bwd", shape, fwd_bwd, fwd_bwd_ref, "torch CPU bf16 F.linear+autograd"))
         if native:
-            out.append(Case("dense fwd+bwd", shape, fwd_bwd, _converting(fwd_bwd), "ours, float32 copies"))
+            out.append(Case("dense fwd+bwd", shape, fwd_bwd, converting(fwd_bwd), "ours, float32 copies"))
     x, w = rnd(100, 32, 28, 28, dt=torch.bfloat16), rnd(64, 32, 3, 3, dt=torch.bfloat16)
     out.append(Case("conv2d fwd", "100x32x28x28 * 64x3x3 s2 bf16", lambda: K.conv2d(x, w, None, 2, 1),
                     lambda: F.conv2d(x, w, None, 2, 1), "torch CPU bf16 F.conv2d"))

@@ -20,7 +20,6 @@
 namespace tc::cpu {
 namespace {
 
-using patches::inside;
 
 // One axis of the output size (see the header); -1 when the geometry gives no output.
 int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t d, PadSpec pad, int64_t pad_n, int64_t op) {
@@ -82,53 +81,6 @@ void bias_grad(const T* g, T* db, int64_t N, int64_t C, int64_t HW, bool nhwc) {
 // their pixels side by side as columns (x permuted to [Cin, images * P]), and col2im / im2col run
 // on the column block of each image. g is the conv y -> x (g.ih x g.iw = y's map, g.oh x g.ow =
 // x's map, P pixels); KK = Cout * KH * KW, the rows of the patch matrix.
-
-// One image of y [C, ih, iw] -> its P columns of col (row r at col + r * ld):
-// col[(c, kh, kw), (oh, ow)] = y[c, oh*sh + kh*dh - pt, ow*sw + kw*dw - pl], 0 outside.
-template <typename T>
-void im2col_ld(const T* y, T* col, int64_t ld, const Window2d& g, int64_t C) {
-  const int64_t OW = g.ow;
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t kh = 0; kh < g.kh; ++kh)
-      for (int64_t kw = 0; kw < g.kw; ++kw) {
-        T* row = col + ((c * g.kh + kh) * g.kw + kw) * ld;
-        const int64_t offh = kh * g.dh - g.pad_top, offw = kw * g.dw - g.pad_left;
-        int64_t oh0, oh1, ow0, ow1;
-        inside(offh, g.sh, g.ih, g.oh, oh0, oh1);
-        inside(offw, g.sw, g.iw, g.ow, ow0, ow1);
-        std::fill(row, row + oh0 * OW, T(0));
-        for (int64_t oh = oh0; oh < oh1; ++oh) {
-          T* r = row + oh * OW;
-          const T* yr = y + (c * g.ih + oh * g.sh + offh) * g.iw + offw;
-          std::fill(r, r + ow0, T(0));
-          for (int64_t ow = ow0; ow < ow1; ++ow) r[ow] = yr[ow * g.sw];
-          std::fill(r + ow1, r + OW, T(0));
-        }
-        std::fill(row + oh1 * OW, row + g.oh * OW, T(0));
-      }
-}
-
-// The transpose: y[c, ih, iw] = bias[c] (or 0) + sum of col[(c, kh, kw), (oh, ow)] landing there,
-// added in a fixed order (c, kh, kw, oh, ow).
-template <typename T>
-void col2im_ld(const T* col, int64_t ld, T* y, const T* bias, const Window2d& g, int64_t C) {
-  const int64_t OW = g.ow, HW = g.ih * g.iw;
-  for (int64_t c = 0; c < C; ++c) std::fill(y + c * HW, y + (c + 1) * HW, bias ? bias[c] : T(0));
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t kh = 0; kh < g.kh; ++kh)
-      for (int64_t kw = 0; kw < g.kw; ++kw) {
-        const T* row = col + ((c * g.kh + kh) * g.kw + kw) * ld;
-        const int64_t offh = kh * g.dh - g.pad_top, offw = kw * g.dw - g.pad_left;
-        int64_t oh0, oh1, ow0, ow1;
-        inside(offh, g.sh, g.ih, g.oh, oh0, oh1);
-        inside(offw, g.sw, g.iw, g.ow, ow0, ow1);
-        for (int64_t oh = oh0; oh < oh1; ++oh) {
-          const T* r = row + oh * OW;
-          T* yr = y + (c * g.ih + oh * g.sh + offh) * g.iw + offw;
-          for (int64_t ow = ow0; ow < ow1; ++ow) yr[ow * g.sw] += r[ow];
-        }
-      }
-}
 
 struct NchwDims {
   int64_t N, Cin, Cout, P, KK, xsize, ysize;
@@ -332,7 +284,7 @@ void forward_nchw(const Tensor& x, const Tensor& w, const Tensor* bias, const Wi
     permute(X, xp, d, n0, cnt, false);
     // col[KK, L] = w^T [KK, Cin] @ xp [Cin, L] (w is [Cin, KK])
     gemm(true, false, d.KK, L, d.Cin, T(1), W, d.KK, xp, L, T(0), col, L);
-    for (int64_t i = 0; i < cnt; ++i) col2im_ld(col + i * d.P, L, Y + (n0 + i) * d.ysize, B, g, d.Cout);
+    for (int64_t i = 0; i < cnt; ++i) patches::col2im(col + i * d.P, Y + (n0 + i) * d.ysize, g, d.Cout, L, B);
   });
 }
 
@@ -349,7 +301,7 @@ void backward_nchw(const Tensor& grad, const Tensor& x, const Tensor& w, const W
   std::unique_ptr<T[]> parts(dw && groups > 1 ? new T[(groups - 1) * wsize] : nullptr);
   over_groups<T>(d, grp, [&](int64_t q, int64_t n0, int64_t cnt, T* xp, T* col) {
     const int64_t L = cnt * d.P;
-    for (int64_t i = 0; i < cnt; ++i) im2col_ld(G + (n0 + i) * d.ysize, col + i * d.P, L, g, d.Cout);
+    for (int64_t i = 0; i < cnt; ++i) patches::im2col(G + (n0 + i) * d.ysize, col + i * d.P, g, d.Cout, L);
     if (dx) {  // dx [Cin, L] = w [Cin, KK] @ col [KK, L]: the conv y -> x
       gemm(false, false, d.Cin, L, d.KK, T(1), W, d.KK, col, L, T(0), xp, L);
       permute(dx->ptr<T>(), xp, d, n0, cnt, true);

@@ -44,14 +44,16 @@ inline void inside(int64_t off, int64_t s, int64_t in, int64_t out, int64_t& lo,
 }
 
 // NCHW, one image: col[(c, kh, kw), (oh, ow)] = x[c, oh*sh + kh*dh - pt, ow*sw + kw*dw - pl]
-// (0 outside the image). Rows are contiguous over the output positions.
+// (0 outside the image). Rows are contiguous over the output positions, ld apart (default
+// oh*ow; larger when several images' columns sit side by side).
 template <typename T>
-void im2col(const T* x, T* col, const Window2d& g, int64_t C) {
+void im2col(const T* x, T* col, const Window2d& g, int64_t C, int64_t ld = 0) {
   const int64_t OW = g.ow, OHW = g.oh * g.ow;
+  if (ld == 0) ld = OHW;
   for (int64_t c = 0; c < C; ++c)
     for (int64_t kh = 0; kh < g.kh; ++kh)
       for (int64_t kw = 0; kw < g.kw; ++kw) {
-        T* row = col + ((c * g.kh + kh) * g.kw + kw) * OHW;
+        T* row = col + ((c * g.kh + kh) * g.kw + kw) * ld;
         const int64_t offh = kh * g.dh - g.pad_top, offw = kw * g.dw - g.pad_left;
         int64_t oh0, oh1, ow0, ow1;
         inside(offh, g.sh, g.ih, g.oh, oh0, oh1);
@@ -71,15 +73,17 @@ void im2col(const T* x, T* col, const Window2d& g, int64_t C) {
       }
 }
 
-// The transpose of im2col: dx[c, ih, iw] += dcol[(c, kh, kw), (oh, ow)]; dx zeroed first.
+// The transpose of im2col: dx[c, ih, iw] = bias[c] (or 0) + the dcol[(c, kh, kw), (oh, ow)]
+// landing there, added in a fixed order (c, kh, kw, oh, ow); rows ld apart as in im2col.
 template <typename T>
-void col2im(const T* col, T* dx, const Window2d& g, int64_t C) {
-  const int64_t OW = g.ow, OHW = g.oh * g.ow;
-  std::fill(dx, dx + C * g.ih * g.iw, T(0));
+void col2im(const T* col, T* dx, const Window2d& g, int64_t C, int64_t ld = 0, const T* bias = nullptr) {
+  const int64_t OW = g.ow, HW = g.ih * g.iw;
+  if (ld == 0) ld = g.oh * g.ow;
+  for (int64_t c = 0; c < C; ++c) std::fill(dx + c * HW, dx + (c + 1) * HW, bias ? bias[c] : T(0));
   for (int64_t c = 0; c < C; ++c)
     for (int64_t kh = 0; kh < g.kh; ++kh)
       for (int64_t kw = 0; kw < g.kw; ++kw) {
-        const T* row = col + ((c * g.kh + kh) * g.kw + kw) * OHW;
+        const T* row = col + ((c * g.kh + kh) * g.kw + kw) * ld;
         const int64_t offh = kh * g.dh - g.pad_top, offw = kw * g.dw - g.pad_left;
         int64_t oh0, oh1, ow0, ow1;
         inside(offh, g.sh, g.ih, g.oh, oh0, oh1);

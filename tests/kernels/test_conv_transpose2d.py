@@ -96,14 +96,8 @@ def test_forward_and_backward_match_the_reference(i, layout, dtype):
     _close(db, g64.sum(axis=(0, 1, 2) if layout == "NHWC" else (0, 2, 3)), dtype, "dbias")
 
 
-@pytest.mark.parametrize("dtype_", [np.float32, np.float64], ids=["f32", "f64"])
-def test_nchw_batch_in_several_groups(dtype_):
-    # NCHW runs the batch in groups of images whose patch matrix fits ~512 KB (here 2 images of
-    # 256 x 256 patch values: 3 groups, the last one short), each group's dw added in order: the
-    # reference must hold, and 1 thread must give the same bits as the pool.
-    cfg = dict(n=5, cin=8, cout=16, h=16, w=16, kh=4, kw=4, stride=2, padding=1, output_padding=None, dilation=1)
-    x, w, b = _data(cfg, "NCHW", dtype_, seed=3)
-    g = randn((5, 16, 32, 32), dtype_, seed=4)
+def _pool_and_one_thread(x, w, b, g, cfg):
+    """(y, dx, dw, db) with the whole pool, then with 1 thread."""
     runs = []
     before = K.num_threads()
     try:
@@ -113,6 +107,18 @@ def test_nchw_batch_in_several_groups(dtype_):
                          *K.conv_transpose2d_backward(g, x, w, need_bias=True, **_geo(cfg))))
     finally:
         K.set_num_threads(before)
+    return runs
+
+
+@pytest.mark.parametrize("dtype_", [np.float32, np.float64], ids=["f32", "f64"])
+def test_nchw_batch_in_several_groups(dtype_):
+    # NCHW runs the batch in groups of images whose patch matrix fits ~512 KB (here 2 images of
+    # 256 x 256 patch values: 3 groups, the last one short), each group's dw added in order: the
+    # reference must hold, and 1 thread must give the same bits as the pool.
+    cfg = dict(n=5, cin=8, cout=16, h=16, w=16, kh=4, kw=4, stride=2, padding=1, output_padding=None, dilation=1)
+    x, w, b = _data(cfg, "NCHW", dtype_, seed=3)
+    g = randn((5, 16, 32, 32), dtype_, seed=4)
+    runs = _pool_and_one_thread(x, w, b, g, cfg)
     y, dx, dw, db = runs[0]
     _close(y, ref.conv_transpose2d(x, w, b, **_geo(cfg)), dtype_, "forward")
     x64, g64 = x.astype(np.float64), g.astype(np.float64)
@@ -136,15 +142,7 @@ def test_nchw_direct_path_gives_the_nhwc_bits(dtype_, isa):
     cfg = dict(n=10, cin=24, cout=16, h=5, w=6, kh=4, kw=4, stride=2, padding=1, output_padding=None, dilation=1)
     x, w, b = _data(cfg, "NCHW", dtype_, seed=11)
     g = randn((10, 16, 10, 12), dtype_, seed=12)
-    runs = []
-    before = K.num_threads()
-    try:
-        for n in (before, 1):
-            K.set_num_threads(n)
-            runs.append((K.conv_transpose2d(x, w, b, **_geo(cfg)),
-                         *K.conv_transpose2d_backward(g, x, w, need_bias=True, **_geo(cfg))))
-    finally:
-        K.set_num_threads(before)
+    runs = _pool_and_one_thread(x, w, b, g, cfg)
     for a, c in zip(runs[0], runs[1]):
         np.testing.assert_array_equal(a, c)
     y, dx, dw, db = runs[0]

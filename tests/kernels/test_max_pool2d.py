@@ -174,45 +174,32 @@ def test_bad_input():
     ])
 
 
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_nchw_2x2_stride_2_ties_nans_and_odd_sizes(dtype, isa):
-    # The 2x2 stride-2 NCHW pool has its own loop: ties go to the first cell, a NaN makes the
-    # window NaN with the index of its last NaN, -inf windows keep the first cell; an odd last
-    # row/column is dropped.
-    rng = np.random.default_rng(5)
-    x = rng.integers(-2, 3, size=(3, 4, 9, 11)).astype(dtype)  # many ties
-    x[0, 0, 0, 1] = x[0, 0, 1, 0] = np.nan  # two NaNs in one window: the later one's index
-    x[1, 2, 2:4, 2:4] = -np.inf
-    x[2, 3, 5, 7] = np.nan
-    y, idx = K.max_pool2d(x, 2, return_indices=True)
-    yr, ir = ref.max_pool2d(x, 2)
-    assert_close(y, yr, rtol=0, atol=0, what=f"values ({isa})")
-    finite = ~np.isnan(yr)  # the reference takes a window's first NaN, torch and we its last
-    np.testing.assert_array_equal(idx[finite], ir[finite], err_msg=f"indices ({isa})")
-    assert idx[0, 0, 0, 0] == 1 * 11 + 0 and idx[2, 3, 2, 3] == 5 * 11 + 7 and idx[1, 2, 1, 1] == 2 * 11 + 2 and np.isnan(y[2, 3, 2, 3])
-    assert_close(K.max_pool2d(x, 2), yr, rtol=0, atol=0, what=f"without indices ({isa})")
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_nhwc_2x2_stride_2_ties_nans_and_odd_sizes(dtype, isa):
-    # The 2x2 stride-2 NHWC pool has its own loop too: the same rules as the NCHW one (and the
-    # NCHW call's values and indices), channel counts with vector tails (19).
+def test_2x2_stride_2_ties_nans_and_odd_sizes(dtype, layout, isa):
+    # The 2x2 stride-2 pool has its own loop in each layout: ties go to the first cell, a NaN
+    # makes the window NaN with the index of its last NaN, -inf windows keep the first cell; an
+    # odd last row/column is dropped; channel counts with vector tails (19). NHWC gives the NCHW
+    # call's values and indices.
     rng = np.random.default_rng(6)
     x = rng.integers(-2, 3, size=(3, 19, 9, 11)).astype(dtype)  # many ties
     x[0, 0, 0, 1] = x[0, 0, 1, 0] = np.nan  # two NaNs in one window: the later one's index
     x[1, 2, 2:4, 2:4] = -np.inf
     x[2, 18, 5, 7] = np.nan
-    xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-    y, idx = K.max_pool2d(xh, 2, layout="NHWC", return_indices=True)
-    y, idx = y.transpose(0, 3, 1, 2), idx.transpose(0, 3, 1, 2)
+    nhwc = layout == "NHWC"
+    xl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if nhwc else x
+    y, idx = K.max_pool2d(xl, 2, layout=layout, return_indices=True)
+    if nhwc:
+        y, idx = y.transpose(0, 3, 1, 2), idx.transpose(0, 3, 1, 2)
     yr, ir = ref.max_pool2d(x, 2)
-    assert_close(y, yr, rtol=0, atol=0, what=f"values ({isa})")
-    finite = ~np.isnan(yr)
-    np.testing.assert_array_equal(idx[finite], ir[finite], err_msg=f"indices ({isa})")
+    assert_close(y, yr, rtol=0, atol=0, what=f"values ({layout}, {isa})")
+    finite = ~np.isnan(yr)  # the reference takes a window's first NaN, torch and we its last
+    np.testing.assert_array_equal(idx[finite], ir[finite], err_msg=f"indices ({layout}, {isa})")
     assert idx[0, 0, 0, 0] == 1 * 11 + 0 and idx[2, 18, 2, 3] == 5 * 11 + 7 and idx[1, 2, 1, 1] == 2 * 11 + 2
     assert np.isnan(y[2, 18, 2, 3]) and np.isnan(y[0, 0, 0, 0])
-    yc, ic = K.max_pool2d(x, 2, return_indices=True)
-    np.testing.assert_array_equal(idx, ic, err_msg=f"NCHW indices ({isa})")
-    assert_close(y, yc, rtol=0, atol=0, what=f"NCHW values ({isa})")
-    assert_close(K.max_pool2d(xh, 2, layout="NHWC").transpose(0, 3, 1, 2), yr, rtol=0, atol=0,
-                 what=f"without indices ({isa})")
+    y_only = K.max_pool2d(xl, 2, layout=layout)
+    assert_close(y_only.transpose(0, 3, 1, 2) if nhwc else y_only, yr, rtol=0, atol=0,
+                 what=f"without indices ({layout}, {isa})")
+    if nhwc:
+        np.testing.assert_array_equal(idx, K.max_pool2d(x, 2, return_indices=True)[1],
+                                      err_msg=f"NCHW indices ({isa})")
