@@ -13,6 +13,18 @@ import numpy as np
 import pytest
 
 
+def load_test_cuda():
+    """tests/kernels/test_cuda.py as a module (its fake CUDA arrays, recorder and emulator
+    fixtures), loaded once for the other CUDA test files."""
+    if "tc_test_cuda" not in sys.modules:
+        path = Path(__file__).parent / "kernels" / "test_cuda.py"
+        spec = importlib.util.spec_from_file_location("tc_test_cuda", path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["tc_test_cuda"] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules["tc_test_cuda"]
+
+
 def has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 

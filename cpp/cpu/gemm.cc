@@ -20,6 +20,7 @@
 // packing: gemm_wt reads W's rows in place and sums every element in the packed path's
 // order, so both weight layouts (torch's W[out,in], Keras's kernel[in,out]) give the same bits.
 #include "cpu/gemm.h"
+#include "cpu/scratch.h"
 
 #include <immintrin.h>
 
@@ -37,24 +38,6 @@ namespace {
 
 constexpr size_t kAlign = 64;
 
-// A growable 64-byte aligned scratch buffer (packed panels).
-struct Scratch {
-  void* p = nullptr;
-  size_t cap = 0;
-  ~Scratch() { std::free(p); }
-  template <typename T>
-  T* get(size_t n) {
-    size_t bytes = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
-    if (bytes > cap) {
-      std::free(p);
-      cap = 0;
-      p = std::aligned_alloc(kAlign, bytes);
-      if (!p) throw std::bad_alloc();
-      cap = bytes;
-    }
-    return static_cast<T*>(p);
-  }
-};
 
 // One per thread: A panels are packed by whichever thread runs the task; B panels by the caller.
 thread_local Scratch tls_a, tls_b;

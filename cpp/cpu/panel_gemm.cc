@@ -3,6 +3,7 @@
 // registers, K broadcast-FMA steps. Tiles: AVX-512 f32 8x32 / f64 8x16, AVX2 f32 6x16 / f64 6x8,
 // portable 4x8 / 4x4; fewer rows than MR run the same kernel instantiated for that many.
 #include "cpu/panel_gemm.h"
+#include "cpu/scratch.h"
 
 #include <immintrin.h>
 
@@ -198,24 +199,6 @@ void gemm_t(int64_t M, const T* A, int64_t lda, const PackedPanels<T>& P, bool a
                     ldc);
 }
 
-// A growable 64-byte aligned buffer per thread (gemm_tn's panels of B).
-struct Scratch {
-  void* p = nullptr;
-  size_t cap = 0;
-  ~Scratch() { std::free(p); }
-  template <typename T>
-  T* get(size_t n) {
-    const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
-    if (bytes > cap) {
-      std::free(p);
-      cap = 0;
-      p = std::aligned_alloc(64, bytes);
-      if (!p) throw std::bad_alloc();
-      cap = bytes;
-    }
-    return static_cast<T*>(p);
-  }
-};
 thread_local Scratch tls_panels, tls_cols;
 
 // K slices of gemm_tn: a [kc, nr] panel of B stays in L1 while the thread's row tiles use it.

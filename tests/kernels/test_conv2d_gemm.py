@@ -19,22 +19,10 @@ import pytest
 
 import twincore.kernels as K
 from twincore import _core
+from support import load_test_cuda
 
 
-def _load_test_cuda():  # the fake CUDA arrays and the emulator fixture of test_cuda.py
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    if "tc_test_cuda" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("tc_test_cuda", Path(__file__).with_name("test_cuda.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["tc_test_cuda"] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules["tc_test_cuda"]
-
-
-_tc = _load_test_cuda()
+_tc = load_test_cuda()
 EMU_TOL, _fake, _from_fake, _rounded, emu_lib = _tc.EMU_TOL, _tc._fake, _tc._from_fake, _tc._rounded, _tc.emu_lib
 
 pytestmark = pytest.mark.skipif(not hasattr(_core, "_conv2d_gemm_forward_test"), reason="needs the test binding")

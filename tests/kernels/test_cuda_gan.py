@@ -20,6 +20,7 @@ import pytest
 import twincore.kernels as K
 from twincore.kernels import _dispatch
 from twincore.testing import assert_close, randn
+from support import load_test_cuda
 
 FILES = ("leaky_relu.cu", "binary_cross_entropy_with_logits.cu", "conv_transpose2d.cu", "batch_norm.cu")
 SFX = {np.float32: "f32", np.float64: "f64"}
@@ -150,18 +151,8 @@ def test_batch_norm_kernels(emu, shape, layout):
 # On fake CUDA arrays (test_cuda.py's FakeCuda): a recording launcher checks every launch against the
 # kernels' signatures; the emulator runs the real kernels through the plans against the CPU kernels.
 
-def _load_test_cuda():  # the fake CUDA arrays, the recorder and the emulator fixtures of test_cuda.py
-    import importlib.util
 
-    if "tc_test_cuda" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("tc_test_cuda", Path(__file__).with_name("test_cuda.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["tc_test_cuda"] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules["tc_test_cuda"]
-
-
-_tc = _load_test_cuda()
+_tc = load_test_cuda()
 signatures, recorder, emu_lib, reference_gemm = _tc.signatures, _tc.recorder, _tc.emu_lib, _tc.reference_gemm
 FakeCuda, _fake, _from_fake, _rounded = _tc.FakeCuda, _tc._fake, _tc._from_fake, _tc._rounded
 DTYPES, SFX4 = _tc.DTYPES, _tc.SFX

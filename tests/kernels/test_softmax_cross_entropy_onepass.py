@@ -7,26 +7,14 @@ in-place gradient (dl aliasing the logits)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import struct
 
 import numpy as np
 import pytest
+from support import load_test_cuda
 
 
-def _load_test_cuda():
-    if "tc_test_cuda" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("tc_test_cuda", Path(__file__).with_name("test_cuda.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["tc_test_cuda"] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules["tc_test_cuda"]
-
-
-_tc = _load_test_cuda()
+_tc = load_test_cuda()
 emu_lib = _tc.emu_lib
 SFX = {"float64": "f64", "float32": "f32", "float16": "f16", "bfloat16": "bf16"}
 TOL = {"float64": 1e-12, "float32": 2e-6, "float16": 2e-3, "bfloat16": 1e-2}
